@@ -1,0 +1,90 @@
+//! The [`Authorizer`] trait: how a token is obtained and renewed for one service.
+
+use crate::{ClientInfo, Error, Token};
+
+/// Obtains and renews tokens for one identity provider (reference: `en_core.auth.base`,
+/// class `Authorizer`).
+///
+/// An authorizer only talks to the identity provider. When to call it (once for the first
+/// token, again before the token expires, again after a `401`), single flight across
+/// threads, and putting the token in headers are the job of
+/// [`AuthMiddleware`](crate::AuthMiddleware), which holds the authorizer behind a lock:
+/// methods take `&mut self` and are never called concurrently.
+///
+/// Implement [`authorize`](Authorizer::authorize) and [`client_info`](Authorizer::client_info);
+/// override [`refresh`](Authorizer::refresh) when the service has a cheaper way to renew
+/// than logging in again, and [`expired`](Authorizer::expired) when the service knows
+/// better than the token's expiry time.
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+///
+/// /// A service that hands out day-long tokens for an API key.
+/// struct LicenseServer {
+///     client: ClientInfo,
+/// }
+///
+/// impl Authorizer for LicenseServer {
+///     fn client_info(&self) -> &ClientInfo {
+///         &self.client
+///     }
+///
+///     fn authorize(&mut self) -> Result<Token, Error> {
+///         // A real authorizer calls its identity provider here.
+///         Ok(Token::new("token-for-".to_owned() + self.client.client_id())
+///             .with_expires_in(Duration::from_secs(24 * 3600)))
+///     }
+/// }
+///
+/// let auth = AuthMiddleware::new(LicenseServer { client: ClientInfo::new("me", "secret") });
+/// assert_eq!(auth.access_token()?, "token-for-me");
+/// # Ok::<(), Error>(())
+/// ```
+pub trait Authorizer: Send {
+    /// The client's credentials; the middleware reads the client id and API key from here.
+    fn client_info(&self) -> &ClientInfo;
+
+    /// Obtains a new token from scratch: a login, a client-credentials grant.
+    ///
+    /// Errors should carry the [`ErrorKind`](crate::ErrorKind) that tells the middleware
+    /// what to do: [`Transport`](crate::ErrorKind::Transport) and
+    /// [`Server`](crate::ErrorKind::Server) mean "try again later".
+    fn authorize(&mut self) -> Result<Token, Error>;
+
+    /// Whether `token` must no longer be used. The default says so once its expiry has
+    /// passed; the middleware already renews ahead of expiry on its own, so override this
+    /// only when the service can tell more (a revocation list, a usage count).
+    ///
+    /// It is called often (whenever the token is about to be used and the authorizer is
+    /// not busy), so it must be cheap and must not do network calls.
+    fn expired(&self, token: &Token) -> bool {
+        token.is_expired()
+    }
+
+    /// Renews `token`, for example with its refresh token. The default calls
+    /// [`authorize`](Authorizer::authorize).
+    ///
+    /// Don't fall back to a full login inside `refresh`: when `refresh` fails with any kind
+    /// but [`Transport`](crate::ErrorKind::Transport) or [`Server`](crate::ErrorKind::Server),
+    /// the middleware calls `authorize` once by itself.
+    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        let _ = token;
+        self.authorize()
+    }
+}
+
+impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
+    fn client_info(&self) -> &ClientInfo {
+        (**self).client_info()
+    }
+    fn authorize(&mut self) -> Result<Token, Error> {
+        (**self).authorize()
+    }
+    fn expired(&self, token: &Token) -> bool {
+        (**self).expired(token)
+    }
+    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        (**self).refresh(token)
+    }
+}

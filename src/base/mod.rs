@@ -1,0 +1,8 @@
+//! Base classes (reference: `en_core.auth.base`): the [`Authorizer`] trait that obtains
+//! tokens, and the [`AuthMiddleware`] that manages their lifetime and puts them on requests.
+
+mod authorizer;
+mod middleware;
+
+pub use authorizer::Authorizer;
+pub use middleware::AuthMiddleware;

@@ -1,0 +1,375 @@
+//! Data structures (reference: `en_core.auth.data`): the client's credentials and the
+//! tokens an identity provider hands out.
+//!
+//! Both types redact their secrets in `Debug`, so that logging them is safe.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// The authentication parameters of a client: its id, its secret and an optional API key.
+///
+/// The secret may be empty for a public client (for example a Cognito app client without
+/// a secret). The API key, when set, is sent as `X-Api-Key` on every authorized request.
+///
+/// `Debug` shows the client id only:
+///
+/// ```
+/// use en_core_auth::ClientInfo;
+///
+/// let client = ClientInfo::new("my-client", "my-secret").with_api_key("my-key");
+/// assert_eq!(client.client_id(), "my-client");
+/// assert_eq!(client.api_key(), Some("my-key"));
+/// let shown = format!("{client:?}");
+/// assert!(!shown.contains("my-secret") && !shown.contains("my-key"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    client_id: String,
+    client_secret: String,
+    api_key: Option<String>,
+}
+
+impl ClientInfo {
+    /// Client information with an id and a secret (`""` for a public client).
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// let public = ClientInfo::new("app-client", "");
+    /// assert_eq!(public.client_secret(), "");
+    /// ```
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> ClientInfo {
+        ClientInfo {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            api_key: None,
+        }
+    }
+
+    /// Adds an API key, sent as `X-Api-Key` beside the `Authorization` header. An empty key
+    /// means no key.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// assert_eq!(ClientInfo::new("id", "s").with_api_key("").api_key(), None);
+    /// ```
+    pub fn with_api_key(mut self, api_key: impl Into<String>) -> ClientInfo {
+        let api_key = api_key.into();
+        self.api_key = (!api_key.is_empty()).then_some(api_key);
+        self
+    }
+
+    /// The client id.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// assert_eq!(ClientInfo::new("id", "s").client_id(), "id");
+    /// ```
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client secret (`""` for a public client).
+    ///
+    /// Keep it to yourself: authorizers need it to talk to the identity provider; nothing
+    /// else should.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// assert_eq!(ClientInfo::new("id", "s").client_secret(), "s");
+    /// ```
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
+    }
+
+    /// The API key, if one was given.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// assert_eq!(ClientInfo::new("id", "s").api_key(), None);
+    /// ```
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// Checks what can be checked before any request: the client id is not empty.
+    /// Authorizers call this when they are built.
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        if self.client_id.trim().is_empty() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Configuration,
+                "the client id is empty",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &Redacted(!self.client_secret.is_empty()))
+            .field("api_key", &Redacted(self.api_key.is_some()))
+            .finish()
+    }
+}
+
+/// An authorization token: what [`Authorizer::authorize`](crate::Authorizer::authorize) and
+/// [`Authorizer::refresh`](crate::Authorizer::refresh) return.
+///
+/// It holds the access token, and where the identity provider gave them, a refresh token,
+/// an ID token, the token type (default `Bearer`) and the expiry.
+///
+/// `Debug` redacts every token string:
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::Token;
+///
+/// let token = Token::new("eyJ-access")
+///     .with_refresh_token("refresh-me")
+///     .with_expires_in(Duration::from_secs(3600));
+/// assert_eq!(token.access_token(), "eyJ-access");
+/// assert_eq!(token.token_type(), "Bearer");
+/// assert!(token.expires_at().is_some());
+/// let shown = format!("{token:?}");
+/// assert!(!shown.contains("eyJ-access") && !shown.contains("refresh-me"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    access_token: String,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    token_type: String,
+    expires_at: Option<SystemTime>,
+    lifetime: Option<Duration>,
+}
+
+impl Token {
+    /// A bearer token with no known expiry.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("abc").expires_at(), None);
+    /// ```
+    pub fn new(access_token: impl Into<String>) -> Token {
+        Token {
+            access_token: access_token.into(),
+            refresh_token: None,
+            id_token: None,
+            token_type: "Bearer".to_owned(),
+            expires_at: None,
+            lifetime: None,
+        }
+    }
+
+    /// Sets the expiry to `expires_in` from now, as an identity provider's `expires_in`
+    /// says. The lifetime also scales the refresh thresholds of
+    /// [`AuthMiddleware`](crate::AuthMiddleware).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use en_core_auth::Token;
+    /// let token = Token::new("abc").with_expires_in(Duration::from_secs(60));
+    /// assert!(token.expires_at().unwrap() > SystemTime::now());
+    /// ```
+    pub fn with_expires_in(mut self, expires_in: Duration) -> Token {
+        let now = SystemTime::now();
+        self.expires_at = now.checked_add(expires_in);
+        self.lifetime = self.expires_at.map(|_| expires_in);
+        self
+    }
+
+    /// Sets the expiry to a point in time (for example the `exp` claim of a JWT, or a token
+    /// read back from a cache).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use en_core_auth::Token;
+    /// let at = SystemTime::now() + Duration::from_secs(60);
+    /// assert_eq!(Token::new("abc").with_expires_at(at).expires_at(), Some(at));
+    /// ```
+    pub fn with_expires_at(mut self, expires_at: SystemTime) -> Token {
+        self.expires_at = Some(expires_at);
+        self.lifetime = expires_at.duration_since(SystemTime::now()).ok();
+        self
+    }
+
+    /// Adds the refresh token the identity provider issued.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("a").with_refresh_token("r").refresh_token(), Some("r"));
+    /// ```
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Token {
+        self.refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// Adds the OpenID Connect ID token the identity provider issued.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("a").with_id_token("i").id_token(), Some("i"));
+    /// ```
+    pub fn with_id_token(mut self, id_token: impl Into<String>) -> Token {
+        self.id_token = Some(id_token.into());
+        self
+    }
+
+    /// Sets the token type (the header prefix), `Bearer` by default. RFC 6749 makes the
+    /// type case-insensitive; a lower-case `bearer` is sent as `Bearer`.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("a").with_token_type("bearer").token_type(), "Bearer");
+    /// assert_eq!(Token::new("a").with_token_type("DPoP").token_type(), "DPoP");
+    /// ```
+    pub fn with_token_type(mut self, token_type: impl Into<String>) -> Token {
+        let token_type = token_type.into();
+        self.token_type = if token_type.eq_ignore_ascii_case("bearer") {
+            "Bearer".to_owned()
+        } else {
+            token_type
+        };
+        self
+    }
+
+    /// The access token.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("abc").access_token(), "abc");
+    /// ```
+    pub fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    /// The refresh token, if the identity provider issued one.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("abc").refresh_token(), None);
+    /// ```
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+
+    /// The ID token, if the identity provider issued one.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("abc").id_token(), None);
+    /// ```
+    pub fn id_token(&self) -> Option<&str> {
+        self.id_token.as_deref()
+    }
+
+    /// The token type, `Bearer` unless the identity provider said otherwise.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("abc").token_type(), "Bearer");
+    /// ```
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// When the token expires, if known.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::Token;
+    /// assert!(Token::new("a").with_expires_in(Duration::from_secs(5)).expires_at().is_some());
+    /// ```
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// How long the token was valid for when it was issued, if known: `expires_in`, or the
+    /// time left when the expiry was set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::Token;
+    /// let token = Token::new("a").with_expires_in(Duration::from_secs(5));
+    /// assert_eq!(token.lifetime(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
+    }
+
+    /// Whether the token's expiry has passed (false when the expiry is unknown).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::Token;
+    /// assert!(!Token::new("a").with_expires_in(Duration::from_secs(60)).is_expired());
+    /// assert!(Token::new("a").with_expires_in(Duration::ZERO).is_expired());
+    /// ```
+    pub fn is_expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| at <= SystemTime::now())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &Redacted(true))
+            .field("refresh_token", &Redacted(self.refresh_token.is_some()))
+            .field("id_token", &Redacted(self.id_token.is_some()))
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Shows `"<redacted>"` for a value that is present and `None` for one that is not, so
+/// that `Debug` output tells what is there without telling what it is.
+struct Redacted(bool);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 { "\"<redacted>\"" } else { "None" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_debug_shows_the_id_only() {
+        let client = ClientInfo::new("id-1", "s3cr3t").with_api_key("k3y");
+        let shown = format!("{client:?} {client:#?}");
+        assert!(shown.contains("id-1"));
+        assert!(!shown.contains("s3cr3t"));
+        assert!(!shown.contains("k3y"));
+    }
+
+    #[test]
+    fn token_debug_redacts_every_string() {
+        let token = Token::new("acc355")
+            .with_refresh_token("r3fr35h")
+            .with_id_token("1d70k3n");
+        let shown = format!("{token:?} {token:#?}");
+        for secret in ["acc355", "r3fr35h", "1d70k3n"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("Bearer"));
+    }
+
+    #[test]
+    fn empty_client_id_is_a_configuration_error() {
+        let err = ClientInfo::new("  ", "s").validate().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Configuration);
+        assert!(ClientInfo::new("id", "").validate().is_ok());
+    }
+
+    #[test]
+    fn an_expiry_in_the_past_has_no_lifetime() {
+        let token = Token::new("a").with_expires_at(SystemTime::UNIX_EPOCH);
+        assert!(token.is_expired());
+        assert_eq!(token.lifetime(), None);
+    }
+}

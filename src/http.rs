@@ -1,0 +1,552 @@
+//! The HTTP client for token traffic: every authorizer that talks to an identity provider
+//! goes through [`HttpClient`].
+//!
+//! It exists so that the safe defaults live in one place:
+//!
+//! - **timeouts** on every request (connect 10 s, whole request 30 s by default), because
+//!   ureq has none and a hung token endpoint would hold every thread waiting for a token;
+//! - **no redirects**: a token endpoint that redirects is misconfigured, and following it
+//!   would send the client's credentials somewhere else;
+//! - **a response size cap** (1 MiB by default), so a broken or hostile server cannot make
+//!   us buffer without bound;
+//! - **retries** of transient failures (connection errors, 5xx, throttling) with
+//!   exponential back-off and jitter, honouring `Retry-After` up to a cap, within a bounded
+//!   total time ([`RetryPolicy`]);
+//! - **HTTPS only** for endpoints that receive credentials, loopback excepted, unless the
+//!   user opts out ([`check_endpoint`]).
+//!
+//! Give it your own [`ureq::Agent`] with [`HttpClient::with_agent`] for proxies or
+//! corporate TLS roots: the timeouts, the redirect ban and the size cap are still applied
+//! to each token request.
+
+use std::time::{Duration, Instant};
+
+use ureq::http::Uri;
+
+use crate::{Error, ErrorKind};
+
+/// How failed token requests are retried. Only transient failures are retried: connection
+/// failures and timeouts, 5xx answers, throttling (HTTP 429, Cognito's
+/// `TooManyRequestsException`). A rejected credential is never retried.
+///
+/// The wait before retry *n* is `initial_backoff · 2ⁿ⁻¹`, capped at `max_backoff`, with
+/// "full jitter" (a random fraction of it) so that many clients do not retry in step; a
+/// `Retry-After` from the server replaces it, capped at `max_retry_after`. No retry starts
+/// once `max_elapsed` has passed since the first attempt.
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::http::RetryPolicy;
+///
+/// let patient = RetryPolicy {
+///     max_attempts: 6,
+///     max_elapsed: Duration::from_secs(60),
+///     ..RetryPolicy::default()
+/// };
+/// assert_eq!(patient.initial_backoff, Duration::from_millis(100));
+/// assert_eq!(RetryPolicy::none().max_attempts, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 4).
+    pub max_attempts: u32,
+    /// The back-off before the first retry, before jitter (default 100 ms).
+    pub initial_backoff: Duration,
+    /// The longest back-off between two attempts, before jitter (default 2 s).
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` honoured (default 5 s); a longer one ends the retries.
+    pub max_retry_after: Duration,
+    /// No retry starts after this long since the first attempt (default 15 s).
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries.
+    ///
+    /// ```
+    /// use en_core_auth::http::RetryPolicy;
+    /// assert_eq!(RetryPolicy::none().max_attempts, 1);
+    /// ```
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` (`attempt` counts from 1), or `None` when no
+    /// further attempt should be made.
+    fn wait_before_next(
+        &self,
+        attempt: u32,
+        started: Instant,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let wait = match retry_after {
+            Some(asked) if asked > self.max_retry_after => return None,
+            Some(asked) => asked,
+            None => {
+                let exponential = self
+                    .initial_backoff
+                    .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+                jitter(exponential.min(self.max_backoff))
+            }
+        };
+        (started.elapsed() + wait <= self.max_elapsed).then_some(wait)
+    }
+}
+
+/// A random duration between half of `full` and `full` ("equal jitter": spreads clients
+/// out without ever retrying at once).
+fn jitter(full: Duration) -> Duration {
+    let fraction = getrandom::u32().unwrap_or(u32::MAX / 2) as f64 / u32::MAX as f64;
+    full.mul_f64(0.5 + fraction / 2.0)
+}
+
+/// The HTTP client that authorizers use to talk to identity providers.
+///
+/// Cloning is cheap; clones share the connection pool.
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::http::{HttpClient, RetryPolicy};
+///
+/// let http = HttpClient::new()
+///     .with_timeouts(Duration::from_secs(5), Duration::from_secs(20))
+///     .with_retry(RetryPolicy::none());
+/// assert_eq!(http.connect_timeout(), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_bytes: u64,
+    retry: RetryPolicy,
+}
+
+impl Default for HttpClient {
+    fn default() -> HttpClient {
+        HttpClient::new()
+    }
+}
+
+/// What came back from one request: the status, the body (capped) and the
+/// `Retry-After` the server asked for, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The outcome of one attempt, as the protocol code classifies it for
+/// [`HttpClient::with_retries`].
+pub(crate) enum Attempt<T> {
+    /// Finished: success, or a failure that retrying will not fix.
+    Done(Result<T, Error>),
+    /// A transient failure: try again after the back-off (or the server's `Retry-After`).
+    Retry(Error, Option<Duration>),
+}
+
+impl HttpClient {
+    /// A client with its own agent and the default timeouts (connect 10 s, whole request
+    /// 30 s), size cap (1 MiB) and [`RetryPolicy`].
+    ///
+    /// ```
+    /// let http = en_core_auth::http::HttpClient::new();
+    /// assert_eq!(http.request_timeout().as_secs(), 30);
+    /// ```
+    pub fn new() -> HttpClient {
+        HttpClient::with_agent(ureq::Agent::new_with_defaults())
+    }
+
+    /// A client that sends its requests through `agent` (for a proxy, or your own TLS
+    /// roots). Timeouts, the redirect ban and the size cap are still set on every request.
+    ///
+    /// If `agent` carries an [`AuthMiddleware`](crate::AuthMiddleware), the middleware
+    /// passes token requests through untouched.
+    ///
+    /// ```
+    /// use en_core_auth::http::HttpClient;
+    /// let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    /// let http = HttpClient::with_agent(agent);
+    /// # let _ = http;
+    /// ```
+    pub fn with_agent(agent: ureq::Agent) -> HttpClient {
+        HttpClient {
+            agent,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_response_bytes: 1024 * 1024,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Sets the connect timeout and the timeout for a whole request (connect, send,
+    /// receive). Zero durations are raised to one millisecond: there is always a timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let http = en_core_auth::http::HttpClient::new()
+    ///     .with_timeouts(Duration::from_secs(2), Duration::from_secs(5));
+    /// assert_eq!(http.request_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> HttpClient {
+        let at_least = Duration::from_millis(1);
+        self.connect_timeout = connect.max(at_least);
+        self.request_timeout = request.max(at_least);
+        self
+    }
+
+    /// Sets how transient failures are retried.
+    ///
+    /// ```
+    /// use en_core_auth::http::{HttpClient, RetryPolicy};
+    /// let http = HttpClient::new().with_retry(RetryPolicy::none());
+    /// assert_eq!(http.retry_policy().max_attempts, 1);
+    /// ```
+    pub fn with_retry(mut self, retry: RetryPolicy) -> HttpClient {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the largest response body accepted, in bytes (default 1 MiB). A larger answer
+    /// is a [`MalformedResponse`](ErrorKind::MalformedResponse) error.
+    ///
+    /// ```
+    /// let http = en_core_auth::http::HttpClient::new().with_max_response_size(64 * 1024);
+    /// assert_eq!(http.max_response_size(), 64 * 1024);
+    /// ```
+    pub fn with_max_response_size(mut self, bytes: u64) -> HttpClient {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The connect timeout.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::HttpClient::new().connect_timeout().as_secs(), 10);
+    /// ```
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The timeout for a whole request.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::HttpClient::new().request_timeout().as_secs(), 30);
+    /// ```
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The largest response body accepted, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::HttpClient::new().max_response_size(), 1024 * 1024);
+    /// ```
+    pub fn max_response_size(&self) -> u64 {
+        self.max_response_bytes
+    }
+
+    /// The retry policy.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::HttpClient::new().retry_policy().max_attempts, 4);
+    /// ```
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// POSTs an `application/x-www-form-urlencoded` body. One attempt.
+    pub(crate) fn post_form(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> Result<Reply, Error> {
+        let mut request = self.configured(self.agent.post(url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.read_reply(request.send_form(form.iter().copied()))
+    }
+
+    /// POSTs a body with the given content type. One attempt.
+    pub(crate) fn post_bytes(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Reply, Error> {
+        let mut request = self
+            .configured(self.agent.post(url))
+            .header("content-type", content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.read_reply(request.send(body))
+    }
+
+    /// GETs a resource (discovery documents, JWKS). One attempt.
+    pub(crate) fn get(&self, url: &str) -> Result<Reply, Error> {
+        let request = self
+            .configured_get(self.agent.get(url))
+            .header("accept", "application/json");
+        self.read_reply(request.call())
+    }
+
+    /// Runs `attempt` until it is done, retrying transient failures as the
+    /// [`RetryPolicy`] allows. The last error is returned when retries run out.
+    pub(crate) fn with_retries<T>(
+        &self,
+        mut attempt: impl FnMut() -> Attempt<T>,
+    ) -> Result<T, Error> {
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match attempt() {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(error, retry_after) => {
+                    match self.retry.wait_before_next(attempts, started, retry_after) {
+                        Some(wait) => {
+                            log::debug!("token request failed ({error}); retrying in {wait:?}");
+                            std::thread::sleep(wait);
+                        }
+                        None => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A transient transport failure from [`post_form`](Self::post_form) and friends is
+    /// worth retrying; everything else is final.
+    pub(crate) fn retry_transport<T>(result: Result<T, Error>) -> Result<T, Attempt<T>> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) if error.kind() == ErrorKind::Transport => Err(Attempt::Retry(error, None)),
+            Err(error) => Err(Attempt::Done(Err(error))),
+        }
+    }
+
+    fn configured(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        request
+            .config()
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.request_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+    }
+
+    fn configured_get(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        request
+            .config()
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.request_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+    }
+
+    fn read_reply(
+        &self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply, Error> {
+        let mut response = response.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_response_bytes)
+            .read_to_vec()
+            .map_err(transport_error)?;
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// Classifies a ureq failure. The message never includes request headers or bodies.
+pub(crate) fn transport_error(error: ureq::Error) -> Error {
+    match error {
+        ureq::Error::BodyExceedsLimit(limit) => Error::new(
+            ErrorKind::MalformedResponse,
+            format!("the response is larger than the {limit}-byte limit"),
+        ),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::InvalidProxyUrl => {
+            Error::new(ErrorKind::Configuration, error)
+        }
+        other => Error::new(ErrorKind::Transport, other),
+    }
+}
+
+/// `Retry-After` in seconds. The HTTP-date form is rare on token endpoints and is
+/// treated as absent (the back-off applies instead).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Checks that `url` is a usable endpoint for sending credentials: an absolute `https`
+/// URL, or `http` to a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`) for local
+/// testing. `allow_insecure_http` lifts the HTTPS requirement for any host.
+///
+/// ```
+/// use en_core_auth::http::check_endpoint;
+///
+/// assert!(check_endpoint("https://idp.example.com/oauth2/token", false).is_ok());
+/// assert!(check_endpoint("http://127.0.0.1:9229/oauth2/token", false).is_ok());
+/// assert!(check_endpoint("http://idp.example.com/oauth2/token", false).is_err());
+/// assert!(check_endpoint("http://idp.example.com/oauth2/token", true).is_ok());
+/// assert!(check_endpoint("not a url", true).is_err());
+/// ```
+pub fn check_endpoint(url: &str, allow_insecure_http: bool) -> Result<Uri, Error> {
+    let uri: Uri = url.parse().map_err(|_| {
+        Error::new(
+            ErrorKind::Configuration,
+            format!("`{url}` is not a valid URL"),
+        )
+    })?;
+    let host = uri.host().unwrap_or_default();
+    if host.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Configuration,
+            format!("`{url}` is not an absolute URL with a host"),
+        ));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::new(
+            ErrorKind::Configuration,
+            "the URL must not carry credentials in it; give them in ClientInfo",
+        ));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if allow_insecure_http || is_loopback(host) => Ok(uri),
+        Some("http") => Err(Error::new(
+            ErrorKind::Configuration,
+            format!(
+                "refusing to send credentials over plain HTTP to `{host}`; \
+                 use an https URL (plain http is allowed for loopback hosts, or when you opt in explicitly)"
+            ),
+        )),
+        _ => Err(Error::new(
+            ErrorKind::Configuration,
+            format!("`{url}` must be an http or https URL"),
+        )),
+    }
+}
+
+/// Whether `host` (as in a URL, IPv6 in brackets) names this machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "127.0.0.1", "127.8.9.10", "[::1]", "LOCALHOST"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["example.com", "10.0.0.1", "[::2]", "localhost.example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn endpoint_rules() {
+        assert_eq!(
+            check_endpoint("ftp://x.example/", true).unwrap_err().kind(),
+            ErrorKind::Configuration
+        );
+        assert!(check_endpoint("/relative/only", true).is_err());
+        assert!(check_endpoint("https://user:pw@x.example/token", false).is_err());
+        let message = check_endpoint("http://x.example/t", false)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("https"), "{message}");
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn back_off_grows_and_stops() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+            max_retry_after: Duration::from_secs(1),
+            max_elapsed: Duration::from_secs(60),
+        };
+        let started = Instant::now();
+        let first = policy.wait_before_next(1, started, None).unwrap();
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        let third = policy.wait_before_next(3, started, None).unwrap();
+        assert!(third >= Duration::from_millis(150) && third <= Duration::from_millis(300));
+        assert_eq!(policy.wait_before_next(5, started, None), None);
+        assert_eq!(
+            policy.wait_before_next(1, started, Some(Duration::from_millis(700))),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(
+            policy.wait_before_next(1, started, Some(Duration::from_secs(2))),
+            None
+        );
+    }
+
+    #[test]
+    fn no_retry_past_the_time_budget() {
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            policy.wait_before_next(1, Instant::now(), Some(Duration::from_secs(1))),
+            None
+        );
+    }
+}
