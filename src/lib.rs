@@ -18,6 +18,7 @@ mod error;
 pub mod http;
 pub mod oauth2;
 pub mod srp;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -378,3 +378,88 @@ fn a_panicking_authorizer_does_not_poison_the_middleware() {
     assert!(first.is_err(), "the panic propagates to its own caller");
     assert_eq!(auth.access_token().unwrap(), "after-panic");
 }
+
+#[test]
+fn a_stored_token_is_used_instead_of_a_login() {
+    use en_core_auth::Token;
+    use en_core_auth::store::{MemoryStore, TokenStore};
+    let store = Arc::new(MemoryStore::new());
+    store
+        .save(&Token::new("from-store").with_expires_in(Duration::from_secs(3600)))
+        .unwrap();
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
+        .token_store(Arc::clone(&store))
+        .build();
+    assert_eq!(auth.access_token().unwrap(), "from-store");
+    assert_eq!(script.token_calls(), 0);
+}
+
+#[test]
+fn an_expired_stored_token_is_replaced_and_the_new_one_saved() {
+    use en_core_auth::Token;
+    use en_core_auth::store::{MemoryStore, TokenStore};
+    let store = Arc::new(MemoryStore::new());
+    store
+        .save(&Token::new("stale").with_expires_in(Duration::ZERO))
+        .unwrap();
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
+        .token_store(Arc::clone(&store))
+        .build();
+    assert_eq!(auth.access_token().unwrap(), "token-1");
+    assert_eq!(store.load().unwrap().unwrap().access_token(), "token-1");
+}
+
+#[test]
+fn a_renewal_by_another_holder_of_the_store_is_adopted() {
+    use en_core_auth::store::MemoryStore;
+    let store = Arc::new(MemoryStore::new());
+    let script_a = Script::new(HOUR);
+    let script_b = Script::new(HOUR);
+    let a = AuthMiddleware::builder(Scripted::new(client(), &script_a))
+        .token_store(Arc::clone(&store))
+        .build();
+    let b = AuthMiddleware::builder(Scripted::new(client(), &script_b))
+        .token_store(Arc::clone(&store))
+        .build();
+    assert_eq!(a.access_token().unwrap(), "token-1");
+    assert_eq!(
+        b.access_token().unwrap(),
+        "token-1",
+        "b takes a's token from the store"
+    );
+    a.invalidate();
+    assert_eq!(a.access_token().unwrap(), "token-2");
+    b.invalidate();
+    assert_eq!(
+        b.access_token().unwrap(),
+        "token-2",
+        "b adopts a's renewal instead of renewing"
+    );
+    assert_eq!(script_b.token_calls(), 0);
+}
+
+#[test]
+fn a_store_that_cannot_be_locked_is_a_storage_error() {
+    use en_core_auth::store::{StoreLock, TokenStore};
+    use en_core_auth::{Error, Token};
+    struct Stuck;
+    impl TokenStore for Stuck {
+        fn load(&self) -> Result<Option<Token>, Error> {
+            Ok(None)
+        }
+        fn save(&self, _: &Token) -> Result<(), Error> {
+            Ok(())
+        }
+        fn lock(&self) -> Result<StoreLock, Error> {
+            Err(Error::new(ErrorKind::Storage, "lock wait ran out"))
+        }
+    }
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
+        .token_store(Stuck)
+        .build();
+    assert_eq!(auth.access_token().unwrap_err().kind(), ErrorKind::Storage);
+    assert_eq!(script.token_calls(), 0);
+}

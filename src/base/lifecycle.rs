@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Mutex, RwLock};
 use ureq::http::HeaderValue;
 
+use crate::store::TokenStore;
 use crate::{Authorizer, Error, ErrorKind, Token};
 
 /// When [`AuthMiddleware`](crate::AuthMiddleware) renews a token before it expires.
@@ -228,6 +229,11 @@ impl Current {
         }
     }
 
+    /// Whether the token may be used without renewing first.
+    fn usable(&self, now: Instant) -> bool {
+        matches!(self.phase(now), Phase::Fresh | Phase::Advisory)
+    }
+
     /// The time left before the token's mandatory margin, for back-off decisions.
     fn advisory_window(&self) -> Duration {
         match (self.advisory_at, self.mandatory_at) {
@@ -272,6 +278,8 @@ pub(crate) struct Lifecycle {
     started: Instant,
     thresholds: RefreshThresholds,
     format: HeaderFormat,
+    /// Where tokens are kept beyond this process, if anywhere.
+    store: Option<Box<dyn TokenStore>>,
     pub(crate) counters: Counters,
 }
 
@@ -280,6 +288,7 @@ impl Lifecycle {
         authorizer: Box<dyn Authorizer>,
         thresholds: RefreshThresholds,
         format: HeaderFormat,
+        store: Option<Box<dyn TokenStore>>,
     ) -> Lifecycle {
         Lifecycle {
             authorizer: Mutex::new(authorizer),
@@ -289,6 +298,7 @@ impl Lifecycle {
             started: Instant::now(),
             thresholds,
             format,
+            store,
             counters: Counters::default(),
         }
     }
@@ -395,7 +405,7 @@ impl Lifecycle {
 
     /// With the authorizer locked, renews unless a caller that held the lock before us
     /// already replaced the token we saw: the double check that makes 32 waiting threads
-    /// cause one renewal.
+    /// cause one renewal. With a store, the same check is made across processes.
     fn renew_unless_replaced(
         &self,
         authorizer: &mut Box<dyn Authorizer>,
@@ -403,18 +413,75 @@ impl Lifecycle {
         reason: Reason,
     ) -> Result<Arc<Current>, Error> {
         let latest = self.current.read().clone();
-        let Some(latest) = latest else {
-            return self.renew_locked(authorizer, None, reason);
-        };
-        let replaced = Some(latest.generation) != seen.map(|current| current.generation);
-        let usable = !matches!(
-            latest.phase(Instant::now()),
-            Phase::Mandatory | Phase::Expired
-        );
-        if replaced && usable {
-            return Ok(latest);
+        if let Some(latest) = &latest {
+            let replaced = Some(latest.generation) != seen.map(|current| current.generation);
+            if replaced && latest.usable(Instant::now()) {
+                return Ok(Arc::clone(latest));
+            }
         }
-        self.renew_locked(authorizer, Some(&latest), reason)
+        let Some(store) = &self.store else {
+            return self.renew_locked(authorizer, latest.as_ref(), reason);
+        };
+        let _cross_process = match store.lock() {
+            Ok(lock) => lock,
+            Err(error) => return self.keep_or_fail(latest.as_ref(), reason, error),
+        };
+        if let Some(adopted) = self.adopt_stored(store.as_ref(), authorizer, latest.as_deref()) {
+            return Ok(adopted);
+        }
+        self.renew_locked(authorizer, latest.as_ref(), reason)
+    }
+
+    /// A usable token that another process (or an earlier run) stored, unless it is the
+    /// one we are replacing.
+    fn adopt_stored(
+        &self,
+        store: &dyn TokenStore,
+        authorizer: &dyn Authorizer,
+        replacing: Option<&Current>,
+    ) -> Option<Arc<Current>> {
+        let stored = match store.load() {
+            Ok(stored) => stored?,
+            Err(error) => {
+                log::debug!("token store unreadable, ignoring it: {error}");
+                return None;
+            }
+        };
+        if replacing.is_some_and(|current| current.token.access_token() == stored.access_token())
+            || authorizer.expired(&stored)
+        {
+            return None;
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let adopted = Current::new(stored, generation, &self.thresholds, &self.format).ok()?;
+        if !adopted.usable(Instant::now()) {
+            return None;
+        }
+        log::debug!("using the token from the store");
+        let adopted = Arc::new(adopted);
+        *self.current.write() = Some(Arc::clone(&adopted));
+        Some(adopted)
+    }
+
+    /// After a failure to renew: the previous token if it may still be used, else the error.
+    fn keep_or_fail(
+        &self,
+        previous: Option<&Arc<Current>>,
+        reason: Reason,
+        error: Error,
+    ) -> Result<Arc<Current>, Error> {
+        log::debug!("token renewal failed: {error}");
+        match previous {
+            // A failed refresh leaves the last good token in use while it is valid.
+            Some(previous)
+                if matches!(reason, Reason::Advisory | Reason::Required)
+                    && previous.phase(Instant::now()) != Phase::Expired =>
+            {
+                self.back_off(previous);
+                Ok(Arc::clone(previous))
+            }
+            _ => Err(error),
+        }
     }
 
     /// Renews with the authorizer locked: `refresh()` when there is a token, falling back
@@ -471,23 +538,16 @@ impl Lifecycle {
                     // as some servers do): renewing again at once would only storm it.
                     self.back_off(&fresh);
                 }
+                if let Some(store) = &self.store
+                    && let Err(error) = store.save(&fresh.token)
+                {
+                    // The token is good; only its reuse by the next process is lost.
+                    log::debug!("could not save the token: {error}");
+                }
                 *self.current.write() = Some(Arc::clone(&fresh));
                 Ok(fresh)
             }
-            Err(error) => {
-                log::debug!("token renewal failed: {error}");
-                match previous {
-                    // A failed refresh leaves the last good token in use while it is valid.
-                    Some(previous)
-                        if matches!(reason, Reason::Advisory | Reason::Required)
-                            && previous.phase(Instant::now()) != Phase::Expired =>
-                    {
-                        self.back_off(previous);
-                        Ok(Arc::clone(previous))
-                    }
-                    _ => Err(error),
-                }
-            }
+            Err(error) => self.keep_or_fail(previous, reason, error),
         }
     }
 }

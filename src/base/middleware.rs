@@ -19,6 +19,7 @@ use ureq::middleware::{Middleware, MiddlewareNext};
 use ureq::{Body, RequestExt, SendBody};
 
 use super::lifecycle::{Current, HeaderFormat, Lifecycle, RefreshThresholds};
+use crate::store::TokenStore;
 use crate::{Authorizer, Error, ErrorKind, Token};
 
 /// The API key header.
@@ -184,6 +185,31 @@ impl AuthMiddleware {
         })
     }
 
+    /// Sets the authorization header (and `X-Api-Key`) on `headers`, obtaining or renewing
+    /// the token first if needed: what the middleware does to each request, for requests
+    /// made with another HTTP client. Such requests get no resend after a `401`: call
+    /// [`invalidate`](Self::invalidate) when you see one.
+    ///
+    /// ```
+    /// # use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+    /// # struct Static(ClientInfo);
+    /// # impl Authorizer for Static {
+    /// #     fn client_info(&self) -> &ClientInfo { &self.0 }
+    /// #     fn authorize(&mut self) -> Result<Token, Error> { Ok(Token::new("abc")) }
+    /// # }
+    /// let auth = AuthMiddleware::new(Static(ClientInfo::new("me", "").with_api_key("k")));
+    /// let mut headers = ureq::http::HeaderMap::new();
+    /// auth.authorize_headers(&mut headers)?;
+    /// assert_eq!(headers["authorization"], "Bearer abc");
+    /// assert_eq!(headers["x-api-key"], "k");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn authorize_headers(&self, headers: &mut HeaderMap) -> Result<(), Error> {
+        let current = self.current()?;
+        self.inner.add_credentials(headers, &current);
+        Ok(())
+    }
+
     /// Marks the current token as unusable: the next use renews it (with
     /// [`Authorizer::refresh`]). Call it when a request made without this middleware was
     /// rejected with a `401`.
@@ -279,6 +305,7 @@ pub struct AuthMiddlewareBuilder {
     max_replay_bytes: u64,
     max_redirects: u32,
     status_as_error: bool,
+    store: Option<Box<dyn TokenStore>>,
 }
 
 impl AuthMiddlewareBuilder {
@@ -295,7 +322,37 @@ impl AuthMiddlewareBuilder {
             max_replay_bytes: 64 * 1024,
             max_redirects: 10,
             status_as_error: true,
+            store: None,
         }
+    }
+
+    /// Keeps tokens in `store` as well as in memory: a token stored by an earlier run or
+    /// another process is used instead of asking the identity provider, and renewals are
+    /// coordinated through the store's lock. See [`crate::store`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use en_core_auth::store::MemoryStore;
+    /// # use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+    /// # struct Counting(ClientInfo, u32);
+    /// # impl Authorizer for Counting {
+    /// #     fn client_info(&self) -> &ClientInfo { &self.0 }
+    /// #     fn authorize(&mut self) -> Result<Token, Error> { self.1 += 1; Ok(Token::new(format!("t{}", self.1))) }
+    /// # }
+    /// let shared = Arc::new(MemoryStore::new());
+    /// let first = AuthMiddleware::builder(Counting(ClientInfo::new("me", ""), 0))
+    ///     .token_store(Arc::clone(&shared))
+    ///     .build();
+    /// let second = AuthMiddleware::builder(Counting(ClientInfo::new("me", ""), 100))
+    ///     .token_store(Arc::clone(&shared))
+    ///     .build();
+    /// assert_eq!(first.access_token()?, "t1");
+    /// assert_eq!(second.access_token()?, "t1"); // taken from the store
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn token_store(mut self, store: impl TokenStore + 'static) -> AuthMiddlewareBuilder {
+        self.store = Some(Box::new(store));
+        self
     }
 
     /// The header that carries the token (default `Authorization`). An invalid name is
@@ -551,7 +608,12 @@ impl AuthMiddlewareBuilder {
         });
         AuthMiddleware {
             inner: Arc::new(Inner {
-                lifecycle: Lifecycle::new(self.authorizer, self.thresholds, self.format),
+                lifecycle: Lifecycle::new(
+                    self.authorizer,
+                    self.thresholds,
+                    self.format,
+                    self.store,
+                ),
                 client_id,
                 header_name,
                 api_key,
