@@ -117,3 +117,44 @@ fn refresh_tokens_rotate_and_a_reused_one_is_rejected() {
     let err = auth.refresh(&Token::new("x")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CredentialsRejected, "grant revoked");
 }
+
+#[cfg(feature = "jwt")]
+#[test]
+fn client_credentials_with_private_key_jwt() {
+    use en_core_auth::oauth2::PrivateKeyJwt;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
+    let Some(peer) = peer::start() else { return };
+    let key = EncodingKey::from_ec_pem(peer.jwt_client_key.as_bytes()).unwrap();
+    let jwt = PrivateKeyJwt::new(key, Algorithm::ES256).with_key_id("jwt-client-key");
+    let mut auth = ClientCredentials::new(ClientInfo::new("jwt-client", ""), peer.token_url())
+        .unwrap()
+        .with_client_auth(ClientAuth::PrivateKeyJwt(jwt))
+        .with_scopes(["read"]);
+    let token = auth.authorize().unwrap();
+    assert_eq!(token.scope(), Some("read"));
+    // A second request needs a fresh assertion (oidc-provider refuses a replayed jti).
+    assert!(auth.authorize().is_ok());
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn private_key_jwt_with_the_wrong_key_is_invalid_client() {
+    use en_core_auth::oauth2::PrivateKeyJwt;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
+    let Some(peer) = peer::start() else { return };
+    let other = peer::start().unwrap();
+    let key = EncodingKey::from_ec_pem(other.jwt_client_key.as_bytes()).unwrap();
+    let jwt = PrivateKeyJwt::new(key, Algorithm::ES256).with_key_id("jwt-client-key");
+    let err = ClientCredentials::new(ClientInfo::new("jwt-client", ""), peer.token_url())
+        .unwrap()
+        .with_client_auth(ClientAuth::PrivateKeyJwt(jwt))
+        .authorize()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    assert_eq!(
+        err.downcast_ref::<OAuthError>().unwrap().error(),
+        "invalid_client"
+    );
+}

@@ -14,6 +14,8 @@ pub struct OidcPeer {
     pub issuer: String,
     /// A refresh token for `refresh-client`, made by the server at start-up.
     pub refresh_token: String,
+    /// The PKCS#8 PEM private key of `jwt-client` (ES256), made at start-up.
+    pub jwt_client_key: String,
 }
 
 impl OidcPeer {
@@ -81,6 +83,7 @@ pub fn start() -> Option<OidcPeer> {
         child,
         issuer: String::new(),
         refresh_token: String::new(),
+        jwt_client_key: String::new(),
     };
     let next_line = || {
         lines.recv_timeout(Duration::from_secs(30)).expect(
@@ -97,5 +100,11 @@ pub fn start() -> Option<OidcPeer> {
         .strip_prefix("refresh_token ")
         .unwrap_or_else(|| panic!("unexpected second line from server.mjs: {second}"))
         .to_owned();
+    let third = next_line();
+    let key = third
+        .strip_prefix("private_key ")
+        .unwrap_or_else(|| panic!("unexpected third line from server.mjs: {third}"));
+    let pem = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key).unwrap();
+    peer.jwt_client_key = String::from_utf8(pem).unwrap();
     Some(peer)
 }

@@ -11,7 +11,12 @@
 //   basic-client   client_secret_basic  client_credentials           scopes read write
 //   post-client    client_secret_post   client_credentials           scopes read write
 //   refresh-client client_secret_basic  authorization_code, refresh_token
+//   jwt-client     private_key_jwt (ES256) client_credentials        scopes read write
+//
+// The jwt-client's key pair is made at start-up; its private key is printed as a third
+// line, `private_key BASE64(PKCS#8 PEM)`, so that no key is committed.
 
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -27,6 +32,10 @@ const port = Number(process.argv[2] ?? 0);
 const server = http.createServer();
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const publicJwk = { ...publicKey.export({ format: 'jwk' }), use: 'sig', alg: 'ES256', kid: 'jwt-client-key' };
+const privatePem = privateKey.export({ format: 'pem', type: 'pkcs8' });
 
 const provider = new Provider(issuer, {
   clients: [
@@ -56,6 +65,16 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/callback'],
       scope: 'openid offline_access read write',
+    },
+    {
+      client_id: 'jwt-client',
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES256',
+      jwks: { keys: [publicJwk] },
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'read write',
     },
   ],
   scopes: ['openid', 'offline_access', 'read', 'write'],
@@ -109,3 +128,4 @@ const refreshTokenValue = await refreshToken.save();
 
 console.log(`listening on ${issuer}`);
 console.log(`refresh_token ${refreshTokenValue}`);
+console.log(`private_key ${Buffer.from(privatePem).toString('base64')}`);
