@@ -53,6 +53,7 @@ fn a_client_credentials_request_carries_the_grant_scopes_and_parameters() {
     let request = &server.requests()[0];
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/oauth2/token");
+    assert_eq!(request.header("accept"), Some("application/json"));
     assert!(
         request
             .header("content-type")
@@ -191,6 +192,23 @@ fn invalid_client_is_never_retried() {
     assert_eq!(oauth.status(), 401);
     assert_eq!(server.count(), 1);
     assert!(!format!("{err} {err:?}").contains("wrong-s3cr3t"));
+}
+
+#[test]
+fn debug_output_holds_no_secret() {
+    let server = server(vec![]);
+    let auth = authorizer(&server, "d3bug-s3cr3t").with_parameter("audience", "aud-v4lue");
+    let refresh = RefreshToken::new(
+        ClientInfo::new("app", "d3bug-s3cr3t"),
+        server.url("/t"),
+        "rt-v4lue",
+    )
+    .unwrap();
+    let shown = format!("{auth:?} {auth:#?} {refresh:?} {refresh:#?}");
+    for secret in ["d3bug-s3cr3t", "aud-v4lue", "rt-v4lue"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("svc") && shown.contains("audience"));
 }
 
 #[test]

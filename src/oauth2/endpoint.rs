@@ -80,10 +80,14 @@ impl TokenEndpoint {
                 Ok(credentials) => credentials,
                 Err(error) => return Attempt::Done(Err(error)),
             };
-            let headers: Vec<(&str, &str)> = credentials
-                .headers
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
+            // Some servers (GitHub's among them) answer in form encoding unless asked.
+            let headers: Vec<(&str, &str)> = std::iter::once(("accept", "application/json"))
+                .chain(
+                    credentials
+                        .headers
+                        .iter()
+                        .map(|(name, value)| (*name, value.as_str())),
+                )
                 .collect();
             let form: Vec<(&str, &str)> = grant
                 .iter()

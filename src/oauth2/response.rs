@@ -186,7 +186,7 @@ fn sanitize(text: &str, max_chars: usize) -> String {
 /// - 429 and 5xx, and 408: transient, retried ([`ErrorKind::Server`]); 429 carries the
 ///   server's `Retry-After`.
 /// - other 4xx: an [`OAuthError`] when the body is an RFC 6749 §5.2 error, its kind from
-///   the error code; without one, 401/403 are rejected credentials and anything else a
+///   the error code (`temporarily_unavailable` and `server_error` retried); without one, 401/403 are rejected credentials and anything else a
 ///   configuration error (a wrong URL gives 404 or 405).
 /// - 3xx: a configuration error, since a token endpoint that redirects is not followed.
 pub(crate) fn classify(reply: &Reply, default_lifetime: Duration) -> Attempt<Token> {
@@ -206,6 +206,10 @@ pub(crate) fn classify(reply: &Reply, default_lifetime: Duration) -> Attempt<Tok
             Attempt::Retry(Error::new(ErrorKind::Server, detail), reply.retry_after)
         }
         400..=499 => Attempt::Done(Err(match parse_error(status, &reply.body) {
+            // `temporarily_unavailable` says "try again", whatever the status.
+            Some(oauth) if oauth.kind() == ErrorKind::Server => {
+                return Attempt::Retry(Error::new(ErrorKind::Server, oauth), reply.retry_after);
+            }
             Some(oauth) => Error::new(oauth.kind(), oauth),
             None if matches!(status, 401 | 403) => Error::new(
                 ErrorKind::CredentialsRejected,
@@ -733,6 +737,10 @@ mod tests {
         );
         assert_eq!(outcome(429, "slow down"), (Server, true, None));
         assert_eq!(outcome(408, ""), (Server, true, None));
+        assert_eq!(
+            outcome(400, &code("temporarily_unavailable")),
+            (Server, true, Some("temporarily_unavailable".into()))
+        );
         assert_eq!(outcome(200, "garbage"), (MalformedResponse, false, None));
         assert_eq!(
             outcome(200, &code("invalid_client")),
