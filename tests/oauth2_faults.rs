@@ -118,6 +118,34 @@ fn a_public_client_sends_its_id_and_no_authorization() {
 }
 
 #[test]
+fn without_expires_in_the_default_lifetime_applies() {
+    let server = server(vec![
+        Answer::json(200, r#"{"access_token":"opaque","token_type":"bearer"}"#),
+        Answer::json(200, r#"{"access_token":"opaque","expires_in":"90"}"#),
+    ]);
+    let mut auth = authorizer(&server, "s").with_default_lifetime(Duration::from_secs(42));
+    assert_eq!(
+        auth.authorize().unwrap().lifetime(),
+        Some(Duration::from_secs(42))
+    );
+    // Azure sends expires_in as a string.
+    assert_eq!(
+        auth.authorize().unwrap().lifetime(),
+        Some(Duration::from_secs(90))
+    );
+}
+
+#[test]
+fn an_access_token_that_would_break_a_header_is_refused() {
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"abc\r\nX-Injected: 1","expires_in":60}"#,
+    )]);
+    let err = authorizer(&server, "s").authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+}
+
+#[test]
 fn a_500_is_retried_once_then_succeeds() {
     let server = server(vec![
         Answer::Reply(

@@ -758,6 +758,51 @@ mod tests {
         }
     }
 
+    /// Mutations of real responses (bytes flipped, cut, spliced) must give a token or an
+    /// error, never a panic.
+    #[test]
+    fn mangled_answers_never_panic() {
+        let seeds = [
+            r#"{"access_token":"abc.def","token_type":"bearer","expires_in":3600,"refresh_token":"r","scope":"a b"}"#
+                .to_owned(),
+            serde_json::json!({ "access_token": jwt(r#"{"exp":1e10,"iat":5}"#) }).to_string(),
+            r#"{"error":"invalid_grant","error_description":"x","error_uri":"y"}"#.to_owned(),
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut tokens, mut errors) = (0, 0);
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].clone().into_bytes();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % bytes.len().max(1);
+                match next() % 3 {
+                    0 if !bytes.is_empty() => bytes[at] = next() as u8,
+                    1 => bytes.truncate(at),
+                    _ => {
+                        let pool = b"\"-{}[]\\.0e9";
+                        bytes.insert(at.min(bytes.len()), pool[(next() as usize) % pool.len()]);
+                    }
+                }
+            }
+            match parse_token(&bytes, DEFAULT, SystemTime::now()) {
+                Ok(_) => tokens += 1,
+                Err(_) => errors += 1,
+            }
+            let _ = parse_error(400, &bytes);
+            let _ = classify(&reply(200, &String::from_utf8_lossy(&bytes)), DEFAULT);
+        }
+        // Both outcomes were reached, so the mutations explored more than one path.
+        assert!(
+            tokens > 100 && errors > 100,
+            "{tokens} tokens, {errors} errors"
+        );
+    }
+
     #[test]
     fn a_success_is_a_token() {
         match classify(
