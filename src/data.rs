@@ -335,6 +335,16 @@ impl Token {
     pub fn is_expired(&self) -> bool {
         self.expires_at.is_some_and(|at| at <= SystemTime::now())
     }
+
+    /// Restores the lifetime recorded with a token read back from a cache: `with_expires_at`
+    /// alone would take the time left as the lifetime and shrink the refresh windows.
+    /// `None` keeps the lifetime `with_expires_at` derived.
+    pub(crate) fn with_lifetime(mut self, lifetime: Option<Duration>) -> Token {
+        if lifetime.is_some() {
+            self.lifetime = lifetime;
+        }
+        self
+    }
 }
 
 impl fmt::Debug for Token {

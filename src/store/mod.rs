@@ -8,6 +8,9 @@
 
 use parking_lot::Mutex;
 
+mod file;
+pub use file::{CacheKey, FileStore};
+
 use crate::{Error, Token};
 
 /// Keeps a token between uses, possibly across processes.

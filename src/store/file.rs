@@ -1,0 +1,936 @@
+//! A token cache in a file, shared by every process of the user: [`FileStore`].
+//!
+//! Security decisions, and why:
+//! - The file name is a SHA-256 of the credential set's identity ([`CacheKey`]), so that no
+//!   endpoint, client id or user name shows in a directory listing. The identity holds no
+//!   secret: hashing a password into a name anyone can list would invite offline guessing.
+//! - The directory is created 0700 and files 0600 from the moment they exist (never created
+//!   wider and tightened later), because the file holds bearer tokens.
+//! - Writes go to a temporary file in the same directory, are flushed to disk, then renamed
+//!   over the cache file: a reader, or a process killed mid-write, sees the old file or the
+//!   new one, never half of one.
+//! - Reads trust nothing: a missing, corrupt, truncated, oversized or foreign file is "no
+//!   token", and the next save replaces it.
+//! - Client secrets and passwords are never written: the store only ever sees [`Token`]s.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{StoreLock, TokenStore};
+use crate::{Error, ErrorKind, Token};
+
+/// A cache file larger than this is not ours (tokens are a few KiB): it is ignored.
+const MAX_FILE_SIZE: u64 = 64 * 1024;
+
+/// Names the file format, so that a JSON file of another program is not mistaken for ours.
+const FORMAT: &str = "en-core-auth token cache";
+/// Bumped when the format changes incompatibly; a file of another version is ignored.
+const VERSION: u32 = 1;
+
+/// The identity of a credential set, hashed: which cache file its tokens go to.
+///
+/// Two credential sets share a file only when endpoint, client id, user name and scopes
+/// (in any order, duplicates ignored) are all equal. Each field is length-prefixed before
+/// hashing, so that `("ab", "c")` and `("a", "bc")` differ. No secret goes into the key.
+///
+/// ```
+/// use en_core_auth::store::CacheKey;
+///
+/// let a = CacheKey::new("https://idp.example.com/token", "client", None, ["read", "write"]);
+/// let b = CacheKey::new("https://idp.example.com/token", "client", None, ["write", "read"]);
+/// let c = CacheKey::new("https://idp.example.com/token", "client", Some("alice"), ["read", "write"]);
+/// assert_eq!(a, b);
+/// assert_ne!(a, c);
+/// assert_eq!(a.as_hex().len(), 64);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    hex: String,
+}
+
+impl CacheKey {
+    /// The key of the credential set talking to `endpoint` (a token URL, an issuer, a
+    /// Cognito user pool and its endpoint: whatever names the identity provider) as
+    /// `client_id`, for `username` if a user logs in, asking for `scopes`.
+    ///
+    /// ```
+    /// use en_core_auth::store::CacheKey;
+    /// let key = CacheKey::new("eu-west-1_AbC", "app-client", Some("alice"), Vec::<String>::new());
+    /// assert!(key.as_hex().chars().all(|c| c.is_ascii_hexdigit()));
+    /// ```
+    pub fn new(
+        endpoint: &str,
+        client_id: &str,
+        username: Option<&str>,
+        scopes: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> CacheKey {
+        let mut scopes: Vec<String> = scopes
+            .into_iter()
+            .map(|scope| scope.as_ref().to_owned())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+
+        let mut hasher = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        };
+        field(b"en-core-auth cache key v1");
+        field(endpoint.as_bytes());
+        field(client_id.as_bytes());
+        match username {
+            // Tagged so that no user and a user named "" differ.
+            None => field(b"-"),
+            Some(username) => {
+                field(b"+");
+                field(username.as_bytes());
+            }
+        }
+        field(&(scopes.len() as u64).to_be_bytes());
+        for scope in &scopes {
+            field(scope.as_bytes());
+        }
+        let digest = hasher.finalize();
+        let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        CacheKey { hex }
+    }
+
+    /// The key as 64 lower-case hex digits: the cache file's name without `.json`.
+    ///
+    /// ```
+    /// use en_core_auth::store::CacheKey;
+    /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
+    /// assert_eq!(key.as_hex(), key.as_hex().to_lowercase());
+    /// ```
+    pub fn as_hex(&self) -> &str {
+        &self.hex
+    }
+}
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CacheKey").field(&self.hex).finish()
+    }
+}
+
+/// A [`TokenStore`] in a file: tokens survive the process and are shared, with a
+/// cross-process lock, by every process of the user that uses the same credential set.
+///
+/// - Where: `<dir>/<key>.json`, with `<dir>` by default `$XDG_CACHE_HOME/en-core-auth`, else
+///   `$HOME/.cache/en-core-auth` ([`FileStore::new`]), or any directory
+///   ([`FileStore::in_dir`]). A directory this store creates is made `0700`; an existing
+///   one is left as it is. Files are `0600`.
+/// - What: JSON with the access token, token type, ID token, granted scope, expiry and
+///   lifetime, and the
+///   **refresh token** unless [`store_refresh_tokens(false)`](FileStore::store_refresh_tokens)
+///   is set. Never a client secret or a password.
+/// - Single flight: [`lock`](TokenStore::lock) takes an exclusive lock on `<key>.lock`
+///   (`std::fs::File::lock`), waiting at most [`lock_timeout`](FileStore::lock_timeout)
+///   (30 s by default). On a file system without locks, it goes on without one (and logs
+///   it): renewals are then not single flight, but the cache stays consistent.
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::store::{CacheKey, FileStore, TokenStore};
+/// use en_core_auth::Token;
+///
+/// # let dir = std::env::temp_dir().join(format!("en-core-auth-doc-{}", std::process::id()));
+/// let key = CacheKey::new("https://idp.example.com/oauth2/token", "my-client", None, ["api"]);
+/// let store = FileStore::in_dir(&dir, key).store_refresh_tokens(false);
+/// store.save(&Token::new("abc").with_refresh_token("r").with_expires_in(Duration::from_secs(60)))?;
+/// let back = store.load()?.unwrap();
+/// assert_eq!(back.access_token(), "abc");
+/// assert_eq!(back.refresh_token(), None);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+///
+/// With a middleware:
+///
+/// ```no_run
+/// use en_core_auth::store::{CacheKey, FileStore};
+/// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::ClientCredentials};
+///
+/// let token_url = "https://idp.example.com/oauth2/token";
+/// let client = ClientInfo::new("my-client", "my-secret");
+/// let store = FileStore::new(CacheKey::new(token_url, client.client_id(), None, ["api"]))?;
+/// let auth = AuthMiddleware::builder(ClientCredentials::new(client, token_url)?)
+///     .token_store(store)
+///     .build();
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+    key: CacheKey,
+    store_refresh_tokens: bool,
+    lock_timeout: Duration,
+    pause_before_rename: Option<Duration>,
+}
+
+impl FileStore {
+    /// A store in the user's cache directory ([`FileStore::default_dir`]).
+    ///
+    /// Fails with [`ErrorKind::Configuration`] when neither `XDG_CACHE_HOME` (absolute) nor
+    /// `HOME` is set.
+    ///
+    /// ```no_run
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::new(CacheKey::new("https://idp.example.com/token", "c", None, ["api"]))?;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn new(key: CacheKey) -> Result<FileStore, Error> {
+        Ok(FileStore::in_dir(FileStore::default_dir()?, key))
+    }
+
+    /// A store in `dir` (created on the first save or lock if missing).
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/my-cache", CacheKey::new("e", "c", None, ["s"]));
+    /// assert!(store.path().starts_with("/tmp/my-cache"));
+    /// ```
+    pub fn in_dir(dir: impl Into<PathBuf>, key: CacheKey) -> FileStore {
+        FileStore {
+            dir: dir.into(),
+            key,
+            store_refresh_tokens: true,
+            lock_timeout: Duration::from_secs(30),
+            pause_before_rename: None,
+        }
+    }
+
+    /// The default cache directory: `$XDG_CACHE_HOME/en-core-auth` when `XDG_CACHE_HOME` is
+    /// an absolute path (the XDG specification says to ignore a relative one), else
+    /// `$HOME/.cache/en-core-auth`, else (Windows) `%LOCALAPPDATA%\en-core-auth`.
+    ///
+    /// ```
+    /// if let Ok(dir) = en_core_auth::store::FileStore::default_dir() {
+    ///     assert!(dir.ends_with("en-core-auth"));
+    /// }
+    /// ```
+    pub fn default_dir() -> Result<PathBuf, Error> {
+        let var = |name: &str| std::env::var_os(name);
+        default_dir_from(var("XDG_CACHE_HOME"), var("HOME"), var("LOCALAPPDATA"))
+    }
+
+    /// Whether refresh tokens are written to the file (default: yes). A refresh token
+    /// lets the next run renew without the password, and lives much longer than an access
+    /// token: turn this off where the file could be read by others (backups, shared home
+    /// directories). Takes effect from the next save; a refresh token already stored is
+    /// ignored when reading.
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/c", CacheKey::new("e", "c", None, ["s"]))
+    ///     .store_refresh_tokens(false);
+    /// # let _ = store;
+    /// ```
+    pub fn store_refresh_tokens(mut self, store: bool) -> FileStore {
+        self.store_refresh_tokens = store;
+        self
+    }
+
+    /// How long [`lock`](TokenStore::lock) waits for another process to finish its renewal
+    /// before failing with [`ErrorKind::Storage`] (default 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/c", CacheKey::new("e", "c", None, ["s"]))
+    ///     .lock_timeout(Duration::from_secs(5));
+    /// # let _ = store;
+    /// ```
+    pub fn lock_timeout(mut self, wait: Duration) -> FileStore {
+        self.lock_timeout = wait;
+        self
+    }
+
+    /// Test hook, only with the `testing` feature: after the temporary file is written and
+    /// before it is renamed into place, sleep for `pause`, so that a test can kill the
+    /// process in the middle of a save.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/c", CacheKey::new("e", "c", None, ["s"]))
+    ///     .pause_before_rename(Duration::from_millis(1));
+    /// # let _ = store;
+    /// ```
+    #[cfg(feature = "testing")]
+    pub fn pause_before_rename(mut self, pause: Duration) -> FileStore {
+        self.pause_before_rename = Some(pause);
+        self
+    }
+
+    /// The cache file: `<dir>/<key>.json`.
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let key = CacheKey::new("e", "c", None, ["s"]);
+    /// let store = FileStore::in_dir("/tmp/c", key.clone());
+    /// assert_eq!(store.path(), std::path::Path::new("/tmp/c").join(format!("{}.json", key.as_hex())));
+    /// ```
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.key.as_hex()))
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.lock", self.key.as_hex()))
+    }
+
+    fn ensure_dir(&self) -> Result<(), Error> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.dir)
+            .map_err(|error| storage("could not create the cache directory", &self.dir, error))
+    }
+
+    /// Writes `bytes` to a new temporary file beside the cache file and renames it over.
+    fn write_atomically(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.ensure_dir()?;
+        let (temp_path, mut file) = self.create_temp()?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|error| storage("could not write the token cache", &temp_path, error));
+        drop(file);
+        if let Some(pause) = self.pause_before_rename {
+            std::thread::sleep(pause);
+        }
+        let target = self.path();
+        let renamed = written.and_then(|()| {
+            fs::rename(&temp_path, &target)
+                .map_err(|error| storage("could not replace the token cache", &target, error))
+        });
+        if renamed.is_err() {
+            let _ = fs::remove_file(&temp_path);
+            return renamed;
+        }
+        // Makes the rename itself durable; a failure here loses nothing but durability.
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// A temporary file only this process writes: created new (never an existing file or a
+    /// link planted in its place), 0600 from the start.
+    fn create_temp(&self) -> Result<(PathBuf, File), Error> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut last_error = None;
+        for _ in 0..8 {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|elapsed| elapsed.subsec_nanos())
+                .unwrap_or(0);
+            let name = format!(
+                ".{}.{}.{}.{}.tmp",
+                self.key.as_hex(),
+                std::process::id(),
+                nanos,
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let path = self.dir.join(name);
+            match private_file().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((path, file)),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    last_error = Some(error);
+                }
+                Err(error) => {
+                    return Err(storage(
+                        "could not create a temporary file",
+                        &self.dir,
+                        error,
+                    ));
+                }
+            }
+        }
+        Err(storage(
+            "could not create a temporary file",
+            &self.dir,
+            last_error.unwrap_or_else(|| std::io::Error::other("name clash")),
+        ))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Option<Token> {
+        let stored: Stored = serde_json::from_slice(bytes).ok()?;
+        if stored.format != FORMAT || stored.version != VERSION || stored.access_token.is_empty() {
+            return None;
+        }
+        let mut token = Token::new(stored.access_token).with_token_type(stored.token_type);
+        if let Some(id_token) = stored.id_token {
+            token = token.with_id_token(id_token);
+        }
+        if let Some(refresh_token) = stored.refresh_token.filter(|_| self.store_refresh_tokens) {
+            token = token.with_refresh_token(refresh_token);
+        }
+        if let Some(scope) = stored.scope {
+            token = token.with_scope(scope);
+        }
+        if let Some(expires_at) = stored.expires_at {
+            let at = UNIX_EPOCH.checked_add(expires_at.to_duration()?)?;
+            let lifetime = match stored.lifetime {
+                Some(lifetime) => Some(lifetime.to_duration()?),
+                None => None,
+            };
+            token = token.with_expires_at(at).with_lifetime(lifetime);
+        }
+        Some(token)
+    }
+
+    fn encode(&self, token: &Token) -> Result<Vec<u8>, Error> {
+        let stored = Stored {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            access_token: token.access_token().to_owned(),
+            token_type: token.token_type().to_owned(),
+            id_token: token.id_token().map(str::to_owned),
+            refresh_token: token
+                .refresh_token()
+                .filter(|_| self.store_refresh_tokens)
+                .map(str::to_owned),
+            scope: token.scope().map(str::to_owned),
+            // A time before 1970 cannot come from an identity provider: stored as expired.
+            expires_at: token
+                .expires_at()
+                .map(|at| Seconds::from(at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))),
+            lifetime: token.lifetime().map(Seconds::from),
+        };
+        serde_json::to_vec_pretty(&stored).map_err(|error| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("could not encode the token for the cache: {error}"),
+            )
+        })
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self) -> Result<Option<Token>, Error> {
+        let path = self.path();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(storage("could not open the token cache", &path, error)),
+        };
+        if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+            log::debug!("ignoring {}: not a regular file", path.display());
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| storage("could not read the token cache", &path, error))?;
+        if bytes.len() as u64 > MAX_FILE_SIZE {
+            log::debug!("ignoring {}: larger than a token cache", path.display());
+            return Ok(None);
+        }
+        let token = self.decode(&bytes);
+        if token.is_none() {
+            log::debug!(
+                "ignoring {}: not a token cache this version reads",
+                path.display()
+            );
+        }
+        Ok(token)
+    }
+
+    fn save(&self, token: &Token) -> Result<(), Error> {
+        let bytes = self.encode(token)?;
+        self.write_atomically(&bytes)
+    }
+
+    fn lock(&self) -> Result<StoreLock, Error> {
+        self.ensure_dir()?;
+        let path = self.lock_path();
+        let file = private_file()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|error| storage("could not open the token cache lock", &path, error))?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock::new(Box::new(file))),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(error))
+                    if error.kind() == std::io::ErrorKind::Unsupported =>
+                {
+                    log::warn!(
+                        "{} does not support file locks: renewing without the cross-process lock",
+                        path.display()
+                    );
+                    return Ok(StoreLock::none());
+                }
+                Err(fs::TryLockError::Error(error)) => {
+                    return Err(storage("could not lock the token cache", &path, error));
+                }
+            }
+            let waited = started.elapsed();
+            if waited >= self.lock_timeout {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "gave up waiting: another process has held the token cache lock for {} s: {}",
+                        waited.as_secs(),
+                        path.display()
+                    ),
+                ));
+            }
+            std::thread::sleep(pause.min(self.lock_timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+/// [`FileStore::default_dir`], from the values of `XDG_CACHE_HOME`, `HOME`, `LOCALAPPDATA`.
+fn default_dir_from(
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+    local_app_data: Option<std::ffi::OsString>,
+) -> Result<PathBuf, Error> {
+    let set = |value: Option<std::ffi::OsString>| value.filter(|value| !value.is_empty());
+    if let Some(xdg) = set(xdg_cache_home).filter(|value| Path::new(value).is_absolute()) {
+        return Ok(PathBuf::from(xdg).join("en-core-auth"));
+    }
+    if let Some(home) = set(home) {
+        return Ok(PathBuf::from(home).join(".cache").join("en-core-auth"));
+    }
+    if let Some(local) = set(local_app_data) {
+        return Ok(PathBuf::from(local).join("en-core-auth"));
+    }
+    Err(Error::new(
+        ErrorKind::Configuration,
+        "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
+    ))
+}
+
+/// Options for a file only its owner may read or write.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn storage(what: &str, path: &Path, error: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!("{what} {}: {error}", path.display()),
+    )
+}
+
+/// The file's content. Unknown fields are ignored, so that a later minor version can add
+/// some; an incompatible change bumps `version`.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    format: String,
+    version: u32,
+    access_token: String,
+    token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// The scope the identity provider granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// Unix time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<Seconds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifetime: Option<Seconds>,
+}
+
+/// A duration as whole seconds and nanoseconds, exact and readable.
+#[derive(Serialize, Deserialize)]
+struct Seconds {
+    secs: u64,
+    nanos: u32,
+}
+
+impl Seconds {
+    /// `None` for nanoseconds out of range: a foreign file, not a panic in `Duration::new`.
+    fn to_duration(&self) -> Option<Duration> {
+        (self.nanos < 1_000_000_000).then(|| Duration::new(self.secs, self.nanos))
+    }
+}
+
+impl From<Duration> for Seconds {
+    fn from(duration: Duration) -> Seconds {
+        Seconds {
+            secs: duration.as_secs(),
+            nanos: duration.subsec_nanos(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "en-core-auth-{name}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+        /// The cache directory itself, not created yet.
+        fn cache(&self) -> PathBuf {
+            self.0.join("cache")
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn key() -> CacheKey {
+        CacheKey::new("https://idp.test/token", "client-1", None, ["api"])
+    }
+
+    fn full_token() -> Token {
+        Token::new("acc355-t0k3n")
+            .with_refresh_token("r3fr35h-t0k3n")
+            .with_id_token("1d-t0k3n")
+            .with_token_type("DPoP")
+            .with_scope("api other")
+            .with_expires_in(Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let tmp = TempDir::new("round-trip");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        assert!(store.load().unwrap().is_none());
+        let token = full_token();
+        store.save(&token).unwrap();
+        let back = store.load().unwrap().unwrap();
+        assert_eq!(back, token);
+        assert_eq!(back.lifetime(), Some(Duration::from_secs(3600)));
+        assert_eq!(back.expires_at(), token.expires_at());
+    }
+
+    #[test]
+    fn a_token_without_expiry_round_trips() {
+        let tmp = TempDir::new("no-expiry");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.save(&Token::new("plain")).unwrap();
+        assert_eq!(store.load().unwrap().unwrap(), Token::new("plain"));
+    }
+
+    #[test]
+    fn keys_separate_credential_sets_without_ambiguity() {
+        let base = CacheKey::new("e", "c", Some("u"), ["a", "b"]);
+        assert_eq!(base, CacheKey::new("e", "c", Some("u"), ["b", "a", "a"]));
+        for other in [
+            CacheKey::new("ec", "", Some("u"), ["a", "b"]),
+            CacheKey::new("e", "cu", Some(""), ["a", "b"]),
+            CacheKey::new("e", "c", None, ["a", "b"]),
+            CacheKey::new("e", "c", Some("u"), ["a b"]),
+            CacheKey::new("e", "c", Some("u"), ["a"]),
+            CacheKey::new("e", "c2", Some("u"), ["a", "b"]),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_ne!(
+            CacheKey::new("e", "c", None, Vec::<String>::new()),
+            CacheKey::new("e", "c", Some(""), Vec::<String>::new())
+        );
+    }
+
+    #[test]
+    fn the_file_name_holds_no_user_data() {
+        let tmp = TempDir::new("name");
+        let key = CacheKey::new("https://idp.test/token", "client-1", Some("alice"), ["api"]);
+        let store = FileStore::in_dir(tmp.cache(), key.clone());
+        store.save(&full_token()).unwrap();
+        drop(store.lock().unwrap());
+        for entry in fs::read_dir(tmp.cache()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(name.starts_with(key.as_hex()), "{name}");
+            for data in ["alice", "client-1", "idp", "api"] {
+                assert!(!name.contains(data), "{name} contains {data}");
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directory_is_0700_and_files_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new("perms");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.save(&full_token()).unwrap();
+        let _lock = store.lock().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tmp.cache()), 0o700);
+        assert_eq!(mode(&store.path()), 0o600);
+        assert_eq!(mode(&store.lock_path()), 0o600);
+        // Temporary files too: created 0600, never wider and tightened later.
+        let (temp, _file) = store.create_temp().unwrap();
+        assert_eq!(mode(&temp), 0o600);
+    }
+
+    #[test]
+    fn unreadable_content_is_no_token_and_gets_replaced() {
+        let tmp = TempDir::new("corrupt");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.save(&full_token()).unwrap();
+        let good = fs::read(store.path()).unwrap();
+
+        let foreign_version = String::from_utf8(good.clone())
+            .unwrap()
+            .replace("\"version\": 1", "\"version\": 2");
+        assert_ne!(foreign_version.as_bytes(), good.as_slice());
+        let oversized = {
+            let mut text = String::from_utf8(good.clone()).unwrap();
+            text.insert_str(1, &format!("\"padding\": \"{}\",", "x".repeat(70 * 1024)));
+            text.into_bytes()
+        };
+        // Oversized but otherwise valid: only the size check rejects it.
+        assert!(store.decode(&oversized).is_some());
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("garbage", b"\x00\xff\xfe not json".to_vec()),
+            ("foreign json", br#"{"access_token": "x", "format": "other"}"#.to_vec()),
+            ("json array", b"[1, 2, 3]".to_vec()),
+            ("other version", foreign_version.into_bytes()),
+            ("oversized", oversized),
+            (
+                "bad nanos",
+                String::from_utf8(good.clone())
+                    .unwrap()
+                    .replacen("\"nanos\": ", "\"nanos\": 4000000000", 1)
+                    .into_bytes(),
+            ),
+            (
+                "empty access token",
+                br#"{"format": "en-core-auth token cache", "version": 1, "access_token": "", "token_type": "Bearer"}"#
+                    .to_vec(),
+            ),
+        ];
+        for (name, bytes) in cases {
+            fs::write(store.path(), &bytes).unwrap();
+            assert!(store.load().unwrap().is_none(), "{name} was accepted");
+            store.save(&full_token()).unwrap();
+            let replaced = store.load().unwrap();
+            assert_eq!(
+                replaced.as_ref().map(Token::access_token),
+                Some("acc355-t0k3n"),
+                "{name} was not replaced"
+            );
+        }
+    }
+
+    #[test]
+    fn a_directory_in_place_of_the_file_is_no_token() {
+        let tmp = TempDir::new("dir-in-place");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        fs::create_dir_all(store.path()).unwrap();
+        assert!(store.load().unwrap().is_none());
+        // Saving cannot replace a directory: that is an error, not a panic.
+        assert_eq!(
+            store.save(&full_token()).unwrap_err().kind(),
+            ErrorKind::Storage
+        );
+        // And the failed save leaves no temporary file behind.
+        let leftovers = fs::read_dir(tmp.cache())
+            .unwrap()
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn refresh_tokens_can_be_kept_out_of_the_file() {
+        let tmp = TempDir::new("no-refresh");
+        let keeping = FileStore::in_dir(tmp.cache(), key());
+        keeping.save(&full_token()).unwrap();
+        let text = fs::read_to_string(keeping.path()).unwrap();
+        assert!(text.contains("r3fr35h-t0k3n"));
+        assert_eq!(
+            keeping.load().unwrap().unwrap().refresh_token(),
+            Some("r3fr35h-t0k3n")
+        );
+
+        let not_keeping = FileStore::in_dir(tmp.cache(), key()).store_refresh_tokens(false);
+        // A refresh token written before the switch was turned off is not used...
+        assert_eq!(not_keeping.load().unwrap().unwrap().refresh_token(), None);
+        // ...and is gone after the next save.
+        not_keeping.save(&full_token()).unwrap();
+        let text = fs::read_to_string(not_keeping.path()).unwrap();
+        assert!(!text.contains("r3fr35h-t0k3n"));
+        assert!(text.contains("acc355-t0k3n"));
+        assert_eq!(keeping.load().unwrap().unwrap().refresh_token(), None);
+    }
+
+    #[test]
+    fn leftover_temporary_files_do_not_disturb_reads_or_writes() {
+        let tmp = TempDir::new("leftover");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        let token = full_token();
+        store.save(&token).unwrap();
+        // What a process killed mid-write leaves: a partial temporary file.
+        let partial = tmp
+            .cache()
+            .join(format!(".{}.99999.1.0.tmp", key().as_hex()));
+        fs::write(&partial, b"{\"format\": \"en-core-auth tok").unwrap();
+        assert_eq!(store.load().unwrap().unwrap(), token);
+        let next = Token::new("next").with_expires_in(Duration::from_secs(60));
+        store.save(&next).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().access_token(), "next");
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_times_out_with_a_storage_error() {
+        let tmp = TempDir::new("lock");
+        let store = FileStore::in_dir(tmp.cache(), key()).lock_timeout(Duration::from_millis(30));
+        let held = store.lock().unwrap();
+        // A second open file description, as another process would have.
+        let err = store.lock().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Storage);
+        let message = err.to_string();
+        assert!(message.contains("another process has held the token cache lock"));
+        assert!(
+            message.contains(&format!("{}.lock", key().as_hex())),
+            "{message}"
+        );
+        drop(held);
+        // Released with the guard.
+        drop(store.lock().unwrap());
+    }
+
+    #[test]
+    fn a_waiting_lock_gets_it_when_released() {
+        let tmp = TempDir::new("lock-wait");
+        let store = FileStore::in_dir(tmp.cache(), key()).lock_timeout(Duration::from_secs(30));
+        let held = store.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                tx.send(()).unwrap();
+                store.lock().map(drop)
+            })
+        };
+        rx.recv().unwrap();
+        drop(held);
+        waiter.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn secrets_never_reach_the_file() {
+        use crate::{AuthMiddleware, Authorizer, ClientInfo};
+        struct WithSecrets(ClientInfo, String);
+        impl Authorizer for WithSecrets {
+            fn client_info(&self) -> &ClientInfo {
+                &self.0
+            }
+            fn authorize(&mut self) -> Result<Token, Error> {
+                // Uses the password as an identity provider would, then forgets it.
+                assert!(!self.1.is_empty());
+                Ok(full_token())
+            }
+        }
+        let tmp = TempDir::new("secrets");
+        let client = ClientInfo::new("client-1", "cl13nt-s3cr3t").with_api_key("4p1-k3y");
+        let auth = AuthMiddleware::builder(WithSecrets(client, "p455w0rd".to_owned()))
+            .token_store(FileStore::in_dir(tmp.cache(), key()))
+            .build();
+        assert_eq!(auth.access_token().unwrap(), "acc355-t0k3n");
+        let mut files = 0;
+        for entry in fs::read_dir(tmp.cache()).unwrap() {
+            let bytes = fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in ["cl13nt-s3cr3t", "p455w0rd", "4p1-k3y"] {
+                assert!(!text.contains(secret), "{secret} written to the cache");
+            }
+            files += 1;
+        }
+        // The cache file and the lock file were both looked at.
+        assert_eq!(files, 2);
+        let cached = FileStore::in_dir(tmp.cache(), key()).load().unwrap();
+        assert_eq!(cached.unwrap().access_token(), "acc355-t0k3n");
+    }
+
+    #[test]
+    fn a_second_middleware_uses_the_stored_token() {
+        use crate::{AuthMiddleware, Authorizer, ClientInfo};
+        struct Counting(ClientInfo, std::sync::Arc<AtomicU64>);
+        impl Authorizer for Counting {
+            fn client_info(&self) -> &ClientInfo {
+                &self.0
+            }
+            fn authorize(&mut self) -> Result<Token, Error> {
+                let n = self.1.fetch_add(1, Ordering::Relaxed);
+                Ok(Token::new(format!("t{n}")).with_expires_in(Duration::from_secs(3600)))
+            }
+        }
+        let tmp = TempDir::new("two-middlewares");
+        let calls = std::sync::Arc::new(AtomicU64::new(0));
+        let build = || {
+            AuthMiddleware::builder(Counting(ClientInfo::new("c", ""), calls.clone()))
+                .token_store(FileStore::in_dir(tmp.cache(), key()))
+                .build()
+        };
+        assert_eq!(build().access_token().unwrap(), "t0");
+        assert_eq!(build().access_token().unwrap(), "t0");
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn default_dir_follows_xdg_then_home() {
+        let some = |s: &str| Some(std::ffi::OsString::from(s));
+        let dir = |x, h, l| default_dir_from(x, h, l).ok();
+        assert_eq!(
+            dir(some("/xdg"), some("/home/u"), None),
+            Some(PathBuf::from("/xdg/en-core-auth"))
+        );
+        // A relative or empty XDG_CACHE_HOME is ignored, as the XDG specification says.
+        for xdg in [some("relative/cache"), some(""), None] {
+            assert_eq!(
+                dir(xdg, some("/home/u"), None),
+                Some(PathBuf::from("/home/u/.cache/en-core-auth"))
+            );
+        }
+        assert_eq!(
+            dir(None, None, some("/local")),
+            Some(PathBuf::from("/local/en-core-auth"))
+        );
+        let err = default_dir_from(None, some(""), None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+    }
+}
