@@ -1,0 +1,404 @@
+//! The `en-core-auth` binary against the local identity provider: single flight across
+//! processes through the file cache, output formats, exit statuses, secrets kept out of
+//! files and output, and a cache that survives a process killed in the middle of a write.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use en_core_auth::testing::{LocalIdp, Operation};
+
+const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
+const CLIENT: &str = "cli-client";
+const SECRET: &str = "cl13nt-s3cr3t-value";
+
+/// A fresh directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "en-core-auth-cli-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+
+    /// The cache directory, which the binary creates.
+    fn cache(&self) -> PathBuf {
+        self.0.join("cache")
+    }
+
+    /// Every file in the cache directory, by name.
+    fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let Ok(entries) = fs::read_dir(self.cache()) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let name = entry.file_name().into_string().unwrap();
+                (name, fs::read(entry.path()).unwrap())
+            })
+            .collect()
+    }
+
+    fn only_cache_file(&self) -> PathBuf {
+        let json: Vec<String> = self
+            .files()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        assert_eq!(json.len(), 1, "{json:?}");
+        self.cache().join(&json[0])
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn idp() -> LocalIdp {
+    LocalIdp::builder()
+        .client(CLIENT, Some(SECRET))
+        .token_ttl(Duration::from_secs(3600))
+        .start()
+        .unwrap()
+}
+
+/// The binary with a clean environment: only what the test gives it.
+fn cli(idp: &LocalIdp, cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("EN_CORE_AUTH_TOKEN_URL", idp.token_url())
+        .env("EN_CORE_AUTH_CLIENT_ID", CLIENT)
+        .env("EN_CORE_AUTH_CLIENT_SECRET", SECRET)
+        .env("EN_CORE_AUTH_SCOPES", "read write")
+        .env("EN_CORE_AUTH_CACHE_DIR", cache)
+        .stdin(Stdio::null());
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn succeeds(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "status {:?}, stderr: {}",
+        output.status,
+        stderr(&output)
+    );
+    stdout(&output).trim_end_matches('\n').to_owned()
+}
+
+/// An error run: its exit status, and its standard error as one line.
+fn fails(output: Output) -> (i32, String) {
+    assert!(output.stdout.is_empty(), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(err.starts_with("en-core-auth: "), "{err}");
+    (output.status.code().unwrap(), err)
+}
+
+#[test]
+fn eight_processes_on_an_empty_cache_make_one_token_request() {
+    let idp = idp();
+    let tmp = TempDir::new("eight");
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            cli(&idp, &tmp.cache(), &["token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let tokens: Vec<String> = children
+        .into_iter()
+        .map(|child| succeeds(child.wait_with_output().unwrap()))
+        .collect();
+    assert_eq!(idp.requests(Operation::Token), 1);
+    assert!(idp.verify_access_token(&tokens[0]));
+    assert!(tokens.iter().all(|token| token == &tokens[0]), "{tokens:?}");
+
+    // A later run is served from the cache.
+    let later = succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert_eq!(later, tokens[0]);
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    // Other scopes are another credential set: another file, another request.
+    let other = succeeds(
+        cli(&idp, &tmp.cache(), &["token", "--scopes", "read"])
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(other, tokens[0]);
+    assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+#[test]
+fn header_prints_an_authorization_line_with_the_cached_token() {
+    let idp = idp();
+    let tmp = TempDir::new("header");
+    let token = succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    let header = succeeds(cli(&idp, &tmp.cache(), &["header"]).output().unwrap());
+    assert_eq!(header, format!("Authorization: Bearer {token}"));
+    assert_eq!(idp.requests(Operation::Token), 1);
+}
+
+#[test]
+fn discovery_happens_only_when_a_token_is_needed() {
+    let idp = idp();
+    let tmp = TempDir::new("issuer");
+    let run = || {
+        let mut command = cli(&idp, &tmp.cache(), &["token"]);
+        command
+            .env_remove("EN_CORE_AUTH_TOKEN_URL")
+            .env("EN_CORE_AUTH_ISSUER", idp.issuer());
+        succeeds(command.output().unwrap())
+    };
+    let first = run();
+    assert!(idp.verify_access_token(&first));
+    let discoveries = idp.requests(Operation::Discovery);
+    assert!(discoveries >= 1);
+    assert_eq!(run(), first);
+    assert_eq!(idp.requests(Operation::Discovery), discoveries);
+    assert_eq!(idp.requests(Operation::Token), 1);
+}
+
+#[test]
+fn secrets_never_reach_the_cache_or_the_output() {
+    let idp = idp();
+    let tmp = TempDir::new("secrets");
+    let ok = cli(&idp, &tmp.cache(), &["--verbose", "token"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let wrong = cli(&idp, &TempDir::new("secrets-wrong").cache(), &["token"])
+        .env("EN_CORE_AUTH_CLIENT_SECRET", "wr0ng-s3cr3t-value")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    // The secret from standard input, too.
+    let mut from_stdin = cli(
+        &idp,
+        &TempDir::new("secrets-stdin").cache(),
+        &["--client-secret-stdin", "-v", "header"],
+    );
+    from_stdin
+        .env_remove("EN_CORE_AUTH_CLIENT_SECRET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = from_stdin.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{SECRET}").unwrap();
+    }
+    let stdin_run = child.wait_with_output().unwrap();
+    assert!(stdin_run.status.success(), "{}", stderr(&stdin_run));
+
+    let files = tmp.files();
+    assert!(files.iter().any(|(name, _)| name.ends_with(".json")));
+    for (name, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains(SECRET), "the client secret is in {name}");
+        assert!(!name.contains(CLIENT) && !name.contains("read"), "{name}");
+    }
+    for output in [&ok, &wrong, &stdin_run] {
+        for text in [stdout(output), stderr(output)] {
+            assert!(!text.contains(SECRET), "the client secret is in {text}");
+            assert!(!text.contains("wr0ng-s3cr3t-value"), "{text}");
+        }
+    }
+    // --verbose said something, so the check above looked at real log lines.
+    assert!(!ok.stderr.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn cache_directory_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = idp();
+    let tmp = TempDir::new("perms");
+    succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&tmp.cache()), 0o700);
+    let files = tmp.files();
+    assert_eq!(files.len(), 2, "a cache file and a lock file");
+    for (name, _) in files {
+        assert_eq!(mode(&tmp.cache().join(&name)), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn a_corrupt_cache_file_is_replaced() {
+    let idp = idp();
+    let tmp = TempDir::new("corrupt");
+    succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    let file = tmp.only_cache_file();
+    let good = fs::read(&file).unwrap();
+    fs::write(&file, &good[..good.len() / 3]).unwrap();
+    let token = succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 2);
+    // Replaced by a good one: the next run needs no request.
+    assert_eq!(
+        succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap()),
+        token
+    );
+    assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+#[test]
+fn a_process_killed_mid_write_leaves_a_readable_cache() {
+    let idp = idp();
+    let tmp = TempDir::new("killed");
+    succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    // Make the cached token expired, so that the next run renews and saves.
+    let file = tmp.only_cache_file();
+    let expired = br#"{"format": "en-core-auth token cache", "version": 1,
+        "access_token": "old-expired-token", "token_type": "Bearer",
+        "expires_at": {"secs": 1000, "nanos": 0}}"#;
+    fs::write(&file, expired).unwrap();
+
+    // This run stops between writing its temporary file and renaming it (a test-only hook
+    // of `testing` builds), holding the cache lock, and is killed there (SIGKILL on Unix).
+    let mut child = cli(&idp, &tmp.cache(), &["token"])
+        .env("EN_CORE_AUTH_TEST_PAUSE_BEFORE_RENAME_MS", "120000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let written_temp = || {
+        tmp.files()
+            .into_iter()
+            .any(|(name, bytes)| name.ends_with(".tmp") && !bytes.is_empty())
+    };
+    while !written_temp() {
+        assert!(
+            Instant::now() < deadline,
+            "the temporary file never appeared"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(idp.requests(Operation::Token), 2);
+    // The cache file is untouched: the old content, whole.
+    assert_eq!(fs::read(&file).unwrap(), expired);
+
+    // The next run reads it (expired), is not blocked by the dead process's lock, logs in
+    // and replaces it; the leftover temporary file disturbs nothing.
+    let token = succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 3);
+    assert_eq!(
+        succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap()),
+        token
+    );
+    assert_eq!(idp.requests(Operation::Token), 3);
+}
+
+#[test]
+fn exit_statuses() {
+    let idp = idp();
+    let tmp = TempDir::new("exit");
+
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &["token"])
+            .env("EN_CORE_AUTH_CLIENT_SECRET", "wr0ng-s3cr3t-value")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 3, "{err}");
+    assert!(!err.contains("wr0ng-s3cr3t-value"));
+
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &["token"])
+            .env_remove("EN_CORE_AUTH_TOKEN_URL")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 2, "{err}");
+    let (status, _) = fails(Command::new(BIN).env_clear().output().unwrap());
+    assert_eq!(status, 2);
+    let (status, _) = fails(
+        cli(&idp, &tmp.cache(), &["token", "--client-secret", "x"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 2);
+
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &["token"])
+            .env(
+                "EN_CORE_AUTH_TOKEN_URL",
+                format!("http://127.0.0.1:{port}/token"),
+            )
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 4, "{err}");
+
+    // A cache directory that cannot be created.
+    let blocker = tmp.0.join("not-a-dir");
+    fs::create_dir_all(&tmp.0).unwrap();
+    fs::write(&blocker, b"").unwrap();
+    let (status, err) = fails(
+        cli(&idp, &blocker.join("cache"), &["token"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 7, "{err}");
+
+    // Client credentials issue no ID token.
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &["token", "--id-token"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 5, "{err}");
+}
+
+#[test]
+fn help_and_version() {
+    let help = succeeds(Command::new(BIN).arg("--help").output().unwrap());
+    for needle in [
+        "EXIT STATUS",
+        "EN_CORE_AUTH_CLIENT_SECRET",
+        "--client-secret-stdin",
+    ] {
+        assert!(help.contains(needle), "{needle}");
+    }
+    let version = succeeds(Command::new(BIN).arg("--version").output().unwrap());
+    assert_eq!(
+        version,
+        format!("en-core-auth {}", env!("CARGO_PKG_VERSION"))
+    );
+}
