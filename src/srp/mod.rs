@@ -1,1 +1,7 @@
-//! Placeholder, being written.
+//! AWS Cognito user pools: the `USER_SRP_AUTH` flow.
+//!
+//! [`math`] holds the Secure Remote Password arithmetic exactly as Cognito (and AWS's own
+//! JavaScript SDK) does it, with no I/O: the client's and, for the local identity provider,
+//! the server's side.
+
+pub mod math;
