@@ -1,1 +1,828 @@
-//! Placeholder, being written.
+//! A local identity provider for tests: an AWS Cognito user pool and an OAuth2 server in one
+//! line, on `127.0.0.1`, that really checks what clients send (SRP proofs included).
+//!
+//! Enabled by the cargo feature `testing`. [`LocalIdp`] serves, on background threads:
+//!
+//! - the Cognito Identity Provider JSON 1.1 API at `POST /` (`InitiateAuth` with
+//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH` and `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge`
+//!   for `PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA`),
+//!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
+//!   sends them;
+//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
+//!   `refresh_token`, `client_secret_basic` and `client_secret_post`), discovery at
+//!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
+//!   a JWKS at `/.well-known/jwks.json`;
+//! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued;
+//! - fault injection ([`LocalIdp::fail_next`]) and request counters ([`LocalIdp::requests`]).
+//!
+//! Tokens are RS256 JWTs signed with a **fixed test key committed in this crate**: anyone can
+//! forge them. Never point anything but tests at a `LocalIdp`.
+//!
+//! ```
+//! use en_core_auth::testing::{LocalIdp, Operation};
+//!
+//! let idp = LocalIdp::builder()
+//!     .client("local-client", Some("client-secret"))
+//!     .user("alice", "Passw0rd!")
+//!     .start()?;
+//! let reply: serde_json::Value = ureq::post(&idp.token_url())
+//!     .send_form([
+//!         ("grant_type", "client_credentials"),
+//!         ("client_id", "local-client"),
+//!         ("client_secret", "client-secret"),
+//!     ])?
+//!     .body_mut()
+//!     .read_json()?;
+//! let token = reply["access_token"].as_str().unwrap();
+//! assert!(idp.verify_access_token(token));
+//! assert_eq!(idp.requests(Operation::Token), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use num_bigint::BigUint;
+use parking_lot::Mutex;
+
+use crate::{Error, ErrorKind};
+
+mod cognito;
+mod faults;
+mod jwt;
+mod oauth;
+mod server;
+mod tokens;
+mod totp;
+
+pub use faults::{Fault, Operation};
+pub use totp::totp_code;
+
+use server::{Reply, Request, Server};
+
+const DEFAULT_POOL_ID: &str = "us-east-1_Local";
+const DEFAULT_CLIENT_ID: &str = "local-client";
+
+/// Where a user stands, as Cognito's `UserStatus`.
+///
+/// Parses from Cognito's names (`CONFIRMED`, `FORCE_CHANGE_PASSWORD`, `UNCONFIRMED`,
+/// `RESET_REQUIRED`):
+///
+/// ```
+/// use en_core_auth::testing::UserStatus;
+///
+/// let status: UserStatus = "FORCE_CHANGE_PASSWORD".parse().unwrap();
+/// assert_eq!(status, UserStatus::ForceChangePassword);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UserStatus {
+    /// Can log in.
+    #[default]
+    Confirmed,
+    /// Must set a new password: a correct password gets the `NEW_PASSWORD_REQUIRED`
+    /// challenge.
+    ForceChangePassword,
+    /// Signed up but not confirmed: a correct password gets `UserNotConfirmedException`.
+    Unconfirmed,
+    /// An administrator reset the password: a correct password gets
+    /// `PasswordResetRequiredException`.
+    ResetRequired,
+}
+
+impl FromStr for UserStatus {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<UserStatus, Error> {
+        match s.to_ascii_uppercase().as_str() {
+            "CONFIRMED" => Ok(UserStatus::Confirmed),
+            "FORCE_CHANGE_PASSWORD" => Ok(UserStatus::ForceChangePassword),
+            "UNCONFIRMED" => Ok(UserStatus::Unconfirmed),
+            "RESET_REQUIRED" => Ok(UserStatus::ResetRequired),
+            other => Err(Error::new(
+                ErrorKind::Configuration,
+                format!("unknown user status {other:?}"),
+            )),
+        }
+    }
+}
+
+/// A user of the local pool, for [`LocalIdpBuilder::user_with`].
+///
+/// ```
+/// use en_core_auth::testing::{User, UserStatus};
+///
+/// let bob = User::new("bob", "Pw0rd!")
+///     .status(UserStatus::ForceChangePassword)
+///     .email("bob@example.com")
+///     .totp_secret(b"12345678901234567890".to_vec());
+/// assert_eq!(bob.username(), "bob");
+/// ```
+#[derive(Clone)]
+pub struct User {
+    username: String,
+    password: String,
+    status: UserStatus,
+    email: Option<String>,
+    totp_secret: Option<Vec<u8>>,
+    sms_mfa_code: Option<String>,
+}
+
+impl User {
+    /// A confirmed user with this user name and password.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let alice = User::new("alice", "Passw0rd!");
+    /// assert_eq!(alice.username(), "alice");
+    /// ```
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> User {
+        User {
+            username: username.into(),
+            password: password.into(),
+            status: UserStatus::Confirmed,
+            email: None,
+            totp_secret: None,
+            sms_mfa_code: None,
+        }
+    }
+
+    /// Sets the user's status.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{User, UserStatus};
+    /// let carol = User::new("carol", "pw").status(UserStatus::Unconfirmed);
+    /// # let _ = carol;
+    /// ```
+    pub fn status(mut self, status: UserStatus) -> User {
+        self.status = status;
+        self
+    }
+
+    /// Gives the user an e-mail address that works as an alias: the user may log in with it
+    /// and the pool answers with the real user name in `USERNAME` and `USER_ID_FOR_SRP`, as
+    /// Cognito does. It also goes in the ID token's `email` claim.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let bob = User::new("bob", "pw").email("bob@example.com");
+    /// # let _ = bob;
+    /// ```
+    pub fn email(mut self, email: impl Into<String>) -> User {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Turns on TOTP MFA with this (raw, not base32) secret: after the password the pool asks
+    /// for `SOFTWARE_TOKEN_MFA`, answered with [`totp_code`].
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let dave = User::new("dave", "pw").totp_secret(b"12345678901234567890".to_vec());
+    /// # let _ = dave;
+    /// ```
+    pub fn totp_secret(mut self, secret: impl Into<Vec<u8>>) -> User {
+        self.totp_secret = Some(secret.into());
+        self
+    }
+
+    /// Turns on SMS MFA: after the password the pool asks for `SMS_MFA`, and this fixed code
+    /// answers it (no SMS is sent). TOTP, if also set, wins.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let erin = User::new("erin", "pw").sms_mfa_code("123456");
+    /// # let _ = erin;
+    /// ```
+    pub fn sms_mfa_code(mut self, code: impl Into<String>) -> User {
+        self.sms_mfa_code = Some(code.into());
+        self
+    }
+
+    /// The user name.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// assert_eq!(User::new("alice", "pw").username(), "alice");
+    /// ```
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("status", &self.status)
+            .field("email", &self.email)
+            .field("totp", &self.totp_secret.is_some())
+            .field("sms_mfa", &self.sms_mfa_code.is_some())
+            .finish()
+    }
+}
+
+/// A user as the pool keeps it: the password for `USER_PASSWORD_AUTH`, the SRP salt and
+/// verifier for `USER_SRP_AUTH`.
+pub(crate) struct UserRecord {
+    pub(crate) user: User,
+    /// The stable `sub` claim.
+    pub(crate) sub: String,
+    pub(crate) salt: BigUint,
+    pub(crate) verifier: BigUint,
+}
+
+impl UserRecord {
+    fn new(user: User, pool_name: &str) -> Result<UserRecord, Error> {
+        let mut record = UserRecord {
+            sub: random_uuid()?,
+            salt: BigUint::default(),
+            verifier: BigUint::default(),
+            user,
+        };
+        let password = record.user.password.clone();
+        record.set_password(password, pool_name)?;
+        Ok(record)
+    }
+
+    /// Sets the password and derives a fresh salt and verifier from it.
+    pub(crate) fn set_password(&mut self, password: String, pool_name: &str) -> Result<(), Error> {
+        self.salt = BigUint::from_bytes_be(&random_bytes::<16>()?);
+        self.verifier = cognito::verifier(&self.salt, pool_name, &self.user.username, &password);
+        self.user.password = password;
+        Ok(())
+    }
+}
+
+/// Configures and starts a [`LocalIdp`]; from [`LocalIdp::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::testing::{LocalIdp, User, UserStatus};
+///
+/// let idp = LocalIdp::builder()
+///     .pool_id("us-east-1_Local")
+///     .client("local-client", None)
+///     .client("confidential-client", Some("client-secret"))
+///     .user("alice", "Passw0rd!")
+///     .user_with(User::new("bob", "Pw0rd!").status(UserStatus::ForceChangePassword))
+///     .token_ttl(Duration::from_secs(60))
+///     .start()?;
+/// assert_eq!(idp.pool_id(), "us-east-1_Local");
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalIdpBuilder {
+    pool_id: String,
+    clients: Vec<(String, Option<String>)>,
+    users: Vec<User>,
+    token_ttl: Duration,
+    issue_refresh_tokens: bool,
+    port: u16,
+}
+
+impl LocalIdpBuilder {
+    /// The user pool id, `<region>_<name>`; default `us-east-1_Local`. The part after the
+    /// underscore is the pool name that SRP hashes.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().pool_id("eu-west-1_Test").start()?;
+    /// assert_eq!(idp.pool_id(), "eu-west-1_Test");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn pool_id(mut self, pool_id: impl Into<String>) -> LocalIdpBuilder {
+        self.pool_id = pool_id.into();
+        self
+    }
+
+    /// Adds an app client, with a secret (a confidential client: `SECRET_HASH` required,
+    /// `client_credentials` allowed) or without (a public client). Call it once per client.
+    /// With no client configured, a public client `local-client` exists.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder()
+    ///     .client("public-client", None)
+    ///     .client("service", Some("s3cret"))
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn client(mut self, id: &str, secret: Option<&str>) -> LocalIdpBuilder {
+        self.clients
+            .push((id.to_owned(), secret.map(str::to_owned)));
+        self
+    }
+
+    /// Adds a confirmed user.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().user("alice", "Passw0rd!").start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn user(self, username: &str, password: &str) -> LocalIdpBuilder {
+        self.user_with(User::new(username, password))
+    }
+
+    /// Adds a user with a status, e-mail alias or MFA set.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{LocalIdp, User};
+    /// let idp = LocalIdp::builder()
+    ///     .user_with(User::new("bob", "Pw0rd!").email("bob@example.com"))
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn user_with(mut self, user: User) -> LocalIdpBuilder {
+        self.users.push(user);
+        self
+    }
+
+    /// The lifetime of access and ID tokens (`expires_in`, `ExpiresIn`, and how long
+    /// `/protected` accepts them); default one hour.
+    ///
+    /// `/protected` checks expiry to the millisecond, not by the whole-second `exp` claim, so
+    /// even a one-second token lives exactly as long as announced. `exp` is rounded down: a
+    /// client that reads it never holds a token the server has already let go.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().token_ttl(Duration::from_secs(2)).start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token_ttl(mut self, ttl: Duration) -> LocalIdpBuilder {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Whether `client_credentials` grants come with a refresh token; default true. Cognito
+    /// itself never issues one there, many OAuth2 servers do, and tests of refresh need one.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let cognito_like = LocalIdp::builder().issue_refresh_tokens(false).start()?;
+    /// # let _ = cognito_like;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn issue_refresh_tokens(mut self, issue: bool) -> LocalIdpBuilder {
+        self.issue_refresh_tokens = issue;
+        self
+    }
+
+    /// The port to listen on (on 127.0.0.1); default 0, any free port.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().port(0).start()?;
+    /// assert!(idp.url().starts_with("http://127.0.0.1:"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn port(mut self, port: u16) -> LocalIdpBuilder {
+        self.port = port;
+        self
+    }
+
+    /// Checks the configuration, binds `127.0.0.1:<port>` and starts serving.
+    ///
+    /// Fails with [`ErrorKind::Configuration`] for a pool id without `_`, an empty or
+    /// duplicate client id or user name, or a port that can't be bound.
+    ///
+    /// ```
+    /// use en_core_auth::{ErrorKind, testing::LocalIdp};
+    /// let err = LocalIdp::builder().pool_id("no-underscore").start().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// ```
+    pub fn start(self) -> Result<LocalIdp, Error> {
+        let config_error = |message: String| Error::new(ErrorKind::Configuration, message);
+        let pool_name = match self.pool_id.split_once('_') {
+            Some((region, name)) if !region.is_empty() && !name.is_empty() => name.to_owned(),
+            _ => {
+                return Err(config_error(format!(
+                    "pool id {:?} is not <region>_<name>",
+                    self.pool_id
+                )));
+            }
+        };
+        let mut clients = HashMap::new();
+        let configured = if self.clients.is_empty() {
+            vec![(DEFAULT_CLIENT_ID.to_owned(), None)]
+        } else {
+            self.clients
+        };
+        for (id, secret) in configured {
+            if id.is_empty() || clients.insert(id.clone(), secret).is_some() {
+                return Err(config_error(format!(
+                    "client id {id:?} is empty or repeated"
+                )));
+            }
+        }
+        let mut users = HashMap::new();
+        for user in self.users {
+            let name = user.username.clone();
+            if name.is_empty() || users.contains_key(&name) {
+                return Err(config_error(format!(
+                    "user name {name:?} is empty or repeated"
+                )));
+            }
+            users.insert(name, UserRecord::new(user, &pool_name)?);
+        }
+        let signer = jwt::Signer::shared()?;
+
+        // The handler needs the state, the state needs the URL, the URL needs the bound
+        // socket: the handler reaches the state through a slot filled right after binding.
+        let slot: Arc<Mutex<Option<Arc<State>>>> = Arc::default();
+        let handler_slot = slot.clone();
+        let server = Server::start(
+            self.port,
+            Arc::new(move |request: Request| {
+                let state = handler_slot.lock().clone();
+                match state {
+                    Some(state) => state.handle(request),
+                    None => Reply::Drop,
+                }
+            }),
+        )
+        .map_err(|e| config_error(format!("could not listen on 127.0.0.1:{}: {e}", self.port)))?;
+        let url = format!("http://{}", server.addr());
+        let state = Arc::new(State {
+            issuer: url.clone(),
+            pool_id: self.pool_id,
+            pool_name,
+            clients,
+            users: Mutex::new(users),
+            token_ttl: self.token_ttl,
+            issue_refresh_tokens: self.issue_refresh_tokens,
+            signer,
+            faults: faults::Faults::default(),
+            tokens: Mutex::default(),
+            challenges: Mutex::default(),
+            last_api_key: Mutex::default(),
+            last_token_use: Mutex::default(),
+        });
+        *slot.lock() = Some(state.clone());
+        Ok(LocalIdp {
+            state,
+            url,
+            _server: server,
+        })
+    }
+}
+
+/// The shared state of a running [`LocalIdp`], reached from every connection thread.
+pub(crate) struct State {
+    pub(crate) issuer: String,
+    pub(crate) pool_id: String,
+    pub(crate) pool_name: String,
+    /// Client id to secret (`None`: a public client).
+    pub(crate) clients: HashMap<String, Option<String>>,
+    pub(crate) users: Mutex<HashMap<String, UserRecord>>,
+    pub(crate) token_ttl: Duration,
+    pub(crate) issue_refresh_tokens: bool,
+    pub(crate) signer: &'static jwt::Signer,
+    pub(crate) faults: faults::Faults,
+    pub(crate) tokens: Mutex<tokens::Tokens>,
+    pub(crate) challenges: Mutex<cognito::Challenges>,
+    pub(crate) last_api_key: Mutex<Option<String>>,
+    pub(crate) last_token_use: Mutex<Option<String>>,
+}
+
+impl State {
+    /// Routes one request; faults for the identity-provider endpoints come first.
+    fn handle(&self, request: Request) -> Reply {
+        let op = classify(&request);
+        if let Some(fault) = self.faults.record(op) {
+            match fault {
+                Fault::Delay(delay) => std::thread::sleep(delay),
+                fault => return fault_reply(op, fault),
+            }
+        }
+        match op {
+            Operation::Token => oauth::token(self, &request),
+            Operation::InitiateAuth
+            | Operation::RespondToAuthChallenge
+            | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
+            Operation::Protected => oauth::protected(self, &request),
+            Operation::Discovery => oauth::discovery(self),
+            Operation::Jwks => oauth::jwks(self),
+            _ => oauth::not_found(&request),
+        }
+        .into()
+    }
+}
+
+fn classify(request: &Request) -> Operation {
+    let post = request.method == "POST";
+    let get = request.method == "GET" || request.method == "HEAD";
+    match request.path.as_str() {
+        "/oauth2/token" if post => Operation::Token,
+        "/" if post => match request.header("x-amz-target") {
+            Some("AWSCognitoIdentityProviderService.InitiateAuth") => Operation::InitiateAuth,
+            Some("AWSCognitoIdentityProviderService.RespondToAuthChallenge") => {
+                Operation::RespondToAuthChallenge
+            }
+            _ => Operation::UnknownCognitoOperation,
+        },
+        "/protected" => Operation::Protected,
+        "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" if get => {
+            Operation::Discovery
+        }
+        "/.well-known/jwks.json" if get => Operation::Jwks,
+        _ => Operation::Other,
+    }
+}
+
+fn fault_reply(op: Operation, fault: Fault) -> Reply {
+    if fault == Fault::DropConnection {
+        return Reply::Drop;
+    }
+    if op == Operation::Token {
+        oauth::fault(fault).into()
+    } else {
+        cognito::fault(fault).into()
+    }
+}
+
+/// An identity provider serving on `127.0.0.1` until dropped; see the [module docs](self).
+///
+/// ```
+/// use en_core_auth::testing::LocalIdp;
+///
+/// let idp = LocalIdp::builder().user("alice", "Passw0rd!").start()?;
+/// let discovery: serde_json::Value = ureq::get(&format!(
+///     "{}/.well-known/openid-configuration",
+///     idp.issuer()
+/// ))
+/// .call()?
+/// .body_mut()
+/// .read_json()?;
+/// assert_eq!(discovery["token_endpoint"], idp.token_url());
+/// drop(idp); // stops the server and frees the port
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LocalIdp {
+    state: Arc<State>,
+    url: String,
+    _server: Server,
+}
+
+impl fmt::Debug for LocalIdp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalIdp")
+            .field("url", &self.url)
+            .field("pool_id", &self.state.pool_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalIdp {
+    /// A builder with the defaults: pool `us-east-1_Local`, no users, one-hour tokens,
+    /// refresh tokens for `client_credentials`, any free port.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.pool_id(), "us-east-1_Local");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn builder() -> LocalIdpBuilder {
+        LocalIdpBuilder {
+            pool_id: DEFAULT_POOL_ID.to_owned(),
+            clients: Vec::new(),
+            users: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            issue_refresh_tokens: true,
+            port: 0,
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`; the Cognito API endpoint is this plus `/`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.url().starts_with("http://127.0.0.1:"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The OAuth2 token endpoint, [`url`](Self::url) + `/oauth2/token`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.token_url(), format!("{}/oauth2/token", idp.url()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.url)
+    }
+
+    /// The issuer (`iss` of every token), equal to [`url`](Self::url); discovery is at
+    /// issuer + `/.well-known/openid-configuration` (and RFC 8414's
+    /// `/.well-known/oauth-authorization-server`).
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.issuer(), idp.url());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn issuer(&self) -> String {
+        self.state.issuer.clone()
+    }
+
+    /// The JWKS, issuer + `/.well-known/jwks.json`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.jwks_url().ends_with("/.well-known/jwks.json"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.url)
+    }
+
+    /// The protected resource, [`url`](Self::url) + `/protected`: any method; 200 with
+    /// `{"ok":true,"sub":…,"token_use":…,"client_id":…,"method":…,"body":…}` for a valid
+    /// token it issued (access or ID token, as `Authorization: Bearer <token>` or the bare
+    /// token), else 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let agent: ureq::Agent = ureq::Agent::config_builder()
+    ///     .http_status_as_error(false)
+    ///     .build()
+    ///     .into();
+    /// let reply = agent.get(&idp.protected_url()).call()?;
+    /// assert_eq!(reply.status(), 401);
+    /// assert_eq!(idp.rejected_protected_requests(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn protected_url(&self) -> String {
+        format!("{}/protected", self.url)
+    }
+
+    /// The user pool id.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.pool_id(), "us-east-1_Local");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn pool_id(&self) -> &str {
+        &self.state.pool_id
+    }
+
+    /// How many requests `op` has received so far, faulted ones included.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{LocalIdp, Operation};
+    /// let idp = LocalIdp::builder().start()?;
+    /// ureq::get(&idp.jwks_url()).call()?;
+    /// assert_eq!(idp.requests(Operation::Jwks), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn requests(&self, op: Operation) -> usize {
+        self.state.faults.count(op)
+    }
+
+    /// How many requests `/protected` answered with 401.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.rejected_protected_requests(), 0);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn rejected_protected_requests(&self) -> usize {
+        self.state.faults.rejected_protected()
+    }
+
+    /// Makes the next `n` requests to the identity-provider endpoints (the token endpoint
+    /// and the Cognito API, not `/protected`, discovery or the JWKS) get `fault`. Faults
+    /// queue up: each call's `n` requests follow those of the calls before it.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{Fault, LocalIdp};
+    /// let idp = LocalIdp::builder().client("c", Some("s")).start()?;
+    /// idp.fail_next(1, Fault::Status(500));
+    /// let reply = ureq::post(&idp.token_url())
+    ///     .send_form([("grant_type", "client_credentials"), ("client_id", "c"), ("client_secret", "s")]);
+    /// assert!(matches!(reply, Err(ureq::Error::StatusCode(500))));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        self.state.faults.push(n, fault);
+    }
+
+    /// Revokes every refresh token issued so far: refreshing with one fails
+    /// (`invalid_grant`, `NotAuthorizedException`).
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.revoke_refresh_tokens();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.tokens.lock().revoke_refresh_tokens();
+    }
+
+    /// Makes every access and ID token issued so far invalid at `/protected` (as if they had
+    /// expired); refresh tokens keep working.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.expire_all_tokens();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn expire_all_tokens(&self) {
+        self.state.tokens.lock().expire_all();
+    }
+
+    /// The `X-Api-Key` header of the last request to `/protected` (`None` if it had none).
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    /// agent.get(&idp.protected_url()).header("X-Api-Key", "key-1").call()?;
+    /// assert_eq!(idp.last_api_key().as_deref(), Some("key-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_api_key(&self) -> Option<String> {
+        self.state.last_api_key.lock().clone()
+    }
+
+    /// The `token_use` (`"access"` or `"id"`) of the last token `/protected` accepted.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.last_token_use(), None);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn last_token_use(&self) -> Option<String> {
+        self.state.last_token_use.lock().clone()
+    }
+
+    /// Whether `/protected` would accept `token` now: signed by this server, unexpired and
+    /// not expired by [`expire_all_tokens`](Self::expire_all_tokens). Access and ID tokens
+    /// both count.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(!idp.verify_access_token("not-a-token"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn verify_access_token(&self, token: &str) -> bool {
+        tokens::check(&self.state, token).is_some()
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::new(ErrorKind::Other, format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// A random string safe in URLs and headers, `N` bytes of entropy.
+pub(crate) fn random_token<const N: usize>() -> Result<String, Error> {
+    use base64::Engine as _;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<N>()?))
+}
+
+/// A random (version 4) UUID, as Cognito uses for `sub`.
+pub(crate) fn random_uuid() -> Result<String, Error> {
+    let mut b = random_bytes::<16>()?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}

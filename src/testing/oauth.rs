@@ -1,0 +1,334 @@
+//! The OAuth2 side: the token endpoint (RFC 6749), discovery (OpenID Connect Discovery and
+//! RFC 8414), the JWKS and the protected resource.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::State;
+use super::faults::{Fault, retry_after_header};
+use super::server::{Request, Response};
+use super::tokens::{self, Grant};
+
+const JSON: &str = "application/json";
+
+/// An RFC 6749 section 5.2 error.
+fn oauth_error(status: u16, code: &str, description: &str) -> Response {
+    Response::json(
+        status,
+        JSON,
+        &json!({"error": code, "error_description": description}),
+    )
+    .with_header("Cache-Control", "no-store")
+}
+
+pub(crate) fn fault(fault: Fault) -> Response {
+    match fault {
+        Fault::Status(401) => oauth_error(401, "invalid_client", "injected fault")
+            .with_header("WWW-Authenticate", "Basic realm=\"LocalIdp\""),
+        Fault::Status(429) => oauth_error(429, "temporarily_unavailable", "injected fault"),
+        Fault::Status(status) if (400..500).contains(&status) => {
+            oauth_error(status, "invalid_request", "injected fault")
+        }
+        Fault::Status(status) => oauth_error(status, "server_error", "injected fault"),
+        Fault::TooManyRequests { retry_after } => {
+            let response = oauth_error(429, "temporarily_unavailable", "too many requests");
+            match retry_after {
+                Some(delay) => response.with_header("Retry-After", retry_after_header(delay)),
+                None => response,
+            }
+        }
+        Fault::MalformedBody => Response {
+            status: 200,
+            headers: vec![("Content-Type".to_owned(), JSON.to_owned())],
+            body: b"{\"access_token\": \"trunc".to_vec(),
+        },
+        // Handled before: a delay answers normally, a drop never answers.
+        Fault::Delay(_) | Fault::DropConnection => oauth_error(500, "server_error", "fault"),
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding; `None` for invalid percent-escapes or UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = (bytes.next()? as char).to_digit(16)?;
+                let lo = (bytes.next()? as char).to_digit(16)?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_decode(name)?, form_decode(value)?))
+        })
+        .collect()
+}
+
+/// How the client authenticated.
+enum ClientAuth {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: Option<String> },
+}
+
+/// `POST /oauth2/token`.
+pub(crate) fn token(state: &State, request: &Request) -> Response {
+    let Some(form) = parse_form(&request.body) else {
+        return oauth_error(400, "invalid_request", "the body is not a valid form");
+    };
+    let param = |name: &str| -> Result<Option<&str>, Response> {
+        let mut values = form
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        // RFC 6749 3.2: parameters must not be included more than once.
+        if values.next().is_some() {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                &format!("{name} repeated"),
+            ));
+        }
+        Ok(first)
+    };
+    match token_inner(state, request, &param) {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+type Param<'a> = dyn Fn(&str) -> Result<Option<&'a str>, Response> + 'a;
+
+fn token_inner<'a>(
+    state: &State,
+    request: &Request,
+    param: &Param<'a>,
+) -> Result<Response, Response> {
+    let auth = client_auth(request, param)?;
+    let client_id = authenticate(state, &auth)?;
+    let grant = match param("grant_type")? {
+        None => return Err(oauth_error(400, "invalid_request", "grant_type is missing")),
+        Some("client_credentials") => {
+            if state.clients.get(&client_id).is_some_and(Option::is_none) {
+                return Err(oauth_error(
+                    400,
+                    "unauthorized_client",
+                    "a public client can't use client_credentials",
+                ));
+            }
+            Grant::Client {
+                client_id: client_id.clone(),
+                scope: param("scope")?.map(str::to_owned),
+            }
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = param("refresh_token")? else {
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    "refresh_token is missing",
+                ));
+            };
+            match tokens::redeem_refresh(state, refresh, &client_id) {
+                Some(grant) => grant,
+                None => {
+                    return Err(oauth_error(
+                        400,
+                        "invalid_grant",
+                        "the refresh token is invalid, revoked or not this client's",
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(oauth_error(
+                400,
+                "unsupported_grant_type",
+                "only client_credentials and refresh_token are supported",
+            ));
+        }
+    };
+    let first_login = param("grant_type")? == Some("client_credentials");
+    let issued = tokens::issue(state, &grant, first_login && state.issue_refresh_tokens)
+        .map_err(|_| oauth_error(500, "server_error", "could not issue a token"))?;
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if let Some(refresh) = issued.refresh_token {
+        body["refresh_token"] = json!(refresh);
+    }
+    if let Some(id) = issued.id_token {
+        body["id_token"] = json!(id);
+    }
+    if let Grant::Client {
+        scope: Some(scope), ..
+    } = &grant
+    {
+        body["scope"] = json!(scope);
+    }
+    Ok(Response::json(200, JSON, &body)
+        .with_header("Cache-Control", "no-store")
+        .with_header("Pragma", "no-cache"))
+}
+
+fn client_auth<'a>(request: &Request, param: &Param<'a>) -> Result<ClientAuth, Response> {
+    let body_id = param("client_id")?;
+    let body_secret = param("client_secret")?;
+    let basic = request
+        .header("authorization")
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, credentials)| credentials.trim());
+    match basic {
+        Some(credentials) => {
+            if body_secret.is_some() {
+                // RFC 6749 2.3: a client must not use more than one authentication method.
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    "more than one client authentication method",
+                ));
+            }
+            let decoded = STANDARD
+                .decode(credentials)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            // RFC 6749 2.3.1: id and secret are form-encoded before going into Basic.
+            let pair = decoded
+                .as_deref()
+                .and_then(|d| d.split_once(':'))
+                .and_then(|(id, secret)| Some((form_decode(id)?, form_decode(secret)?)));
+            match pair {
+                Some((id, secret)) => Ok(ClientAuth::Basic { id, secret }),
+                None => Err(invalid_client(true, "malformed Basic credentials")),
+            }
+        }
+        None => match body_id {
+            Some(id) => Ok(ClientAuth::Post {
+                id: id.to_owned(),
+                secret: body_secret.map(str::to_owned),
+            }),
+            None => Err(invalid_client(false, "no client authentication")),
+        },
+    }
+}
+
+fn invalid_client(basic: bool, description: &str) -> Response {
+    let response = oauth_error(401, "invalid_client", description);
+    if basic {
+        response.with_header("WWW-Authenticate", "Basic realm=\"LocalIdp\"")
+    } else {
+        response
+    }
+}
+
+/// The authenticated client id.
+fn authenticate(state: &State, auth: &ClientAuth) -> Result<String, Response> {
+    let (id, secret, basic) = match auth {
+        ClientAuth::Basic { id, secret } => (id, Some(secret.as_str()), true),
+        ClientAuth::Post { id, secret } => (id, secret.as_deref(), false),
+    };
+    let ok = match state.clients.get(id) {
+        None => false,
+        Some(None) => secret.is_none_or(str::is_empty),
+        Some(Some(expected)) => secret
+            .is_some_and(|s| super::cognito::constant_time_eq(s.as_bytes(), expected.as_bytes())),
+    };
+    if ok {
+        Ok(id.clone())
+    } else {
+        Err(invalid_client(basic, "client authentication failed"))
+    }
+}
+
+/// Discovery, both flavours: the same document.
+pub(crate) fn discovery(state: &State) -> Response {
+    let issuer = &state.issuer;
+    Response::json(
+        200,
+        JSON,
+        &json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "grant_types_supported": ["client_credentials", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "aws.cognito.signin.user.admin"],
+        }),
+    )
+}
+
+pub(crate) fn jwks(state: &State) -> Response {
+    Response::json(200, JSON, state.signer.jwks())
+}
+
+/// `/protected`: 200 for a live token this server issued, else 401.
+pub(crate) fn protected(state: &State, request: &Request) -> Response {
+    *state.last_api_key.lock() = request.header("x-api-key").map(str::to_owned);
+    let token = request
+        .header("authorization")
+        .map(|value| match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => value.trim(),
+        });
+    let claims: Option<Value> = token.and_then(|t| tokens::check(state, t));
+    let Some(claims) = claims else {
+        state.faults.count_rejected_protected();
+        return Response::json(401, JSON, &json!({"ok": false, "message": "Unauthorized"}))
+            .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    };
+    *state.last_token_use.lock() = claims["token_use"].as_str().map(str::to_owned);
+    Response::json(
+        200,
+        JSON,
+        &json!({
+            "ok": true,
+            "sub": claims["sub"],
+            "token_use": claims["token_use"],
+            "client_id": claims["client_id"],
+            "method": request.method,
+            "body": String::from_utf8_lossy(&request.body),
+        }),
+    )
+}
+
+pub(crate) fn not_found(request: &Request) -> Response {
+    Response::json(
+        404,
+        JSON,
+        &json!({"error": "not_found", "error_description": format!("no route for {} {}", request.method, request.path)}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_handles_plus_percent_and_garbage() {
+        assert_eq!(form_decode("a+b%2Bc%3D").as_deref(), Some("a b+c="));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%ff"), None);
+        let form = parse_form(b"grant_type=client_credentials&scope=a+b&empty").unwrap();
+        assert_eq!(form[1], ("scope".to_owned(), "a b".to_owned()));
+        assert_eq!(form[2], ("empty".to_owned(), String::new()));
+    }
+}

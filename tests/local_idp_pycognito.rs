@@ -1,0 +1,107 @@
+//! Proof against a client nobody here wrote: Python's pycognito (its `AWSSRP`, over boto3)
+//! logs in to a `LocalIdp`. Needs `EN_CORE_AUTH_PYTHON`, a Python with
+//! `tests/peers/requirements.txt` installed; skipped without it unless
+//! `EN_CORE_AUTH_REQUIRE_PEERS=1`.
+
+#![cfg(feature = "testing")]
+
+use std::path::Path;
+use std::process::Command;
+
+use en_core_auth::testing::{LocalIdp, User};
+use serde_json::Value;
+
+/// The peer Python, or `None` (after saying so) when peers are not set up.
+fn python() -> Option<String> {
+    match std::env::var("EN_CORE_AUTH_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if std::env::var("EN_CORE_AUTH_REQUIRE_PEERS").as_deref() == Ok("1") => {
+            panic!("EN_CORE_AUTH_REQUIRE_PEERS=1 but EN_CORE_AUTH_PYTHON is not set")
+        }
+        _ => {
+            eprintln!("skipped: run .ci/test to set up peers");
+            None
+        }
+    }
+}
+
+fn idp() -> LocalIdp {
+    LocalIdp::builder()
+        .pool_id("us-east-1_PyCognito")
+        .client("public", None)
+        .client("confidential", Some("py-secret"))
+        .user("alice", "Passw0rd!")
+        .user_with(User::new("carol", "C4rol!").email("carol@example.com"))
+        .start()
+        .unwrap()
+}
+
+/// Runs `tests/peers/pycognito_login.py` and returns its JSON line.
+fn login(python: &str, idp: &LocalIdp, client: &str, user: &str, password: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pycognito_login.py");
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .args(["--endpoint", &idp.url(), "--pool-id", idp.pool_id()])
+        .args([
+            "--client-id",
+            client,
+            "--username",
+            user,
+            "--password",
+            password,
+        ])
+        .arg("--refresh")
+        // Only loopback: no proxy, no credential or metadata look-ups.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "local-dummy")
+        .env("AWS_SECRET_ACCESS_KEY", "local-dummy");
+    if client == "confidential" {
+        command.args(["--client-secret", "py-secret"]);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pycognito failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn assert_logged_in_and_refreshed(idp: &LocalIdp, reply: &Value) {
+    assert_eq!(reply["ok"], true, "{reply}");
+    for token in ["access_token", "id_token", "refreshed_access_token"] {
+        assert!(
+            idp.verify_access_token(reply[token].as_str().unwrap()),
+            "{token}"
+        );
+    }
+    assert_eq!(reply["refresh_returned_refresh_token"], false);
+}
+
+#[test]
+fn pycognito_logs_in_with_the_right_password_and_refreshes() {
+    let Some(python) = python() else { return };
+    let idp = idp();
+    for client in ["public", "confidential"] {
+        let reply = login(&python, &idp, client, "alice", "Passw0rd!");
+        assert_logged_in_and_refreshed(&idp, &reply);
+    }
+    // An e-mail alias: pycognito takes the real USERNAME from the challenge for SECRET_HASH.
+    let reply = login(&python, &idp, "confidential", "carol@example.com", "C4rol!");
+    assert_logged_in_and_refreshed(&idp, &reply);
+}
+
+#[test]
+fn pycognito_with_a_wrong_password_gets_not_authorized() {
+    let Some(python) = python() else { return };
+    let idp = idp();
+    for client in ["public", "confidential"] {
+        let reply = login(&python, &idp, client, "alice", "wrong");
+        assert_eq!(reply["ok"], false, "{reply}");
+        assert_eq!(reply["error"], "NotAuthorizedException", "{reply}");
+    }
+}

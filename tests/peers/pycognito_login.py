@@ -1,0 +1,98 @@
+"""Logs in to a LocalIdp with pycognito's SRP client (AWSSRP) over boto3, optionally refreshes.
+
+Run by tests/local_idp_pycognito.rs. Prints one JSON line:
+  {"ok": true, "access_token": ..., "id_token": ..., "refresh_token": ..., "refreshed_access_token": ...}
+  {"ok": false, "error": "<Cognito exception name>", "message": ...}
+Only the given endpoint is contacted: the credentials are dummies and EC2 metadata is off.
+"""
+
+import argparse
+import base64
+import json
+import os
+import sys
+
+# Before boto3 is imported: never look for real credentials or instance metadata.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "local-dummy")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local-dummy")
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+import boto3  # noqa: E402
+import botocore.config  # noqa: E402
+import botocore.exceptions  # noqa: E402
+from pycognito.aws_srp import AWSSRP  # noqa: E402
+
+
+def claims(jwt):
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--pool-id", required=True)
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret")
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--refresh", action="store_true")
+    args = parser.parse_args()
+
+    client = boto3.client(
+        "cognito-idp",
+        region_name=args.pool_id.split("_")[0],
+        endpoint_url=args.endpoint,
+        aws_access_key_id="local-dummy",
+        aws_secret_access_key="local-dummy",
+        config=botocore.config.Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+    srp = AWSSRP(
+        username=args.username,
+        password=args.password,
+        pool_id=args.pool_id,
+        client_id=args.client_id,
+        client=client,
+        client_secret=args.client_secret,
+    )
+    try:
+        result = srp.authenticate_user()["AuthenticationResult"]
+        out = {
+            "ok": True,
+            "access_token": result["AccessToken"],
+            "id_token": result["IdToken"],
+            "refresh_token": result["RefreshToken"],
+        }
+        if args.refresh:
+            params = {"REFRESH_TOKEN": result["RefreshToken"]}
+            if args.client_secret is not None:
+                # The hash is over the real user name, which may differ from the alias typed.
+                username = claims(result["AccessToken"])["username"]
+                params["SECRET_HASH"] = AWSSRP.get_secret_hash(
+                    username, args.client_id, args.client_secret
+                )
+            renewed = client.initiate_auth(
+                AuthFlow="REFRESH_TOKEN_AUTH",
+                AuthParameters=params,
+                ClientId=args.client_id,
+            )["AuthenticationResult"]
+            out["refreshed_access_token"] = renewed["AccessToken"]
+            out["refresh_returned_refresh_token"] = "RefreshToken" in renewed
+    except botocore.exceptions.ClientError as error:
+        out = {
+            "ok": False,
+            "error": error.response["Error"]["Code"],
+            "message": error.response["Error"].get("Message", ""),
+        }
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
