@@ -19,9 +19,6 @@
 //! corporate TLS roots: the timeouts, the redirect ban and the size cap are still applied
 //! to each token request.
 
-// TEMPORARY: the OAuth2 and SRP authorizers that use these helpers land next.
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use ureq::http::Uri;
