@@ -308,7 +308,7 @@ impl HttpClient {
     /// GETs a resource (discovery documents, JWKS). One attempt.
     pub(crate) fn get(&self, url: &str) -> Result<Reply, Error> {
         let request = self
-            .configured_get(self.agent.get(url))
+            .configured(self.agent.get(url))
             .header("accept", "application/json");
         self.read_reply(request.call())
     }
@@ -348,23 +348,8 @@ impl HttpClient {
         }
     }
 
-    fn configured(
-        &self,
-        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-        request
-            .config()
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.request_timeout))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-    }
-
-    fn configured_get(
-        &self,
-        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    /// The per-request settings that hold whatever agent the client was given.
+    fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         request
             .config()
             .timeout_connect(Some(self.connect_timeout))
