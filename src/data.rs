@@ -93,7 +93,6 @@ impl ClientInfo {
 
     /// Checks what can be checked before any request: the client id is not empty.
     /// Authorizers call this when they are built.
-    #[allow(dead_code)] // TEMPORARY: used by the authorizers landing next
     pub(crate) fn validate(&self) -> Result<(), crate::Error> {
         if self.client_id.trim().is_empty() {
             return Err(crate::Error::new(

@@ -19,9 +19,6 @@
 //! corporate TLS roots: the timeouts, the redirect ban and the size cap are still applied
 //! to each token request.
 
-// TEMPORARY: the OAuth2 and SRP authorizers that use these helpers land next.
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use ureq::http::Uri;
@@ -311,7 +308,7 @@ impl HttpClient {
     /// GETs a resource (discovery documents, JWKS). One attempt.
     pub(crate) fn get(&self, url: &str) -> Result<Reply, Error> {
         let request = self
-            .configured_get(self.agent.get(url))
+            .configured(self.agent.get(url))
             .header("accept", "application/json");
         self.read_reply(request.call())
     }
@@ -343,7 +340,7 @@ impl HttpClient {
 
     /// A transient transport failure from [`post_form`](Self::post_form) and friends is
     /// worth retrying; everything else is final.
-    pub(crate) fn retry_transport<T>(result: Result<T, Error>) -> Result<T, Attempt<T>> {
+    pub(crate) fn retry_transport<T, U>(result: Result<T, Error>) -> Result<T, Attempt<U>> {
         match result {
             Ok(value) => Ok(value),
             Err(error) if error.kind() == ErrorKind::Transport => Err(Attempt::Retry(error, None)),
@@ -351,23 +348,8 @@ impl HttpClient {
         }
     }
 
-    fn configured(
-        &self,
-        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-        request
-            .config()
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.request_timeout))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-    }
-
-    fn configured_get(
-        &self,
-        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    /// The per-request settings that hold whatever agent the client was given.
+    fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         request
             .config()
             .timeout_connect(Some(self.connect_timeout))

@@ -59,7 +59,7 @@ pub trait Authorizer: Send {
     /// It is called often (whenever the token is about to be used and the authorizer is
     /// not busy), so it must be cheap and must not do network calls.
     fn expired(&self, token: &Token) -> bool {
-        token.is_expired()
+        default_expiry::check(token)
     }
 
     /// Renews `token`, for example with its refresh token. The default calls
@@ -71,6 +71,33 @@ pub trait Authorizer: Send {
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         let _ = token;
         self.authorize()
+    }
+}
+
+/// Lets the middleware learn whether an authorizer kept the default
+/// [`Authorizer::expired`]: the default says what the middleware's own deadlines already
+/// know, so for such authorizers the hot path need not ask (it saves a clock read and a
+/// lock on every request). An override cannot call the default body, so the marker it sets
+/// is proof that the default ran.
+pub(crate) mod default_expiry {
+    use std::cell::Cell;
+
+    use crate::Token;
+
+    thread_local! {
+        static RAN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn check(token: &Token) -> bool {
+        RAN.with(|ran| ran.set(true));
+        token.is_expired()
+    }
+
+    /// Runs `expired` and tells whether it was the default implementation.
+    pub(crate) fn probe(expired: impl FnOnce() -> bool) -> (bool, bool) {
+        RAN.with(|ran| ran.set(false));
+        let result = expired();
+        (result, RAN.with(Cell::get))
     }
 }
 

@@ -18,12 +18,13 @@
 //! do not renew again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use ureq::http::HeaderValue;
 
+use super::authorizer::default_expiry;
 use crate::store::TokenStore;
 use crate::{Authorizer, Error, ErrorKind, Token};
 
@@ -266,6 +267,11 @@ pub(crate) struct Counters {
     pub(crate) refresh: AtomicU64,
 }
 
+const EXPIRY_UNKNOWN: u8 = 0;
+/// The authorizer keeps the default `expired()`, which the deadlines already cover.
+const EXPIRY_DEFAULT: u8 = 1;
+const EXPIRY_CUSTOM: u8 = 2;
+
 /// One authorizer and the token it last produced, shared by every clone of a middleware.
 pub(crate) struct Lifecycle {
     /// Held across network calls; only renewals take it (the hot path uses `try_lock`).
@@ -280,6 +286,8 @@ pub(crate) struct Lifecycle {
     format: HeaderFormat,
     /// Where tokens are kept beyond this process, if anywhere.
     store: Option<Box<dyn TokenStore>>,
+    /// Whether the authorizer overrides `expired()`: one of the `EXPIRY_*` values.
+    expiry_check: AtomicU8,
     pub(crate) counters: Counters,
 }
 
@@ -299,6 +307,7 @@ impl Lifecycle {
             thresholds,
             format,
             store,
+            expiry_check: AtomicU8::new(EXPIRY_UNKNOWN),
             counters: Counters::default(),
         }
     }
@@ -368,12 +377,37 @@ impl Lifecycle {
         }
     }
 
+    /// The header of a fresh token, and its generation, or `None` when the token must be
+    /// looked at more closely ([`current`](Self::current)). The hot path: a read lock, a
+    /// clock read and a header clone.
+    pub(crate) fn fresh_header(&self) -> Option<(HeaderValue, u64)> {
+        let current = self.current.read();
+        let current = current.as_ref()?;
+        if current.phase(Instant::now()) != Phase::Fresh || self.authorizer_says_expired(current) {
+            return None;
+        }
+        Some((current.header.clone(), current.generation))
+    }
+
     /// Consults the authorizer's own `expired()`, without waiting: if a renewal holds the
-    /// lock, the token it is replacing is still used until the renewal finishes.
+    /// lock, the token it is replacing is still used until the renewal finishes. Only
+    /// called for a token the deadlines say is fresh, so an authorizer that keeps the
+    /// default `expired()` (which checks the same expiry) is not asked.
     fn authorizer_says_expired(&self, current: &Current) -> bool {
-        self.authorizer
-            .try_lock()
-            .is_some_and(|authorizer| authorizer.expired(&current.token))
+        if self.expiry_check.load(Ordering::Relaxed) == EXPIRY_DEFAULT {
+            return false;
+        }
+        let Some(authorizer) = self.authorizer.try_lock() else {
+            return false;
+        };
+        let (expired, was_default) = default_expiry::probe(|| authorizer.expired(&current.token));
+        let kind = if was_default {
+            EXPIRY_DEFAULT
+        } else {
+            EXPIRY_CUSTOM
+        };
+        self.expiry_check.store(kind, Ordering::Relaxed);
+        expired
     }
 
     fn backing_off(&self, now: Instant) -> bool {

@@ -205,9 +205,24 @@ impl AuthMiddleware {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn authorize_headers(&self, headers: &mut HeaderMap) -> Result<(), Error> {
-        let current = self.current()?;
-        self.inner.add_credentials(headers, &current);
-        Ok(())
+        self.credentials(headers).map(|_generation| ())
+    }
+
+    /// Sets the credentials on `headers`; returns the generation of the token used.
+    fn credentials(&self, headers: &mut HeaderMap) -> Result<u64, Error> {
+        let inner = &*self.inner;
+        let (header, generation) = match inner.lifecycle.fresh_header() {
+            Some(fresh) if inner.misconfigured.is_none() => fresh,
+            _ => {
+                let current = self.current()?;
+                (current.header.clone(), current.generation)
+            }
+        };
+        headers.insert(inner.header_name.clone(), header);
+        if let Some(key) = &inner.api_key {
+            headers.insert(API_KEY, key.clone());
+        }
+        Ok(generation)
     }
 
     /// Marks the current token as unusable: the next use renews it (with
@@ -639,7 +654,6 @@ impl Middleware for AuthMiddleware {
         {
             return next.handle(request);
         }
-        let current = self.current()?;
         let (parts, body) = request.into_parts();
         let sent = Sent {
             origin: Origin::of(&parts.uri),
@@ -649,7 +663,7 @@ impl Middleware for AuthMiddleware {
         };
 
         let mut request = Request::from_parts(parts, ());
-        inner.add_credentials(request.headers_mut(), &current);
+        let generation = self.credentials(request.headers_mut())?;
         // Redirects of an authorized request are followed below, hop by hop.
         let Some(config) = request.middleware_config() else {
             return Err(ureq::Error::Other(
@@ -682,7 +696,7 @@ impl Middleware for AuthMiddleware {
                 }
             }
         };
-        inner.after_first(first, &sent, replay, current.generation)
+        inner.after_first(first, &sent, replay, generation)
     }
 }
 
