@@ -8,11 +8,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use en_core_auth::testing::{LocalIdp, Operation};
+use en_core_auth::testing::{LocalIdp, Operation, User, UserStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
 const CLIENT: &str = "cli-client";
 const SECRET: &str = "cl13nt-s3cr3t-value";
+const SRP_CLIENT: &str = "srp-client";
+const SRP_SECRET: &str = "srp-cl13nt-s3cr3t";
+const PASSWORD: &str = "4l1c3-p455w0rd";
 
 /// A fresh directory under the system's temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -69,6 +72,9 @@ impl Drop for TempDir {
 fn idp() -> LocalIdp {
     LocalIdp::builder()
         .client(CLIENT, Some(SECRET))
+        .client(SRP_CLIENT, Some(SRP_SECRET))
+        .user("alice", PASSWORD)
+        .user_with(User::new("bob", "b0b-p455w0rd").status(UserStatus::ForceChangePassword))
         .token_ttl(Duration::from_secs(3600))
         .start()
         .unwrap()
@@ -87,6 +93,36 @@ fn cli(idp: &LocalIdp, cache: &Path, args: &[&str]) -> Command {
         .env("EN_CORE_AUTH_CACHE_DIR", cache)
         .stdin(Stdio::null());
     command
+}
+
+/// The binary set up for a Cognito SRP login as alice.
+fn cli_srp(idp: &LocalIdp, cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("EN_CORE_AUTH_USER_POOL_ID", idp.pool_id())
+        .env("EN_CORE_AUTH_ENDPOINT", idp.url())
+        .env("EN_CORE_AUTH_CLIENT_ID", SRP_CLIENT)
+        .env("EN_CORE_AUTH_CLIENT_SECRET", SRP_SECRET)
+        .env("EN_CORE_AUTH_USERNAME", "alice")
+        .env("EN_CORE_AUTH_PASSWORD", PASSWORD)
+        .env("EN_CORE_AUTH_CACHE_DIR", cache)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` with `line` on its standard input.
+fn with_stdin(mut command: Command, line: &str) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -201,18 +237,8 @@ fn secrets_never_reach_the_cache_or_the_output() {
         &TempDir::new("secrets-stdin").cache(),
         &["--client-secret-stdin", "-v", "header"],
     );
-    from_stdin
-        .env_remove("EN_CORE_AUTH_CLIENT_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = from_stdin.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "{SECRET}").unwrap();
-    }
-    let stdin_run = child.wait_with_output().unwrap();
+    from_stdin.env_remove("EN_CORE_AUTH_CLIENT_SECRET");
+    let stdin_run = with_stdin(from_stdin, SECRET);
     assert!(stdin_run.status.success(), "{}", stderr(&stdin_run));
 
     let files = tmp.files();
@@ -401,4 +427,93 @@ fn help_and_version() {
         version,
         format!("en-core-auth {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn srp_eight_processes_log_in_once_and_share_access_and_id_tokens() {
+    let idp = idp();
+    let tmp = TempDir::new("srp");
+    let children: Vec<Child> = (0..8)
+        .map(|i| {
+            let args: &[&str] = if i % 2 == 0 {
+                &["token"]
+            } else {
+                &["-v", "token"]
+            };
+            cli_srp(&idp, &tmp.cache(), args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    for output in &outputs {
+        for text in [stdout(output), stderr(output)] {
+            assert!(
+                !text.contains(PASSWORD) && !text.contains(SRP_SECRET),
+                "{text}"
+            );
+        }
+    }
+    let tokens: Vec<String> = outputs.into_iter().map(succeeds).collect();
+    assert_eq!(idp.requests(Operation::InitiateAuth), 1);
+    assert!(idp.verify_access_token(&tokens[0]));
+    assert!(tokens.iter().all(|token| token == &tokens[0]));
+
+    // The ID token came with the same login and is cached beside the access token.
+    let id_token = succeeds(
+        cli_srp(&idp, &tmp.cache(), &["token", "--id-token"])
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(id_token, tokens[0]);
+    let header = succeeds(
+        cli_srp(&idp, &tmp.cache(), &["header", "--id-token"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(header, format!("Authorization: Bearer {id_token}"));
+    assert_eq!(idp.requests(Operation::InitiateAuth), 1);
+
+    for (name, bytes) in tmp.files() {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(PASSWORD), "the password is in {name}");
+        assert!(!text.contains(SRP_SECRET), "the client secret is in {name}");
+        assert!(!name.contains("alice"), "{name}");
+    }
+}
+
+#[test]
+fn srp_exit_statuses() {
+    let idp = idp();
+    let tmp = TempDir::new("srp-exit");
+    let (status, err) = fails(
+        cli_srp(&idp, &tmp.cache(), &["token"])
+            .env("EN_CORE_AUTH_PASSWORD", "wr0ng-p455w0rd")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 3, "{err}");
+    assert!(!err.contains("wr0ng-p455w0rd"));
+
+    // bob must choose a new password first: a challenge this tool does not answer.
+    let (status, err) = fails(
+        cli_srp(&idp, &tmp.cache(), &["token"])
+            .env("EN_CORE_AUTH_USERNAME", "bob")
+            .env("EN_CORE_AUTH_PASSWORD", "b0b-p455w0rd")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 6, "{err}");
+    assert!(!err.contains("b0b-p455w0rd"));
+
+    // The password from standard input.
+    let mut command = cli_srp(&idp, &tmp.cache(), &["--password-stdin", "token"]);
+    command.env_remove("EN_CORE_AUTH_PASSWORD");
+    let token = succeeds(with_stdin(command, PASSWORD));
+    assert!(idp.verify_access_token(&token));
 }

@@ -22,6 +22,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use en_core_auth::oauth2::ClientCredentials;
+use en_core_auth::srp::SrpAuthorizer;
 use en_core_auth::store::{CacheKey, FileStore};
 use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
 
@@ -180,10 +181,28 @@ fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, CacheKey
             ErrorKind::Configuration,
             "no token URL or issuer",
         )),
-        Provider::Srp { .. } => Err(Error::new(
-            ErrorKind::Configuration,
-            "Cognito SRP login is not available in this version of en-core-auth",
-        )),
+        Provider::Srp {
+            user_pool_id,
+            username,
+            password,
+            endpoint,
+        } => {
+            let key = CacheKey::new(
+                &format!(
+                    "cognito user pool {user_pool_id} at {}",
+                    endpoint.as_deref().unwrap_or("its regional endpoint")
+                ),
+                client.client_id(),
+                Some(username),
+                Vec::<String>::new(),
+            );
+            let mut inner =
+                SrpAuthorizer::new(client.clone(), user_pool_id, username, &password.0)?;
+            if let Some(endpoint) = endpoint {
+                inner = inner.with_endpoint(endpoint);
+            }
+            Ok((Deferred::ready(client, inner), key))
+        }
     }
 }
 
