@@ -1,5 +1,6 @@
 //! Where tokens are kept between uses: in memory (the default) or, for CLIs and scripts that
-//! start fresh on every run, in a file shared by every process of the user.
+//! start fresh on every run, in a file shared by every process of the user
+//! ([`FileStore`], keyed by a [`CacheKey`]).
 //!
 //! [`AuthMiddleware`](crate::AuthMiddleware) consults its store when it has no usable
 //! token in memory and saves every token it obtains. Around each renewal it takes the
