@@ -399,6 +399,46 @@ fn discovery_and_jwks_let_a_verifier_check_tokens() {
 }
 
 #[test]
+fn a_cognito_style_issuer_serves_discovery_and_jwks_under_the_pool_id() {
+    let idp = LocalIdp::builder()
+        .pool_id("eu-west-1_Pool")
+        .client("confidential", Some(SECRET))
+        .cognito_issuer(true)
+        .start()
+        .unwrap();
+    assert_eq!(idp.issuer(), format!("{}/eu-west-1_Pool", idp.url()));
+    let doc = into_reply(
+        agent()
+            .get(&format!(
+                "{}/.well-known/openid-configuration",
+                idp.issuer()
+            ))
+            .call(),
+    )
+    .json();
+    assert_eq!(doc["issuer"], idp.issuer());
+    assert_eq!(doc["token_endpoint"], idp.token_url());
+    assert_eq!(doc["jwks_uri"], idp.jwks_url());
+    assert_eq!(into_reply(agent().get(&idp.jwks_url()).call()).status, 200);
+    let token = client_credentials_post(&idp).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(decode_unverified(&token)["iss"], idp.issuer());
+    assert!(idp.verify_access_token(&token));
+    // Another pool's path is just an unknown path.
+    let other = into_reply(
+        agent()
+            .get(&format!(
+                "{}/eu-west-1_Other/.well-known/jwks.json",
+                idp.url()
+            ))
+            .call(),
+    );
+    assert_eq!(other.status, 404);
+}
+
+#[test]
 fn protected_resource_accepts_bearer_or_bare_tokens_and_records_the_api_key() {
     let idp = idp();
     let token = client_credentials_post(&idp).json()["access_token"]

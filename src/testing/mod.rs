@@ -283,6 +283,7 @@ pub struct LocalIdpBuilder {
     token_ttl: Duration,
     issue_refresh_tokens: bool,
     port: u16,
+    cognito_issuer: bool,
 }
 
 impl LocalIdpBuilder {
@@ -379,6 +380,24 @@ impl LocalIdpBuilder {
         self
     }
 
+    /// Makes the issuer [`url`](LocalIdp::url) + `/<pool id>`, as a real user pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, for verifiers that derive the
+    /// issuer and the JWKS location from the endpoint and the pool id (pycognito's `Cognito`
+    /// does). Default false: the issuer is the URL itself. Discovery and the JWKS are served
+    /// under both paths either way.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().cognito_issuer(true).start()?;
+    /// assert_eq!(idp.issuer(), format!("{}/us-east-1_Local", idp.url()));
+    /// assert_eq!(idp.jwks_url(), format!("{}/.well-known/jwks.json", idp.issuer()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn cognito_issuer(mut self, cognito_issuer: bool) -> LocalIdpBuilder {
+        self.cognito_issuer = cognito_issuer;
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -454,8 +473,14 @@ impl LocalIdpBuilder {
         )
         .map_err(|e| config_error(format!("could not listen on 127.0.0.1:{}: {e}", self.port)))?;
         let url = format!("http://{}", server.addr());
+        let issuer = if self.cognito_issuer {
+            format!("{url}/{}", self.pool_id)
+        } else {
+            url.clone()
+        };
         let state = Arc::new(State {
-            issuer: url.clone(),
+            url: url.clone(),
+            issuer,
             pool_id: self.pool_id,
             pool_name,
             clients,
@@ -480,6 +505,9 @@ impl LocalIdpBuilder {
 
 /// The shared state of a running [`LocalIdp`], reached from every connection thread.
 pub(crate) struct State {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) url: String,
+    /// `iss` of every token: the URL, or the URL plus `/<pool id>`.
     pub(crate) issuer: String,
     pub(crate) pool_id: String,
     pub(crate) pool_name: String,
@@ -499,7 +527,7 @@ pub(crate) struct State {
 impl State {
     /// Routes one request; faults for the identity-provider endpoints come first.
     fn handle(&self, request: Request) -> Reply {
-        let op = classify(&request);
+        let op = classify(&request, &self.pool_id);
         if let Some(fault) = self.faults.record(op) {
             match fault {
                 Fault::Delay(delay) => std::thread::sleep(delay),
@@ -520,10 +548,17 @@ impl State {
     }
 }
 
-fn classify(request: &Request) -> Operation {
+fn classify(request: &Request, pool_id: &str) -> Operation {
     let post = request.method == "POST";
-    let get = request.method == "GET" || request.method == "HEAD";
-    match request.path.as_str() {
+    let get = request.method == "GET";
+    // Discovery and the JWKS also live under `/<pool id>`, where Cognito serves them.
+    let path = request
+        .path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(pool_id))
+        .filter(|rest| rest.starts_with("/.well-known/"))
+        .unwrap_or(&request.path);
+    match path {
         "/oauth2/token" if post => Operation::Token,
         "/" if post => match request.header("x-amz-target") {
             Some("AWSCognitoIdentityProviderService.InitiateAuth") => Operation::InitiateAuth,
@@ -602,6 +637,7 @@ impl LocalIdp {
             token_ttl: Duration::from_secs(3600),
             issue_refresh_tokens: true,
             port: 0,
+            cognito_issuer: false,
         }
     }
 
@@ -629,7 +665,8 @@ impl LocalIdp {
         format!("{}/oauth2/token", self.url)
     }
 
-    /// The issuer (`iss` of every token), equal to [`url`](Self::url); discovery is at
+    /// The issuer (`iss` of every token), equal to [`url`](Self::url) unless
+    /// [`cognito_issuer`](LocalIdpBuilder::cognito_issuer) is set; discovery is at
     /// issuer + `/.well-known/openid-configuration` (and RFC 8414's
     /// `/.well-known/oauth-authorization-server`).
     ///
@@ -652,7 +689,7 @@ impl LocalIdp {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn jwks_url(&self) -> String {
-        format!("{}/.well-known/jwks.json", self.url)
+        format!("{}/.well-known/jwks.json", self.state.issuer)
     }
 
     /// The protected resource, [`url`](Self::url) + `/protected`: any method; 200 with

@@ -263,7 +263,7 @@ pub(crate) fn discovery(state: &State) -> Response {
         JSON,
         &json!({
             "issuer": issuer,
-            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "token_endpoint": format!("{}/oauth2/token", state.url),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": ["client_credentials", "refresh_token"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
