@@ -35,6 +35,14 @@ def claims(jwt):
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+def failure(error):
+    return {
+        "ok": False,
+        "error": error.response["Error"]["Code"],
+        "message": error.response["Error"].get("Message", ""),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
@@ -94,11 +102,7 @@ def main():
             out["refreshed_access_token"] = renewed["AccessToken"]
             out["refresh_returned_refresh_token"] = "RefreshToken" in renewed
     except botocore.exceptions.ClientError as error:
-        out = {
-            "ok": False,
-            "error": error.response["Error"]["Code"],
-            "message": error.response["Error"].get("Message", ""),
-        }
+        out = failure(error)
     print(json.dumps(out), flush=True)
     return 0
 
@@ -129,11 +133,7 @@ def with_cognito_class(args, config):
             out["refreshed_access_token"] = user.access_token
             out["refresh_returned_refresh_token"] = user.refresh_token != out["refresh_token"]
     except botocore.exceptions.ClientError as error:
-        out = {
-            "ok": False,
-            "error": error.response["Error"]["Code"],
-            "message": error.response["Error"].get("Message", ""),
-        }
+        out = failure(error)
     print(json.dumps(out), flush=True)
     return 0
 
