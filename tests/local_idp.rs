@@ -1173,3 +1173,146 @@ fn the_example_server_prints_its_url_and_serves() {
     assert_eq!(login.json()["ChallengeName"], "NEW_PASSWORD_REQUIRED");
     assert_eq!(alice.status, 200, "{}", alice.text);
 }
+
+// ---------------------------------------------------------------- private_key_jwt
+
+const EC_KEY: &str = include_str!("keys/private_key_jwt_ec.pem");
+const EC_PUBLIC: &str = include_str!("keys/private_key_jwt_ec.pub.pem");
+const RSA_KEY: &str = include_str!("keys/private_key_jwt_rsa.pem");
+const RSA_PUBLIC: &str = include_str!("keys/private_key_jwt_rsa.pub.pem");
+
+fn jwt_idp() -> LocalIdp {
+    LocalIdp::builder()
+        .private_key_jwt_client("ec-client", EC_PUBLIC)
+        .private_key_jwt_client("rsa-client", RSA_PUBLIC)
+        .start()
+        .unwrap()
+}
+
+/// A client assertion signed by the test key for `alg` (EC for ES256, else RSA).
+fn assertion(alg: jsonwebtoken::Algorithm, claims: Value) -> String {
+    let key = match alg {
+        jsonwebtoken::Algorithm::ES256 => {
+            jsonwebtoken::EncodingKey::from_ec_pem(EC_KEY.as_bytes()).unwrap()
+        }
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(RSA_KEY.as_bytes()).unwrap(),
+    };
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
+}
+
+/// Assertion claims expiring `lifetime` seconds from now (negative: already expired).
+fn claims_for(client: &str, aud: &str, jti: &str, lifetime: i64) -> Value {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + lifetime})
+}
+
+fn assertion_request(idp: &LocalIdp, assertion: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ];
+    form.extend_from_slice(extra);
+    token_request(idp, None, &form)
+}
+
+#[test]
+fn private_key_jwt_clients_authenticate_with_signed_assertions() {
+    use jsonwebtoken::Algorithm::{ES256, PS256, RS256};
+    let idp = jwt_idp();
+    let token_url = idp.token_url();
+    let cases = [
+        (ES256, "ec-client", token_url.as_str(), "jti-1"),
+        (RS256, "rsa-client", token_url.as_str(), "jti-2"),
+        (PS256, "rsa-client", &idp.issuer(), "jti-3"),
+    ];
+    for (alg, client, aud, jti) in cases {
+        let signed = assertion(alg, claims_for(client, aud, jti, 60));
+        let reply = assertion_request(&idp, &signed, &[("client_id", client)]);
+        assert_eq!(reply.status, 200, "{alg:?}: {}", reply.text);
+        let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(decode_unverified(&token)["client_id"], client);
+    }
+    // Without client_id the assertion's sub names the client.
+    let signed = assertion(ES256, claims_for("ec-client", &token_url, "jti-4", 60));
+    assert_eq!(assertion_request(&idp, &signed, &[]).status, 200);
+    // A jti is good once.
+    let reply = assertion_request(&idp, &signed, &[]);
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"], "invalid_client");
+}
+
+#[test]
+fn bad_client_assertions_are_refused() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    let idp = jwt_idp();
+    let token_url = idp.token_url();
+    let refused = [
+        // Signed by the other client's key.
+        assertion(RS256, claims_for("ec-client", &token_url, "a", 60)),
+        // For another server.
+        assertion(
+            ES256,
+            claims_for("ec-client", "https://elsewhere.example/token", "b", 60),
+        ),
+        // Expired, or living too long.
+        assertion(ES256, claims_for("ec-client", &token_url, "c", -60)),
+        assertion(ES256, claims_for("ec-client", &token_url, "d", 3600)),
+        // iss is not the client.
+        assertion(ES256, {
+            let mut c = claims_for("ec-client", &token_url, "e", 60);
+            c["iss"] = json!("someone-else");
+            c
+        }),
+        // No jti.
+        assertion(ES256, {
+            let mut c = claims_for("ec-client", &token_url, "f", 60);
+            c.as_object_mut().unwrap().remove("jti");
+            c
+        }),
+        "not.a.jwt".to_owned(),
+    ];
+    for signed in &refused {
+        let reply = assertion_request(&idp, signed, &[]);
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        assert_eq!(reply.json()["error"], "invalid_client");
+    }
+    let good = assertion(ES256, claims_for("ec-client", &token_url, "g", 60));
+    let wrong_type = token_request(
+        &idp,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:example:other"),
+            ("client_assertion", &good),
+        ],
+    );
+    assert_eq!(wrong_type.json()["error"], "invalid_client");
+    let two_methods = assertion_request(&idp, &good, &[("client_secret", "x")]);
+    assert_eq!(two_methods.status, 400);
+    assert_eq!(two_methods.json()["error"], "invalid_request");
+    // The client id alone is no authentication for a private_key_jwt client.
+    let bare = token_request(
+        &idp,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ec-client"),
+        ],
+    );
+    assert_eq!(bare.status, 401);
+    // The unused good assertion still works after all that.
+    assert_eq!(assertion_request(&idp, &good, &[]).status, 200);
+
+    let err = LocalIdp::builder()
+        .private_key_jwt_client("x", "not a key")
+        .start()
+        .unwrap_err();
+    assert_eq!(err.kind(), en_core_auth::ErrorKind::Configuration);
+}

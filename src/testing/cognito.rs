@@ -185,7 +185,7 @@ fn client<'a>(
     state
         .clients
         .get_key_value(id)
-        .map(|(id, secret)| (id.as_str(), secret.as_deref()))
+        .map(|(id, client)| (id.as_str(), client.secret.as_deref()))
         .ok_or_else(|| {
             aws_error(
                 "ResourceNotFoundException",

@@ -50,6 +50,7 @@ use parking_lot::Mutex;
 
 use crate::{Error, ErrorKind};
 
+mod assertion;
 mod cognito;
 mod faults;
 mod jwt;
@@ -275,15 +276,38 @@ impl UserRecord {
 /// assert_eq!(idp.pool_id(), "us-east-1_Local");
 /// # Ok::<(), en_core_auth::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalIdpBuilder {
     pool_id: String,
-    clients: Vec<(String, Option<String>)>,
+    clients: Vec<(String, Credential)>,
     users: Vec<User>,
     token_ttl: Duration,
     issue_refresh_tokens: bool,
     port: u16,
     cognito_issuer: bool,
+}
+
+/// How an app client proves who it is.
+#[derive(Clone)]
+enum Credential {
+    /// A public client.
+    None,
+    Secret(String),
+    /// `private_key_jwt`: the client's public key, PEM.
+    PublicKey(String),
+}
+
+impl fmt::Debug for LocalIdpBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clients: Vec<&str> = self.clients.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("LocalIdpBuilder")
+            .field("pool_id", &self.pool_id)
+            .field("clients", &clients)
+            .field("users", &self.users)
+            .field("token_ttl", &self.token_ttl)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalIdpBuilder {
@@ -315,8 +339,38 @@ impl LocalIdpBuilder {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn client(mut self, id: &str, secret: Option<&str>) -> LocalIdpBuilder {
-        self.clients
-            .push((id.to_owned(), secret.map(str::to_owned)));
+        let credential = match secret {
+            Some(secret) => Credential::Secret(secret.to_owned()),
+            None => Credential::None,
+        };
+        self.clients.push((id.to_owned(), credential));
+        self
+    }
+
+    /// Adds an OAuth2 client that authenticates at the token endpoint with `private_key_jwt`
+    /// (RFC 7523): a `client_assertion` JWT signed by its private key, checked with this
+    /// public key (PEM; RSA for `RS256`…`PS512`, EC for `ES256`/`ES384`). The assertion needs
+    /// `iss` = `sub` = the client id, `aud` = the token URL or the issuer, `exp` at most ten
+    /// minutes ahead, and a `jti` not used before. To Cognito's API it is a public client.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// // A TEST key (tests/keys/private_key_jwt_ec.pub.pem), never for anything real.
+    /// let public_key_pem = "-----BEGIN PUBLIC KEY-----
+    /// MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcgaDbNwrRu5YdGY7w2qOD1XBM5hc
+    /// X8nwwnOsQALktmPdE4iXL81swVgd7yXlgXPViOkQqgdzEdMKnEtJZP0PQw==
+    /// -----END PUBLIC KEY-----";
+    /// let idp = LocalIdp::builder()
+    ///     .private_key_jwt_client("signing-client", public_key_pem)
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn private_key_jwt_client(mut self, id: &str, public_key_pem: &str) -> LocalIdpBuilder {
+        self.clients.push((
+            id.to_owned(),
+            Credential::PublicKey(public_key_pem.to_owned()),
+        ));
         self
     }
 
@@ -434,12 +488,23 @@ impl LocalIdpBuilder {
         };
         let mut clients = HashMap::new();
         let configured = if self.clients.is_empty() {
-            vec![(DEFAULT_CLIENT_ID.to_owned(), None)]
+            vec![(DEFAULT_CLIENT_ID.to_owned(), Credential::None)]
         } else {
             self.clients
         };
-        for (id, secret) in configured {
-            if id.is_empty() || clients.insert(id.clone(), secret).is_some() {
+        for (id, credential) in configured {
+            let client = match credential {
+                Credential::None => AppClient::default(),
+                Credential::Secret(secret) => AppClient {
+                    secret: Some(secret),
+                    ..AppClient::default()
+                },
+                Credential::PublicKey(pem) => AppClient {
+                    assertion_key: Some(assertion::AssertionKey::from_pem(&pem)?),
+                    ..AppClient::default()
+                },
+            };
+            if id.is_empty() || clients.insert(id.clone(), client).is_some() {
                 return Err(config_error(format!(
                     "client id {id:?} is empty or repeated"
                 )));
@@ -493,6 +558,7 @@ impl LocalIdpBuilder {
             challenges: Mutex::default(),
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
+            seen_assertions: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -511,8 +577,7 @@ pub(crate) struct State {
     pub(crate) issuer: String,
     pub(crate) pool_id: String,
     pub(crate) pool_name: String,
-    /// Client id to secret (`None`: a public client).
-    pub(crate) clients: HashMap<String, Option<String>>,
+    pub(crate) clients: HashMap<String, AppClient>,
     pub(crate) users: Mutex<HashMap<String, UserRecord>>,
     pub(crate) token_ttl: Duration,
     pub(crate) issue_refresh_tokens: bool,
@@ -522,6 +587,15 @@ pub(crate) struct State {
     pub(crate) challenges: Mutex<cognito::Challenges>,
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
+    pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
+}
+
+/// An app client as the server keeps it.
+#[derive(Default)]
+pub(crate) struct AppClient {
+    /// `None` for a public client (or a `private_key_jwt` one).
+    pub(crate) secret: Option<String>,
+    pub(crate) assertion_key: Option<assertion::AssertionKey>,
 }
 
 impl State {
