@@ -495,6 +495,48 @@ fn idp_token_from_another_server() -> String {
         .to_owned()
 }
 
+#[test]
+fn redirect_and_header_echo_show_what_a_client_sends_where() {
+    let first = idp();
+    let second = idp();
+    let no_follow: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let target = format!("{}?x=1&y=a b", second.headers_url());
+    let reply = no_follow
+        .post(&first.redirect_url(&target))
+        .send("body")
+        .unwrap();
+    assert_eq!(reply.status(), 307);
+    assert_eq!(reply.headers()["location"], target.as_str());
+    let found = no_follow
+        .get(&format!("{}&status=302", first.redirect_url(&target)))
+        .call()
+        .unwrap();
+    assert_eq!(found.status(), 302);
+    let bad = no_follow
+        .get(&format!("{}/redirect?status=200&to=x", first.url()))
+        .call()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // ureq follows the redirect to the other server, which echoes what arrived. (ureq can't
+    // replay a request body, so it follows only body-less requests.)
+    let echo = into_reply(
+        agent()
+            .get(&first.redirect_url(&second.headers_url()))
+            .header("X-Api-Key", "k1")
+            .call(),
+    )
+    .json();
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["headers"]["x-api-key"], "k1");
+    assert_eq!(first.requests(Operation::Redirect), 4);
+    assert_eq!(second.requests(Operation::EchoHeaders), 1);
+}
+
 // ---------------------------------------------------------------- faults
 
 #[test]
@@ -1315,4 +1357,19 @@ fn bad_client_assertions_are_refused() {
         .start()
         .unwrap_err();
     assert_eq!(err.kind(), en_core_auth::ErrorKind::Configuration);
+}
+
+#[test]
+fn one_server_serves_many_threads_at_once() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let idp = idp();
+    shareable(&idp);
+    // One request is held up by a delay; the others are served meanwhile.
+    idp.fail_next(1, Fault::Delay(Duration::from_millis(300)));
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| assert_eq!(client_credentials_post(&idp).status, 200));
+        }
+    });
+    assert_eq!(idp.requests(Operation::Token), 8);
 }

@@ -9,10 +9,12 @@
 //!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
 //!   sends them;
 //! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
-//!   `refresh_token`, `client_secret_basic` and `client_secret_post`), discovery at
+//!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
 //!   a JWKS at `/.well-known/jwks.json`;
-//! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued;
+//! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued,
+//!   and two helpers for checking what clients send where: a redirect
+//!   ([`LocalIdp::redirect_url`]) and a request echo ([`LocalIdp::headers_url`]);
 //! - fault injection ([`LocalIdp::fail_next`]) and request counters ([`LocalIdp::requests`]).
 //!
 //! Tokens are RS256 JWTs signed with a **fixed test key committed in this crate**: anyone can
@@ -55,6 +57,7 @@ mod cognito;
 mod faults;
 mod jwt;
 mod oauth;
+mod resources;
 mod server;
 mod tokens;
 mod totp;
@@ -613,10 +616,12 @@ impl State {
             Operation::InitiateAuth
             | Operation::RespondToAuthChallenge
             | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
-            Operation::Protected => oauth::protected(self, &request),
+            Operation::Protected => resources::protected(self, &request),
+            Operation::Redirect => resources::redirect(&request),
+            Operation::EchoHeaders => resources::headers(&request),
             Operation::Discovery => oauth::discovery(self),
             Operation::Jwks => oauth::jwks(self),
-            _ => oauth::not_found(&request),
+            _ => resources::not_found(&request),
         }
         .into()
     }
@@ -642,6 +647,8 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             _ => Operation::UnknownCognitoOperation,
         },
         "/protected" => Operation::Protected,
+        "/redirect" => Operation::Redirect,
+        "/headers" => Operation::EchoHeaders,
         "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" if get => {
             Operation::Discovery
         }
@@ -785,6 +792,51 @@ impl LocalIdp {
     /// ```
     pub fn protected_url(&self) -> String {
         format!("{}/protected", self.url)
+    }
+
+    /// A URL on this server that redirects to `to` with `307 Temporary Redirect` (method and
+    /// body kept): for testing what a client sends after a redirect, for example to another
+    /// `LocalIdp`'s [`headers_url`](Self::headers_url). Append `&status=302` (or any 3xx) for
+    /// another status.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let no_follow: ureq::Agent = ureq::Agent::config_builder().max_redirects(0).build().into();
+    /// let reply = no_follow.get(&idp.redirect_url("http://127.0.0.1:9/x?a=b")).call()?;
+    /// assert_eq!(reply.status(), 307);
+    /// assert_eq!(reply.headers()["location"], "http://127.0.0.1:9/x?a=b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redirect_url(&self, to: &str) -> String {
+        let encoded: String = to
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("{}/redirect?to={encoded}", self.url)
+    }
+
+    /// A URL on this server that echoes the request as JSON: `{"method": …, "headers": {…},
+    /// "body": …}`, header names in lower case. For checking which headers a client sent.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let echo: serde_json::Value = ureq::get(&idp.headers_url())
+    ///     .header("X-Api-Key", "k")
+    ///     .call()?
+    ///     .body_mut()
+    ///     .read_json()?;
+    /// assert_eq!(echo["headers"]["x-api-key"], "k");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn headers_url(&self) -> String {
+        format!("{}/headers", self.url)
     }
 
     /// The user pool id.

@@ -1,16 +1,16 @@
-//! The OAuth2 side: the token endpoint (RFC 6749), discovery (OpenID Connect Discovery and
-//! RFC 8414), the JWKS and the protected resource.
+//! The OAuth2 side: the token endpoint (RFC 6749, with RFC 7523 client assertions),
+//! discovery (OpenID Connect Discovery and RFC 8414) and the JWKS.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::faults::{Fault, retry_after_header};
 use super::server::{Request, Response};
 use super::tokens::{self, Grant};
 use super::{State, assertion};
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 /// An RFC 6749 section 5.2 error.
 fn oauth_error(status: u16, code: &str, description: &str) -> Response {
@@ -66,7 +66,7 @@ fn form_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
     let body = std::str::from_utf8(body).ok()?;
     body.split('&')
         .filter(|pair| !pair.is_empty())
@@ -316,44 +316,6 @@ pub(crate) fn discovery(state: &State) -> Response {
 
 pub(crate) fn jwks(state: &State) -> Response {
     Response::json(200, JSON, state.signer.jwks())
-}
-
-/// `/protected`: 200 for a live token this server issued, else 401.
-pub(crate) fn protected(state: &State, request: &Request) -> Response {
-    *state.last_api_key.lock() = request.header("x-api-key").map(str::to_owned);
-    let token = request
-        .header("authorization")
-        .map(|value| match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => value.trim(),
-        });
-    let claims: Option<Value> = token.and_then(|t| tokens::check(state, t));
-    let Some(claims) = claims else {
-        state.faults.count_rejected_protected();
-        return Response::json(401, JSON, &json!({"ok": false, "message": "Unauthorized"}))
-            .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    };
-    *state.last_token_use.lock() = claims["token_use"].as_str().map(str::to_owned);
-    Response::json(
-        200,
-        JSON,
-        &json!({
-            "ok": true,
-            "sub": claims["sub"],
-            "token_use": claims["token_use"],
-            "client_id": claims["client_id"],
-            "method": request.method,
-            "body": String::from_utf8_lossy(&request.body),
-        }),
-    )
-}
-
-pub(crate) fn not_found(request: &Request) -> Response {
-    Response::json(
-        404,
-        JSON,
-        &json!({"error": "not_found", "error_description": format!("no route for {} {}", request.method, request.path)}),
-    )
 }
 
 #[cfg(test)]
