@@ -1373,3 +1373,98 @@ fn one_server_serves_many_threads_at_once() {
     });
     assert_eq!(idp.requests(Operation::Token), 8);
 }
+
+/// A small deterministic generator, so a failure replays.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn random_cognito_requests_get_client_errors_never_a_crash() {
+    let idp = idp();
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let flows = [
+        "USER_SRP_AUTH",
+        "USER_PASSWORD_AUTH",
+        "REFRESH_TOKEN_AUTH",
+        "X",
+        "",
+    ];
+    let challenges = [
+        "PASSWORD_VERIFIER",
+        "NEW_PASSWORD_REQUIRED",
+        "SOFTWARE_TOKEN_MFA",
+        "SMS_MFA",
+        "?",
+    ];
+    let names = [
+        "USERNAME",
+        "SRP_A",
+        "PASSWORD",
+        "SECRET_HASH",
+        "REFRESH_TOKEN",
+        "TIMESTAMP",
+        "PASSWORD_CLAIM_SECRET_BLOCK",
+        "PASSWORD_CLAIM_SIGNATURE",
+        "NEW_PASSWORD",
+        "SOFTWARE_TOKEN_MFA_CODE",
+    ];
+    let values = [
+        "alice",
+        "bob",
+        "dave",
+        "carol@example.com",
+        "0",
+        "ff",
+        "AAAA",
+        "",
+        "Passw0rd!",
+        "Tue Dec 3 09:05:07 UTC 2026",
+        "\u{0}\u{ffff}",
+        "123456",
+    ];
+    for round in 0..300 {
+        let mut params = serde_json::Map::new();
+        for _ in 0..rng.next() % 6 {
+            params.insert(rng.pick(&names).to_owned(), json!(rng.pick(&values)));
+        }
+        let client = rng.pick(&["public", "confidential", "nope"]);
+        let (op, body) = if rng.next().is_multiple_of(2) {
+            let body =
+                json!({"AuthFlow": rng.pick(&flows), "ClientId": client, "AuthParameters": params});
+            ("InitiateAuth", body)
+        } else {
+            let body = json!({"ChallengeName": rng.pick(&challenges), "ClientId": client,
+                "Session": rng.pick(&values), "ChallengeResponses": params});
+            ("RespondToAuthChallenge", body)
+        };
+        let mut bytes = body.to_string().into_bytes();
+        if round % 5 == 0 {
+            // Also cut some bodies short at a random place.
+            let cut = (rng.next() % bytes.len() as u64) as usize;
+            bytes.truncate(cut);
+        }
+        let reply = cognito_raw(&idp, Some(op), bytes);
+        assert!(
+            reply.status == 200 || reply.status == 400,
+            "round {round}: {} {}",
+            reply.status,
+            reply.text
+        );
+        assert!(reply.json().is_object());
+    }
+    assert_eq!(
+        password_auth(&idp, "public", "alice", "Passw0rd!").status,
+        200
+    );
+}
