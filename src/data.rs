@@ -143,6 +143,7 @@ pub struct Token {
     token_type: String,
     expires_at: Option<SystemTime>,
     lifetime: Option<Duration>,
+    scope: Option<String>,
 }
 
 impl Token {
@@ -160,6 +161,7 @@ impl Token {
             token_type: "Bearer".to_owned(),
             expires_at: None,
             lifetime: None,
+            scope: None,
         }
     }
 
@@ -299,6 +301,28 @@ impl Token {
         self.lifetime
     }
 
+    /// Records the scope the identity provider granted (the `scope` of an OAuth 2.0 token
+    /// response: space-separated scope names).
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("a").with_scope("read write").scope(), Some("read write"));
+    /// ```
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Token {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The scope the identity provider granted, if it said.
+    ///
+    /// ```
+    /// use en_core_auth::Token;
+    /// assert_eq!(Token::new("a").scope(), None);
+    /// ```
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
     /// Whether the token's expiry has passed (false when the expiry is unknown).
     ///
     /// ```
@@ -320,6 +344,7 @@ impl fmt::Debug for Token {
             .field("id_token", &Redacted(self.id_token.is_some()))
             .field("token_type", &self.token_type)
             .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
             .finish()
     }
 }

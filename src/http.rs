@@ -340,7 +340,7 @@ impl HttpClient {
 
     /// A transient transport failure from [`post_form`](Self::post_form) and friends is
     /// worth retrying; everything else is final.
-    pub(crate) fn retry_transport<T>(result: Result<T, Error>) -> Result<T, Attempt<T>> {
+    pub(crate) fn retry_transport<T, U>(result: Result<T, Error>) -> Result<T, Attempt<U>> {
         match result {
             Ok(value) => Ok(value),
             Err(error) if error.kind() == ErrorKind::Transport => Err(Attempt::Retry(error, None)),

@@ -1,7 +1,100 @@
 //! # en-core-auth
 //!
-//! Authentication and authorization for [`ureq`]: hand it credentials once, attach it to an
-//! agent, and never think about tokens again. (User guide to come with the middleware.)
+//! Authentication and authorization for [`ureq`] 3: hand it credentials once, attach it to an
+//! agent, and never think about tokens again. It gets the first token, reuses it, refreshes
+//! it before it expires, recovers when the server rejects it, and never leaks a secret.
+//!
+//! This is the Rust translation of the Python package `en_core.auth`: an [`Authorizer`]
+//! obtains tokens from one identity provider ([`oauth2`] client credentials, AWS Cognito
+//! [`srp`], or your own), and an [`AuthMiddleware`] manages their lifetime and puts them on
+//! requests.
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::ClientCredentials};
+//!
+//! let client = ClientInfo::new("my-client", "my-secret").with_api_key("my-key");
+//! let auth = AuthMiddleware::new(ClientCredentials::new(client, "https://idp.example.com/oauth2/token")?);
+//! let agent: ureq::Agent = ureq::Agent::config_builder().middleware(auth.clone()).build().into();
+//! let body = agent.get("https://api.example.com/orders").call()?.body_mut().read_to_string()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every request through `agent` now carries `Authorization: Bearer <token>` and
+//! `X-Api-Key: my-key`.
+//!
+//! ## What the middleware does for you
+//!
+//! - **Lazy, reused, single flight.** The first request gets a token; later requests reuse
+//!   it without waiting for any lock held across a network call. Any number of threads
+//!   arriving together cause one token request.
+//! - **Renewal ahead of expiry, scaled to the token's lifetime** ([`base::RefreshThresholds`]).
+//!   In the *advisory* window one caller refreshes while the others go on with the valid
+//!   token; from the *mandatory* margin on, callers wait for one renewal. A failed refresh
+//!   keeps the still-valid token in use and is retried after a back-off.
+//! - **Recovery.** A `401` to a request that carried the current token renews it once and
+//!   resends the request once (never twice). When [`Authorizer::refresh`] fails with
+//!   anything but [`ErrorKind::Transport`] or [`ErrorKind::Server`], the middleware logs in
+//!   again with [`Authorizer::authorize`].
+//! - **Credentials stay with their origin.** The middleware follows redirects of the
+//!   requests it authorized and sends `Authorization` and `X-Api-Key` only to the scheme,
+//!   host and port they were added for. (ureq on its own forwards `X-Api-Key` to any host.)
+//! - **Your agent's error form is kept.** A `401` is handled whether your agent reports
+//!   statuses as `Err(ureq::Error::StatusCode)` (the default) or as responses.
+//!
+//! ## OAuth2 client credentials
+//!
+//! [`oauth2::ClientCredentials`] implements the client-credentials grant of RFC 6749 against
+//! any compliant server (AWS Cognito's `/oauth2/token`, Keycloak, Auth0, Entra ID…), with a
+//! token URL or OpenID Connect / RFC 8414 discovery, scopes, `client_secret_basic` or
+//! `client_secret_post`, and refresh tokens where the server issues them.
+//! [`oauth2::RefreshToken`] starts from a refresh token obtained elsewhere.
+//!
+//! ## AWS Cognito user pools (SRP)
+//!
+//! [`srp::SrpAuthorizer`] logs a user in with `USER_SRP_AUTH`, the password never leaving
+//! the machine, directly against the Cognito Identity Provider API (no AWS SDK), refreshes
+//! with `REFRESH_TOKEN_AUTH`, sends `SECRET_HASH` when the app client has a secret, and
+//! answers challenges (new password, MFA) through a handler you supply.
+//!
+//! ## Your own identity provider
+//!
+//! Implement [`Authorizer`]: [`Authorizer::authorize`] gets a token, and optionally
+//! [`Authorizer::refresh`] renews one more cheaply. The middleware does the rest. Use
+//! [`http::HttpClient`] for the HTTP calls to inherit timeouts, retries and size caps.
+//!
+//! ## Tokens that outlive the process
+//!
+//! CLIs and scripts start fresh on every run. Give the middleware a [`store::TokenStore`]
+//! (for example the file store, one file per credential set, 0600, shared safely between
+//! processes) and a token obtained by one run is reused by the next.
+//!
+//! ## Testing against a local identity provider
+//!
+//! With the `testing` feature, `testing::LocalIdp` starts an in-process identity provider on
+//! loopback that speaks Cognito's SRP API (and really verifies the password proof) and
+//! OAuth2, with fault injection for your own tests.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | (default) | everything above but the items below; no JWT crypto backend |
+//! | `jwt` | jsonwebtoken's `rust_crypto` backend, for signing and verifying JWTs |
+//! | `testing` | `testing::LocalIdp`, the local identity provider (implies `jwt`) |
+//! | `cli` | the `en-core-auth` command-line tool |
+//!
+//! ## Security
+//!
+//! - `Debug` of [`ClientInfo`], [`Token`] and the authorizers redacts secrets, passwords,
+//!   API keys and tokens; [`Error`]s and log lines (debug level, through `log`) never carry
+//!   them.
+//! - Credentials go to token endpoints over HTTPS only; plain HTTP is accepted for loopback
+//!   hosts, or when you opt in explicitly ([`http::check_endpoint`]).
+//! - Every request to an identity provider has a connect timeout and an overall timeout,
+//!   is never redirected, and has its response size capped.
+//! - No `unsafe`; nothing that comes from the network or the user is unwrapped.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -18,6 +111,7 @@ mod error;
 pub mod http;
 pub mod oauth2;
 pub mod srp;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 

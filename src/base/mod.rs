@@ -2,7 +2,9 @@
 //! tokens, and the [`AuthMiddleware`] that manages their lifetime and puts them on requests.
 
 mod authorizer;
+mod lifecycle;
 mod middleware;
 
 pub use authorizer::Authorizer;
-pub use middleware::AuthMiddleware;
+pub use lifecycle::RefreshThresholds;
+pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder};

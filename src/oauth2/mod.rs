@@ -1,1 +1,82 @@
-//! Placeholder, being written.
+//! OAuth 2.0 (reference: `en_core.auth.oauth2`): tokens from any RFC 6749 authorization
+//! server, AWS Cognito's `/oauth2/token` among them.
+//!
+//! - [`ClientCredentials`]: a service authenticates as itself with its client id and
+//!   secret (the client credentials grant). The token URL is given, or found from the
+//!   issuer's metadata with [`ClientCredentials::discover`].
+//! - [`RefreshToken`]: access tokens from a refresh token obtained elsewhere, following the
+//!   server's rotation.
+//!
+//! Both are [`Authorizer`](crate::Authorizer)s: hand them to
+//! [`AuthMiddleware`](crate::AuthMiddleware), which decides when to ask for a token.
+//!
+//! ```
+//! use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::ClientCredentials};
+//!
+//! let client = ClientInfo::new("my-client", "my-secret");
+//! let auth = ClientCredentials::new(client, "https://idp.example.com/oauth2/token")?
+//!     .with_scopes(["orders/read"]);
+//! // Attach it to a ureq agent with `Agent::config_builder().middleware(middleware)`.
+//! let middleware = AuthMiddleware::new(auth);
+//! # let _ = middleware;
+//! # Ok::<(), en_core_auth::Error>(())
+//! ```
+//!
+//! # What the server's answers mean
+//!
+//! - A token response (RFC 6749 §5.1) must carry an `access_token` made of visible ASCII
+//!   (it goes in a header). Its lifetime is `expires_in` (a number, or a numeric string as
+//!   Azure sends; negative or over ten years is refused), else the `exp` claim of a JWT
+//!   access token (read, not verified: it only schedules renewal), else
+//!   [`DEFAULT_LIFETIME`] (five minutes; see
+//!   [`ClientCredentials::with_default_lifetime`]). `token_type` defaults to `Bearer`, in
+//!   any case. `refresh_token`, `id_token` and `scope` are kept on the [`Token`](crate::Token).
+//! - An error response (RFC 6749 §5.2) becomes an [`Error`](crate::Error) whose source is
+//!   an [`OAuthError`] with the server's `error`, `error_description` and `error_uri`:
+//!   `invalid_client`, `invalid_grant`, `unauthorized_client` and `invalid_scope` are
+//!   [`CredentialsRejected`](crate::ErrorKind::CredentialsRejected) and never retried;
+//!   `invalid_request` and `unsupported_grant_type` are
+//!   [`Configuration`](crate::ErrorKind::Configuration); other codes count as rejections
+//!   with a 401 or 403 and as configuration errors otherwise.
+//! - 5xx, 429 and 408 are [`Server`](crate::ErrorKind::Server) errors, retried with
+//!   back-off and jitter (429's `Retry-After` honoured up to a cap); connection failures
+//!   and timeouts are [`Transport`](crate::ErrorKind::Transport) errors, retried the same
+//!   way. See [`HttpClient`](crate::http::HttpClient) for the timeouts, the retry policy and
+//!   the response size cap.
+//! - Anything unparseable is [`MalformedResponse`](crate::ErrorKind::MalformedResponse).
+//!
+//! ```
+//! use en_core_auth::{Error, ErrorKind, oauth2::OAuthError};
+//!
+//! fn explain(err: &Error) -> String {
+//!     match err.downcast_ref::<OAuthError>() {
+//!         Some(oauth) if oauth.error() == "invalid_client" => "check the client secret".into(),
+//!         Some(oauth) => format!("the server said {}", oauth.error()),
+//!         None => err.to_string(),
+//!     }
+//! }
+//! let err = Error::new(ErrorKind::CredentialsRejected, OAuthError::new(401, "invalid_client"));
+//! assert_eq!(explain(&err), "check the client secret");
+//! ```
+//!
+//! # Security
+//!
+//! Token and metadata URLs must be `https`, loopback hosts excepted, unless you opt in with
+//! [`Builder::allow_insecure_http`]. Metadata must name the issuer that was asked for.
+//! Secrets and tokens never appear in `Debug`, errors or logs; at `debug` level the crate
+//! logs the URLs it asks and the statuses it gets.
+
+mod client_auth;
+mod client_credentials;
+mod discovery;
+mod endpoint;
+mod refresh_token;
+mod response;
+
+pub use client_auth::ClientAuth;
+#[cfg(feature = "jwt")]
+pub use client_auth::PrivateKeyJwt;
+pub use client_credentials::ClientCredentials;
+pub use endpoint::{Builder, DEFAULT_LIFETIME};
+pub use refresh_token::RefreshToken;
+pub use response::OAuthError;

@@ -216,6 +216,10 @@ fn comb_table() -> &'static [BigUint] {
 /// `pool_name` is the part of the user pool id after the underscore (see [`pool_name`]);
 /// `user_id_for_srp` is the `USER_ID_FOR_SRP` of the challenge, not the alias the user typed.
 ///
+/// The salt is hashed as the number it is (as AWS's JavaScript SDK does), so leading zero
+/// digits in the `SALT` hex make no difference. pycognito hashes the hex string as received
+/// and would differ for a salt sent with leading `00`s; Cognito sends none.
+///
 /// ```
 /// use en_core_auth::srp::math::compute_x;
 /// use num_bigint::BigUint;

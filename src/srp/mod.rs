@@ -4,4 +4,9 @@
 //! JavaScript SDK) does it, with no I/O: the client's and, for the local identity provider,
 //! the server's side.
 
+mod authorizer;
+mod cognito;
 pub mod math;
+
+pub use authorizer::{Challenge, ChallengeHandler, SrpAuthorizer};
+pub use cognito::CognitoError;

@@ -1,0 +1,182 @@
+//! The middleware's hot path (a valid token in hand) against inserting a static header.
+//!
+//! `cargo bench --bench middleware`. `MiddlewareNext` cannot be built outside ureq, so the
+//! header-setting step is measured apart (`authorize_headers`, which is what `handle` does
+//! before passing the request on), and the whole middleware in a real round trip against a
+//! keep-alive loopback server, beside an agent whose middleware only inserts a header.
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+use ureq::http::header::AUTHORIZATION;
+use ureq::http::{HeaderMap, HeaderValue};
+
+/// A Cognito-sized token (about 1 KB) that lasts an hour.
+struct Static(ClientInfo);
+
+impl Authorizer for Static {
+    fn client_info(&self) -> &ClientInfo {
+        &self.0
+    }
+    fn authorize(&mut self) -> Result<Token, Error> {
+        Ok(Token::new(jwt_sized()).with_expires_in(Duration::from_secs(3600)))
+    }
+}
+
+fn jwt_sized() -> String {
+    "eyJ".to_owned() + &"a".repeat(1000)
+}
+
+fn middleware() -> AuthMiddleware {
+    let auth = AuthMiddleware::new(Static(ClientInfo::new("bench", "secret")));
+    auth.access_token().expect("static token");
+    auth
+}
+
+/// Runs `op` `iters` times spread over `threads` threads; returns the wall time.
+fn spread(threads: u64, iters: u64, op: Arc<dyn Fn() + Send + Sync>) -> Duration {
+    let per_thread = iters.div_ceil(threads);
+    let start = Arc::new(std::sync::Barrier::new(threads as usize + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let op = Arc::clone(&op);
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..per_thread {
+                    op();
+                }
+            })
+        })
+        .collect();
+    let began = Instant::now();
+    start.wait();
+    for handle in handles {
+        handle.join().expect("bench thread");
+    }
+    began.elapsed()
+}
+
+fn header_step(c: &mut Criterion) {
+    let static_value = {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", jwt_sized())).expect("header");
+        value.set_sensitive(true);
+        value
+    };
+    let mut group = c.benchmark_group("hot_path_1_thread");
+    {
+        let mut headers = HeaderMap::new();
+        let value = static_value.clone();
+        group.bench_function("static_header", |b| {
+            b.iter(|| {
+                headers.insert(AUTHORIZATION, value.clone());
+                black_box(&headers);
+            })
+        });
+    }
+    {
+        let auth = middleware();
+        let mut headers = HeaderMap::new();
+        group.bench_function("auth_middleware", |b| {
+            b.iter(|| {
+                auth.authorize_headers(&mut headers).expect("token");
+                black_box(&headers);
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("hot_path_8_threads");
+    {
+        let value = static_value.clone();
+        let op: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, value.clone());
+            black_box(&headers);
+        });
+        group.bench_function("static_header", |b| {
+            b.iter_custom(|iters| spread(8, iters, Arc::clone(&op)))
+        });
+    }
+    {
+        let auth = middleware();
+        let op: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let mut headers = HeaderMap::new();
+            auth.authorize_headers(&mut headers).expect("token");
+            black_box(&headers);
+        });
+        group.bench_function("auth_middleware", |b| {
+            b.iter_custom(|iters| spread(8, iters, Arc::clone(&op)))
+        });
+    }
+    group.finish();
+}
+
+/// A keep-alive HTTP/1.1 server on loopback that answers `200 ok` to everything.
+fn keep_alive_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if writer.write_all(reply).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn round_trip(c: &mut Criterion) {
+    let url = keep_alive_server();
+    let value = HeaderValue::from_str(&format!("Bearer {}", jwt_sized())).expect("header");
+    let bare: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(
+            move |mut request: ureq::http::Request<ureq::SendBody>,
+                  next: ureq::middleware::MiddlewareNext| {
+                request.headers_mut().insert(AUTHORIZATION, value.clone());
+                next.handle(request)
+            },
+        )
+        .build()
+        .into();
+    let authed: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(middleware())
+        .build()
+        .into();
+
+    let mut group = c.benchmark_group("round_trip_keep_alive");
+    for (name, agent) in [("static_header", bare), ("auth_middleware", authed)] {
+        let url = url.clone();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut response = agent.get(&url).call().expect("loopback");
+                black_box(response.body_mut().read_to_vec().expect("body"));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, header_step, round_trip);
+criterion_main!(benches);

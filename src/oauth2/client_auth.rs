@@ -1,0 +1,380 @@
+//! How the client proves who it is to the token endpoint (RFC 6749 §2.3, OpenID Connect
+//! Core §9): `client_secret_basic`, `client_secret_post`, and with the `jwt` feature
+//! `private_key_jwt`.
+
+use std::fmt;
+
+use base64::Engine as _;
+
+use crate::{ClientInfo, Error};
+
+/// How the client authenticates to the token endpoint.
+///
+/// A public client (empty secret) sends only its `client_id` in the form, whichever
+/// secret-based method is chosen.
+///
+/// ```
+/// use en_core_auth::ClientInfo;
+/// use en_core_auth::oauth2::{ClientAuth, ClientCredentials};
+///
+/// let auth = ClientCredentials::new(
+///     ClientInfo::new("id", "secret"),
+///     "https://idp.example.com/oauth2/token",
+/// )?
+/// .with_client_auth(ClientAuth::SecretPost);
+/// # let _ = auth;
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Default)]
+pub enum ClientAuth {
+    /// `client_secret_basic` (the default, and the one every server must support): the id
+    /// and secret in an `Authorization: Basic` header, each form-urlencoded before they are
+    /// joined and base64-encoded as RFC 6749 §2.3.1 asks, so a secret holding `:` or `%`
+    /// survives.
+    #[default]
+    SecretBasic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    SecretPost,
+    /// `private_key_jwt`: a short-lived JWT signed with the client's private key
+    /// (RFC 7523). Needs the `jwt` feature.
+    #[cfg(feature = "jwt")]
+    PrivateKeyJwt(PrivateKeyJwt),
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientAuth::SecretBasic => f.write_str("SecretBasic"),
+            ClientAuth::SecretPost => f.write_str("SecretPost"),
+            #[cfg(feature = "jwt")]
+            ClientAuth::PrivateKeyJwt(jwt) => f.debug_tuple("PrivateKeyJwt").field(jwt).finish(),
+        }
+    }
+}
+
+/// The headers and form fields that authenticate one token request.
+#[derive(Default)]
+pub(crate) struct Credentials {
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) form: Vec<(&'static str, String)>,
+}
+
+impl ClientAuth {
+    /// What to add to a request to `token_url` so that it authenticates `client`. Built
+    /// afresh for every attempt, since a client assertion may be used only once.
+    pub(crate) fn credentials(
+        &self,
+        client: &ClientInfo,
+        token_url: &str,
+    ) -> Result<Credentials, Error> {
+        let _ = token_url;
+        let mut out = Credentials::default();
+        let id = client.client_id();
+        let secret = client.client_secret();
+        match self {
+            _ if secret.is_empty() && !self.uses_key() => {
+                out.form.push(("client_id", id.to_owned()));
+            }
+            ClientAuth::SecretBasic => {
+                out.headers
+                    .push(("authorization", basic_authorization(id, secret)));
+            }
+            ClientAuth::SecretPost => {
+                out.form.push(("client_id", id.to_owned()));
+                out.form.push(("client_secret", secret.to_owned()));
+            }
+            #[cfg(feature = "jwt")]
+            ClientAuth::PrivateKeyJwt(jwt) => {
+                out.form.push(("client_id", id.to_owned()));
+                out.form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                out.form
+                    .push(("client_assertion", jwt.assertion(id, token_url)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn uses_key(&self) -> bool {
+        #[cfg(feature = "jwt")]
+        if let ClientAuth::PrivateKeyJwt(_) = self {
+            return true;
+        }
+        false
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+pub(crate) fn basic_authorization(client_id: &str, client_secret: &str) -> String {
+    let joined = format!(
+        "{}:{}",
+        form_urlencode(client_id),
+        form_urlencode(client_secret)
+    );
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(joined)
+    )
+}
+
+/// The `application/x-www-form-urlencoded` byte serializer (RFC 6749 Appendix B): ASCII
+/// letters, digits and `*-._` as they are, space as `+`, every other byte of the UTF-8
+/// form as `%XX`.
+pub(crate) fn form_urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(byte))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(feature = "jwt")]
+pub use private_key_jwt::PrivateKeyJwt;
+
+#[cfg(feature = "jwt")]
+mod private_key_jwt {
+    use std::fmt;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    use crate::{Error, ErrorKind};
+
+    /// The key for `private_key_jwt` client authentication (RFC 7523, OpenID Connect Core
+    /// §9): every token request carries a fresh JWT, signed with this key, whose issuer
+    /// and subject are the client id and whose audience is the token endpoint (or the
+    /// audience set with [`with_audience`](PrivateKeyJwt::with_audience)). It lives for 60
+    /// seconds and has a random `jti`, so a captured assertion cannot be replayed for long.
+    ///
+    /// Needs the `jwt` feature. `Debug` shows the algorithm and key id, never the key.
+    ///
+    /// ```
+    /// use en_core_auth::oauth2::PrivateKeyJwt;
+    /// use jsonwebtoken::{Algorithm, EncodingKey};
+    ///
+    /// // In real use: EncodingKey::from_rsa_pem(&std::fs::read("client-key.pem")?)?
+    /// let key = EncodingKey::from_secret(b"not a real key")?;
+    /// let jwt = PrivateKeyJwt::new(key, Algorithm::HS256).with_key_id("key-2026");
+    /// assert!(format!("{jwt:?}").contains("key-2026"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct PrivateKeyJwt {
+        key: EncodingKey,
+        algorithm: Algorithm,
+        key_id: Option<String>,
+        audience: Option<String>,
+    }
+
+    impl PrivateKeyJwt {
+        /// Signs assertions with `key` using `algorithm` (RS256, ES256, PS256 …).
+        ///
+        /// ```
+        /// use en_core_auth::oauth2::PrivateKeyJwt;
+        /// use jsonwebtoken::{Algorithm, EncodingKey};
+        /// let jwt = PrivateKeyJwt::new(EncodingKey::from_secret(b"k")?, Algorithm::HS256);
+        /// # let _ = jwt;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn new(key: EncodingKey, algorithm: Algorithm) -> PrivateKeyJwt {
+            PrivateKeyJwt {
+                key,
+                algorithm,
+                key_id: None,
+                audience: None,
+            }
+        }
+
+        /// Puts `kid` in the JWT header, so the server can pick the key from the client's
+        /// JWKS.
+        ///
+        /// ```
+        /// use en_core_auth::oauth2::PrivateKeyJwt;
+        /// use jsonwebtoken::{Algorithm, EncodingKey};
+        /// let jwt = PrivateKeyJwt::new(EncodingKey::from_secret(b"k")?, Algorithm::HS256)
+        ///     .with_key_id("k1");
+        /// # let _ = jwt;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn with_key_id(mut self, key_id: impl Into<String>) -> PrivateKeyJwt {
+            self.key_id = Some(key_id.into());
+            self
+        }
+
+        /// Uses `audience` as the `aud` claim instead of the token endpoint URL (some
+        /// servers want their issuer identifier).
+        ///
+        /// ```
+        /// use en_core_auth::oauth2::PrivateKeyJwt;
+        /// use jsonwebtoken::{Algorithm, EncodingKey};
+        /// let jwt = PrivateKeyJwt::new(EncodingKey::from_secret(b"k")?, Algorithm::HS256)
+        ///     .with_audience("https://idp.example.com");
+        /// # let _ = jwt;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn with_audience(mut self, audience: impl Into<String>) -> PrivateKeyJwt {
+            self.audience = Some(audience.into());
+            self
+        }
+
+        pub(crate) fn assertion(&self, client_id: &str, token_url: &str) -> Result<String, Error> {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_secs();
+            let mut jti = [0u8; 16];
+            getrandom::fill(&mut jti).map_err(|e| {
+                Error::new(
+                    ErrorKind::Other,
+                    format!("no randomness for the client assertion: {e}"),
+                )
+            })?;
+            let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+            let claims = serde_json::json!({
+                "iss": client_id,
+                "sub": client_id,
+                "aud": self.audience.as_deref().unwrap_or(token_url),
+                "jti": jti,
+                "iat": now,
+                "exp": now + 60,
+            });
+            let mut header = Header::new(self.algorithm);
+            header.kid = self.key_id.clone();
+            jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
+                Error::new(
+                    ErrorKind::Configuration,
+                    format!("could not sign the client assertion: {e}"),
+                )
+            })
+        }
+    }
+
+    impl fmt::Debug for PrivateKeyJwt {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("PrivateKeyJwt")
+                .field("algorithm", &self.algorithm)
+                .field("key_id", &self.key_id)
+                .field("audience", &self.audience)
+                .finish_non_exhaustive()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_basic(header: &str) -> String {
+        let encoded = header.strip_prefix("Basic ").unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn basic_encodes_each_part_before_joining() {
+        let header = basic_authorization("my client", "p:a+s%s/wörd");
+        assert_eq!(decode_basic(&header), "my+client:p%3Aa%2Bs%25s%2Fw%C3%B6rd");
+    }
+
+    #[test]
+    fn plain_credentials_are_unchanged_by_encoding() {
+        // What Cognito expects: its ids and secrets are letters and digits only.
+        let header = basic_authorization("4mvf0ck6kql5p1", "1ubc9d0dkkjf3s");
+        assert_eq!(decode_basic(&header), "4mvf0ck6kql5p1:1ubc9d0dkkjf3s");
+    }
+
+    #[test]
+    fn form_urlencoding() {
+        assert_eq!(form_urlencode("aZ09*-._"), "aZ09*-._");
+        assert_eq!(form_urlencode("a b"), "a+b");
+        assert_eq!(form_urlencode(":+%&=~"), "%3A%2B%25%26%3D%7E");
+        assert_eq!(form_urlencode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn basic_sends_a_header_only() {
+        let creds = ClientAuth::SecretBasic
+            .credentials(&ClientInfo::new("id", "s"), "https://x/t")
+            .unwrap();
+        assert_eq!(creds.headers.len(), 1);
+        assert_eq!(creds.headers[0].0, "authorization");
+        assert!(creds.form.is_empty());
+    }
+
+    #[test]
+    fn post_sends_the_form() {
+        let creds = ClientAuth::SecretPost
+            .credentials(&ClientInfo::new("id", "s:+"), "https://x/t")
+            .unwrap();
+        assert!(creds.headers.is_empty());
+        assert_eq!(
+            creds.form,
+            vec![
+                ("client_id", "id".to_owned()),
+                ("client_secret", "s:+".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_public_client_sends_its_id_only() {
+        for auth in [ClientAuth::SecretBasic, ClientAuth::SecretPost] {
+            let creds = auth
+                .credentials(&ClientInfo::new("public-app", ""), "https://x/t")
+                .unwrap();
+            assert!(creds.headers.is_empty());
+            assert_eq!(creds.form, vec![("client_id", "public-app".to_owned())]);
+        }
+    }
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn private_key_jwt_assertions_are_fresh_and_addressed() {
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+        let auth = ClientAuth::PrivateKeyJwt(
+            PrivateKeyJwt::new(
+                EncodingKey::from_secret(b"test-key").unwrap(),
+                Algorithm::HS256,
+            )
+            .with_key_id("k1"),
+        );
+        let creds = |auth: &ClientAuth| {
+            auth.credentials(&ClientInfo::new("svc", ""), "https://idp.example.com/token")
+                .unwrap()
+        };
+        let first = creds(&auth);
+        let second = creds(&auth);
+        let assertion = |c: &Credentials| {
+            c.form
+                .iter()
+                .find(|(k, _)| *k == "client_assertion")
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_ne!(assertion(&first), assertion(&second), "jti must differ");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&["https://idp.example.com/token"]);
+        validation.set_issuer(&["svc"]);
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            assertion(&first),
+            &DecodingKey::from_secret(b"test-key").unwrap(),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims["sub"], "svc");
+        assert_eq!(decoded.header.kid.as_deref(), Some("k1"));
+        assert!(!format!("{auth:?}").contains("test-key"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Finding a token endpoint from an issuer: OpenID Connect Discovery 1.0
+//! (`/.well-known/openid-configuration`) and OAuth 2.0 Authorization Server Metadata
+//! (RFC 8414, `/.well-known/oauth-authorization-server`).
+
+use serde_json::Value;
+
+use crate::http::{Attempt, HttpClient, check_endpoint};
+use crate::{Error, ErrorKind};
+
+/// What this crate uses from an authorization server's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Metadata {
+    pub(crate) issuer: String,
+    pub(crate) token_endpoint: String,
+    /// `token_endpoint_auth_methods_supported`; RFC 8414 says an absent list means
+    /// `client_secret_basic` only.
+    pub(crate) auth_methods: Vec<String>,
+}
+
+/// The metadata URLs to try for `issuer`, in order: OpenID Connect's (appended to the
+/// issuer), RFC 8414's (inserted between host and path), and RFC 8414's appended (which
+/// some servers with a path in their issuer use). For an issuer without a path, the last
+/// two are the same URL and it is tried once.
+pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
+    let issuer = issuer.trim_end_matches('/');
+    let mut urls = vec![format!("{issuer}/.well-known/openid-configuration")];
+    let after_scheme = issuer.find("://").map_or(0, |i| i + 3);
+    let (origin, path) = match issuer[after_scheme..].find('/') {
+        Some(i) => issuer.split_at(after_scheme + i),
+        None => (issuer, ""),
+    };
+    urls.push(format!(
+        "{origin}/.well-known/oauth-authorization-server{path}"
+    ));
+    if !path.is_empty() {
+        urls.push(format!("{issuer}/.well-known/oauth-authorization-server"));
+    }
+    urls
+}
+
+/// Fetches and checks the metadata of `issuer`. A 4xx at one URL moves on to the next;
+/// transient failures are retried as `http`'s policy says. The issuer in the document
+/// must be the one asked for (RFC 8414 §3.3, a trailing `/` aside), and the token endpoint
+/// must pass [`check_endpoint`].
+pub(crate) fn discover(
+    http: &HttpClient,
+    issuer: &str,
+    allow_insecure_http: bool,
+) -> Result<Metadata, Error> {
+    check_endpoint(issuer, allow_insecure_http)?;
+    if issuer.contains('?') || issuer.contains('#') {
+        return Err(Error::new(
+            ErrorKind::Configuration,
+            "an issuer URL has no query or fragment",
+        ));
+    }
+    let mut tried = Vec::new();
+    for url in metadata_urls(issuer) {
+        log::debug!("fetching authorization server metadata from {url}");
+        let reply = http.with_retries(|| {
+            let reply = match HttpClient::retry_transport(http.get(&url)) {
+                Ok(reply) => reply,
+                Err(attempt) => return attempt,
+            };
+            log::debug!("metadata endpoint answered HTTP {}", reply.status);
+            match reply.status {
+                408 | 429 | 500..=599 => Attempt::Retry(
+                    Error::new(
+                        ErrorKind::Server,
+                        format!("the metadata endpoint {url} answered HTTP {}", reply.status),
+                    ),
+                    reply.retry_after,
+                ),
+                _ => Attempt::Done(Ok(reply)),
+            }
+        })?;
+        match reply.status {
+            200..=299 => {
+                let metadata = parse_metadata(&reply.body)?;
+                return check_metadata(metadata, issuer, allow_insecure_http);
+            }
+            400..=499 => tried.push(format!("{url} (HTTP {})", reply.status)),
+            status => {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    format!("the metadata endpoint {url} answered HTTP {status}"),
+                ));
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Configuration,
+        format!(
+            "no authorization server metadata found for issuer `{issuer}`; tried {}",
+            tried.join(", ")
+        ),
+    ))
+}
+
+/// Reads the fields this crate needs from a metadata document.
+pub(crate) fn parse_metadata(body: &[u8]) -> Result<Metadata, Error> {
+    let malformed = |what: &str| {
+        Error::new(
+            ErrorKind::MalformedResponse,
+            format!("the authorization server metadata {what}"),
+        )
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|_| malformed("is not JSON"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| malformed("is not a JSON object"))?;
+    let string = |name: &str| match object.get(name) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+        Some(_) => Err(malformed(&format!(
+            "has a `{name}` that is not a URL string"
+        ))),
+        None => Err(malformed(&format!("has no `{name}`"))),
+    };
+    let issuer = string("issuer")?;
+    let token_endpoint = string("token_endpoint")?;
+    let auth_methods = match object.get("token_endpoint_auth_methods_supported") {
+        None | Some(Value::Null) => vec!["client_secret_basic".to_owned()],
+        Some(Value::Array(methods)) => methods
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => {
+            return Err(malformed(
+                "has a `token_endpoint_auth_methods_supported` that is not a list",
+            ));
+        }
+    };
+    Ok(Metadata {
+        issuer,
+        token_endpoint,
+        auth_methods,
+    })
+}
+
+fn check_metadata(
+    metadata: Metadata,
+    issuer: &str,
+    allow_insecure_http: bool,
+) -> Result<Metadata, Error> {
+    // A document that names another issuer could send our secret to someone else's
+    // token endpoint (the mix-up attack RFC 8414 §3.3 guards against).
+    if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(Error::new(
+            ErrorKind::Configuration,
+            format!(
+                "the metadata found for issuer `{issuer}` names another issuer, `{}`",
+                metadata.issuer
+            ),
+        ));
+    }
+    check_endpoint(&metadata.token_endpoint, allow_insecure_http)?;
+    Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_for_an_issuer_without_a_path() {
+        assert_eq!(
+            metadata_urls("https://idp.example.com/"),
+            vec![
+                "https://idp.example.com/.well-known/openid-configuration",
+                "https://idp.example.com/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+
+    #[test]
+    fn urls_for_an_issuer_with_a_path() {
+        assert_eq!(
+            metadata_urls("https://idp.example.com/tenant/v2"),
+            vec![
+                "https://idp.example.com/tenant/v2/.well-known/openid-configuration",
+                "https://idp.example.com/.well-known/oauth-authorization-server/tenant/v2",
+                "https://idp.example.com/tenant/v2/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_fields() {
+        let metadata = parse_metadata(
+            br#"{"issuer":"https://idp.example.com","token_endpoint":"https://idp.example.com/token",
+                 "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#,
+        )
+        .unwrap();
+        assert_eq!(metadata.token_endpoint, "https://idp.example.com/token");
+        assert_eq!(
+            metadata.auth_methods,
+            ["client_secret_post", "private_key_jwt"]
+        );
+        let defaulted = parse_metadata(br#"{"issuer":"i","token_endpoint":"t"}"#).unwrap();
+        assert_eq!(defaulted.auth_methods, ["client_secret_basic"]);
+    }
+
+    #[test]
+    fn malformed_metadata() {
+        for body in [
+            &b"<html/>"[..],
+            b"[]",
+            br#"{"issuer":"https://idp.example.com"}"#,
+            br#"{"token_endpoint":"https://idp.example.com/token"}"#,
+            br#"{"issuer":5,"token_endpoint":"https://idp.example.com/token"}"#,
+            br#"{"issuer":"i","token_endpoint":"t","token_endpoint_auth_methods_supported":"basic"}"#,
+        ] {
+            assert_eq!(
+                parse_metadata(body).unwrap_err().kind(),
+                ErrorKind::MalformedResponse
+            );
+        }
+    }
+
+    fn metadata(issuer: &str, token_endpoint: &str) -> Metadata {
+        Metadata {
+            issuer: issuer.to_owned(),
+            token_endpoint: token_endpoint.to_owned(),
+            auth_methods: vec![],
+        }
+    }
+
+    #[test]
+    fn the_issuer_must_match() {
+        let good = metadata("https://idp.example.com/", "https://idp.example.com/token");
+        assert!(check_metadata(good, "https://idp.example.com", false).is_ok());
+        let other = metadata("https://evil.example.com", "https://evil.example.com/token");
+        let err = check_metadata(other, "https://idp.example.com", false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration);
+    }
+
+    #[test]
+    fn the_token_endpoint_must_be_safe() {
+        let plain = metadata("https://idp.example.com", "http://idp.example.com/token");
+        assert!(check_metadata(plain.clone(), "https://idp.example.com", false).is_err());
+        assert!(check_metadata(plain, "https://idp.example.com", true).is_ok());
+    }
+}

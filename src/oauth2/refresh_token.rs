@@ -1,0 +1,239 @@
+//! The refresh token grant (RFC 6749 §6) for a refresh token obtained elsewhere.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::client_auth::ClientAuth;
+use super::endpoint::{Builder, TokenEndpoint, scope_list};
+use crate::http::HttpClient;
+use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
+
+/// An [`Authorizer`] that gets access tokens with a refresh token obtained elsewhere (a
+/// user's login in a browser, a device flow, a token file), using
+/// `grant_type=refresh_token`.
+///
+/// When the server rotates refresh tokens (returns a new one with each access token), the
+/// newest is kept and used next; [`refresh_token`](RefreshToken::refresh_token) gives it
+/// to you for storing. A refresh token the server refuses
+/// ([`CredentialsRejected`](crate::ErrorKind::CredentialsRejected), usually
+/// `invalid_grant`) cannot be recovered from here: the user has to log in again.
+///
+/// `Debug` redacts the refresh token.
+///
+/// ```
+/// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::RefreshToken};
+///
+/// let auth = RefreshToken::new(
+///     ClientInfo::new("my-app", ""),
+///     "https://idp.example.com/oauth2/token",
+///     "stored-refresh-token",
+/// )?;
+/// assert!(!format!("{auth:?}").contains("stored-refresh-token"));
+/// let middleware = AuthMiddleware::new(auth);
+/// # let _ = middleware;
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RefreshToken {
+    endpoint: TokenEndpoint,
+    refresh_token: String,
+    scopes: Vec<String>,
+}
+
+impl RefreshToken {
+    /// An authorizer that trades `refresh_token` for access tokens at `token_url`.
+    ///
+    /// # Errors
+    ///
+    /// [`Configuration`](crate::ErrorKind::Configuration) when the client id or the refresh
+    /// token is empty, or the URL is not `https` (loopback `http` is accepted; for others
+    /// see [`builder`](RefreshToken::builder)).
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, ErrorKind, oauth2::RefreshToken};
+    /// let client = ClientInfo::new("app", "");
+    /// assert!(RefreshToken::new(client.clone(), "https://idp.example.com/token", "rt").is_ok());
+    /// let err = RefreshToken::new(client, "https://idp.example.com/token", "").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// ```
+    pub fn new(
+        client_info: ClientInfo,
+        token_url: impl Into<String>,
+        refresh_token: impl Into<String>,
+    ) -> Result<Self, Error> {
+        RefreshToken::builder(client_info, refresh_token)
+            .token_url(token_url)
+            .build()
+    }
+
+    /// A [`Builder`] for the cases `new` doesn't cover: discovery from an issuer, a
+    /// plain-HTTP URL that is not loopback, your own [`HttpClient`].
+    ///
+    /// ```no_run
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::builder(ClientInfo::new("app", ""), "stored-refresh-token")
+    ///     .issuer("https://idp.example.com")
+    ///     .build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn builder(
+        client_info: ClientInfo,
+        refresh_token: impl Into<String>,
+    ) -> Builder<RefreshToken> {
+        let refresh_token = refresh_token.into();
+        Builder::new(client_info, move |endpoint| {
+            if refresh_token.trim().is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    "the refresh token is empty",
+                ));
+            }
+            Ok(RefreshToken {
+                endpoint,
+                refresh_token,
+                scopes: Vec::new(),
+            })
+        })
+    }
+
+    /// Asks for these scopes on each refresh, to narrow the access token's scope (RFC 6749
+    /// §6). Without scopes, the server grants the refresh token's original scope.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
+    ///     .with_scopes(["read"]);
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.scopes = scope_list(scopes);
+        self
+    }
+
+    /// Adds a form parameter to every token request (see
+    /// [`ClientCredentials::with_parameter`](super::ClientCredentials::with_parameter)).
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
+    ///     .with_parameter("resource", "https://api.example.com/");
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.endpoint.add_parameter(name.into(), value.into());
+        self
+    }
+
+    /// Sets how the client authenticates (default: `client_secret_basic`; a public client,
+    /// with an empty secret, sends only its `client_id`).
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::{ClientAuth, RefreshToken}};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", "s"), "https://idp.example.com/token", "rt")?
+    ///     .with_client_auth(ClientAuth::SecretPost);
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
+        self.endpoint.auth = auth;
+        self
+    }
+
+    /// Sets the HTTP client for token requests (see [`HttpClient`]).
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, http::HttpClient, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
+    ///     .with_http_client(HttpClient::new().with_max_response_size(64 * 1024));
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_http_client(mut self, http: HttpClient) -> Self {
+        self.endpoint.http = http;
+        self
+    }
+
+    /// Sets the lifetime assumed when the server states none (default
+    /// [`DEFAULT_LIFETIME`](super::DEFAULT_LIFETIME), five minutes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
+    ///     .with_default_lifetime(Duration::from_secs(60));
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.endpoint.default_lifetime = lifetime;
+        self
+    }
+
+    /// The refresh token that will be used next: the one given, or the newest the server
+    /// rotated to. It is a secret; store it as carefully as a password.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?;
+    /// assert_eq!(auth.refresh_token(), "rt");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token(&self) -> &str {
+        &self.refresh_token
+    }
+
+    /// The token endpoint's URL.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
+    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?;
+    /// assert_eq!(auth.token_url(), "https://idp.example.com/token");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token_url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    fn exchange(&mut self, refresh_token: &str) -> Result<Token, Error> {
+        let token = self.endpoint.refresh(refresh_token, &self.scopes)?;
+        if let Some(newest) = token.refresh_token() {
+            self.refresh_token = newest.to_owned();
+        }
+        Ok(token)
+    }
+}
+
+impl Authorizer for RefreshToken {
+    fn client_info(&self) -> &ClientInfo {
+        &self.endpoint.client
+    }
+
+    /// Trades the newest refresh token this authorizer knows for an access token.
+    fn authorize(&mut self) -> Result<Token, Error> {
+        let refresh_token = self.refresh_token.clone();
+        self.exchange(&refresh_token)
+    }
+
+    /// Trades the token's refresh token (which may be newer than ours, when the token came
+    /// from a store another process wrote) or else ours.
+    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        let refresh_token = token
+            .refresh_token()
+            .unwrap_or(&self.refresh_token)
+            .to_owned();
+        self.exchange(&refresh_token)
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("endpoint", &self.endpoint)
+            .field("refresh_token", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}

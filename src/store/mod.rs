@@ -1,0 +1,133 @@
+//! Where tokens are kept between uses: in memory (the default) or, for CLIs and scripts that
+//! start fresh on every run, in a file shared by every process of the user.
+//!
+//! [`AuthMiddleware`](crate::AuthMiddleware) consults its store when it has no usable
+//! token in memory and saves every token it obtains. Around each renewal it takes the
+//! store's [`lock`](TokenStore::lock), then reads the store again: when another process
+//! renewed meanwhile, its token is used and the identity provider is not asked again.
+
+use parking_lot::Mutex;
+
+use crate::{Error, Token};
+
+/// Keeps a token between uses, possibly across processes.
+///
+/// Implementations must be cheap to call when there is nothing stored, and must never store
+/// client secrets or passwords (they never see them: only [`Token`]s pass through here).
+///
+/// ```
+/// use en_core_auth::store::{MemoryStore, TokenStore};
+/// use en_core_auth::Token;
+///
+/// let store = MemoryStore::new();
+/// assert!(store.load()?.is_none());
+/// store.save(&Token::new("abc"))?;
+/// assert_eq!(store.load()?.unwrap().access_token(), "abc");
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+pub trait TokenStore: Send + Sync {
+    /// The stored token, if there is one. An expired token may be returned; the caller
+    /// decides. A store that cannot read its data (corrupt, foreign) returns `Ok(None)`.
+    fn load(&self) -> Result<Option<Token>, Error>;
+
+    /// Stores `token`, replacing what was stored.
+    fn save(&self, token: &Token) -> Result<(), Error>;
+
+    /// Exclusive access for one renewal, across processes where the store is shared; the
+    /// access ends when the returned guard is dropped. The default takes no lock. A store
+    /// that waits must wait for a bounded time and then fail with
+    /// [`ErrorKind::Storage`](crate::ErrorKind::Storage).
+    fn lock(&self) -> Result<StoreLock, Error> {
+        Ok(StoreLock::none())
+    }
+}
+
+/// Exclusive access to a [`TokenStore`] while alive; see [`TokenStore::lock`].
+///
+/// ```
+/// use en_core_auth::store::StoreLock;
+/// let lock = StoreLock::new(Box::new(()));
+/// drop(lock);
+/// ```
+pub struct StoreLock {
+    _guard: Option<Box<dyn Send>>,
+}
+
+impl StoreLock {
+    /// A lock held as long as `guard` lives (a locked file, a mutex guard…).
+    ///
+    /// ```
+    /// let lock = en_core_auth::store::StoreLock::new(Box::new(42_u8));
+    /// # drop(lock);
+    /// ```
+    pub fn new(guard: Box<dyn Send>) -> StoreLock {
+        StoreLock {
+            _guard: Some(guard),
+        }
+    }
+
+    /// No lock: for stores that only one process uses.
+    ///
+    /// ```
+    /// let lock = en_core_auth::store::StoreLock::none();
+    /// # drop(lock);
+    /// ```
+    pub fn none() -> StoreLock {
+        StoreLock { _guard: None }
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLock")
+    }
+}
+
+/// A store in memory. A middleware already keeps its token in memory, so this is useful
+/// to share one token between middlewares built separately, or in tests.
+///
+/// ```
+/// use std::sync::Arc;
+/// use en_core_auth::store::{MemoryStore, TokenStore};
+/// let shared = Arc::new(MemoryStore::new());
+/// # let _ = shared;
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    token: Mutex<Option<Token>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    ///
+    /// ```
+    /// let store = en_core_auth::store::MemoryStore::new();
+    /// # let _ = store;
+    /// ```
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn load(&self) -> Result<Option<Token>, Error> {
+        Ok(self.token.lock().clone())
+    }
+
+    fn save(&self, token: &Token) -> Result<(), Error> {
+        *self.token.lock() = Some(token.clone());
+        Ok(())
+    }
+}
+
+impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
+    fn load(&self) -> Result<Option<Token>, Error> {
+        (**self).load()
+    }
+    fn save(&self, token: &Token) -> Result<(), Error> {
+        (**self).save(token)
+    }
+    fn lock(&self) -> Result<StoreLock, Error> {
+        (**self).lock()
+    }
+}
