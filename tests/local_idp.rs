@@ -779,11 +779,21 @@ fn broken_http_never_stops_the_server() {
 
 #[test]
 fn dropping_the_server_frees_its_port() {
-    let idp = idp();
-    let port: u16 = idp.url().rsplit(':').next().unwrap().parse().unwrap();
+    // A port below Linux's ephemeral range (32768+), so no other test's port-0 server can
+    // take it between the drop and the re-bind.
+    let (idp, port) = (20_000..32_000u16)
+        .step_by(97)
+        .find_map(|port| {
+            let idp = LocalIdp::builder()
+                .client("confidential", Some(SECRET))
+                .port(port);
+            Some((idp.start().ok()?, port))
+        })
+        .unwrap();
+    assert_eq!(idp.url(), format!("http://127.0.0.1:{port}"));
     assert_eq!(client_credentials_post(&idp).status, 200);
     drop(idp);
-    std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    drop(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
     let again = LocalIdp::builder().port(port).start().unwrap();
     assert_eq!(again.url(), format!("http://127.0.0.1:{port}"));
 }
@@ -1163,7 +1173,16 @@ fn the_example_server_prints_its_url_and_serves() {
     let exe = std::env::current_exe().unwrap();
     let examples = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = examples.join(format!("local_idp{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "build the example first: {}", path.display());
+    if !path.exists() {
+        // `cargo test` builds examples; `cargo test --test local_idp` alone does not.
+        assert!(
+            std::env::var("EN_CORE_AUTH_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "the example is not built: {}",
+            path.display()
+        );
+        eprintln!("skipped: the example is not built; run the whole suite");
+        return;
+    }
     let mut child = std::process::Command::new(path)
         .args(["--port", "0", "--client-id", "cli", "--client-secret", "cs"])
         .args([
