@@ -989,3 +989,29 @@ pub(crate) fn random_uuid() -> Result<String, Error> {
         &hex[20..32]
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_client_secrets() {
+        let builder = LocalIdp::builder()
+            .client("visible-client", Some("hidden-secret"))
+            .user_with(
+                User::new("visible-user", "hidden-password").totp_secret(b"hidden".to_vec()),
+            );
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("visible-client") && shown.contains("visible-user"));
+        assert!(!shown.contains("hidden"), "{shown}");
+    }
+
+    #[test]
+    fn generated_ids_have_the_expected_shape() {
+        let uuid = random_uuid().unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.as_bytes()[14], b'4');
+        assert_ne!(uuid, random_uuid().unwrap());
+        assert_eq!(random_token::<32>().unwrap().len(), 43);
+    }
+}
