@@ -26,18 +26,31 @@ fn python() -> Option<String> {
 }
 
 fn idp() -> LocalIdp {
+    builder().start().unwrap()
+}
+
+fn builder() -> en_core_auth::testing::LocalIdpBuilder {
     LocalIdp::builder()
         .pool_id("us-east-1_PyCognito")
         .client("public", None)
         .client("confidential", Some("py-secret"))
         .user("alice", "Passw0rd!")
         .user_with(User::new("carol", "C4rol!").email("carol@example.com"))
-        .start()
-        .unwrap()
 }
 
 /// Runs `tests/peers/pycognito_login.py` and returns its JSON line.
 fn login(python: &str, idp: &LocalIdp, client: &str, user: &str, password: &str) -> Value {
+    run_script(python, idp, client, user, password, &[])
+}
+
+fn run_script(
+    python: &str,
+    idp: &LocalIdp,
+    client: &str,
+    user: &str,
+    password: &str,
+    extra: &[&str],
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pycognito_login.py");
     let mut command = Command::new(python);
     command
@@ -52,6 +65,7 @@ fn login(python: &str, idp: &LocalIdp, client: &str, user: &str, password: &str)
             password,
         ])
         .arg("--refresh")
+        .args(extra)
         // Only loopback: no proxy, no credential or metadata look-ups.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
@@ -104,4 +118,30 @@ fn pycognito_with_a_wrong_password_gets_not_authorized() {
         assert_eq!(reply["ok"], false, "{reply}");
         assert_eq!(reply["error"], "NotAuthorizedException", "{reply}");
     }
+}
+
+#[test]
+fn pycognitos_cognito_class_verifies_our_tokens_with_a_cognito_style_issuer() {
+    let Some(python) = python() else { return };
+    let idp = builder().cognito_issuer(true).start().unwrap();
+    for client in ["public", "confidential"] {
+        let reply = run_script(
+            &python,
+            &idp,
+            client,
+            "alice",
+            "Passw0rd!",
+            &["--cognito-class"],
+        );
+        assert_logged_in_and_refreshed(&idp, &reply);
+    }
+    let reply = run_script(
+        &python,
+        &idp,
+        "public",
+        "alice",
+        "wrong",
+        &["--cognito-class"],
+    );
+    assert_eq!(reply["error"], "NotAuthorizedException", "{reply}");
 }

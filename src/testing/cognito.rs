@@ -185,7 +185,7 @@ fn client<'a>(
     state
         .clients
         .get_key_value(id)
-        .map(|(id, secret)| (id.as_str(), secret.as_deref()))
+        .map(|(id, client)| (id.as_str(), client.secret.as_deref()))
         .ok_or_else(|| {
             aws_error(
                 "ResourceNotFoundException",
@@ -311,18 +311,20 @@ fn initiate(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError>
         }
         "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
             let refresh = required(params, "REFRESH_TOKEN")?;
-            let grant = tokens::redeem_refresh(state, refresh, client_id);
-            let Some(Grant::User { username, .. }) = &grant else {
+            let Some(Grant::User { username, .. }) =
+                tokens::redeem_refresh(state, refresh, client_id)
+            else {
                 return Err(not_authorized("Invalid Refresh Token"));
             };
-            let sub = state.users.lock().get(username).map(|r| r.sub.clone());
+            let sub = state.users.lock().get(&username).map(|r| r.sub.clone());
             let Some(sub) = sub else {
                 return Err(not_authorized("Invalid Refresh Token"));
             };
             // The hash is over the real user name (or the `sub`), never an alias.
-            check_secret_hash(client_id, secret, params, &[username, &sub])?;
-            let Some(grant) = grant else {
-                return Err(not_authorized("Invalid Refresh Token"));
+            check_secret_hash(client_id, secret, params, &[&username, &sub])?;
+            let grant = Grant::User {
+                client_id: client_id.to_owned(),
+                username,
             };
             authentication_result(state, &grant, false)
         }

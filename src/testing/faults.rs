@@ -69,12 +69,16 @@ pub enum Operation {
     Jwks,
     /// A Cognito request with an unknown or missing `X-Amz-Target`.
     UnknownCognitoOperation,
+    /// Any request to `/redirect`.
+    Redirect,
+    /// Any request to `/headers`.
+    EchoHeaders,
     /// Anything else (unknown paths, wrong methods).
     Other,
 }
 
 impl Operation {
-    const ALL: [Operation; 8] = [
+    const ALL: [Operation; 10] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -82,6 +86,8 @@ impl Operation {
         Operation::Discovery,
         Operation::Jwks,
         Operation::UnknownCognitoOperation,
+        Operation::Redirect,
+        Operation::EchoHeaders,
         Operation::Other,
     ];
 

@@ -9,10 +9,12 @@
 //!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
 //!   sends them;
 //! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
-//!   `refresh_token`, `client_secret_basic` and `client_secret_post`), discovery at
+//!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
 //!   a JWKS at `/.well-known/jwks.json`;
-//! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued;
+//! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued,
+//!   and two helpers for checking what clients send where: a redirect
+//!   ([`LocalIdp::redirect_url`]) and a request echo ([`LocalIdp::headers_url`]);
 //! - fault injection ([`LocalIdp::fail_next`]) and request counters ([`LocalIdp::requests`]).
 //!
 //! Tokens are RS256 JWTs signed with a **fixed test key committed in this crate**: anyone can
@@ -50,10 +52,12 @@ use parking_lot::Mutex;
 
 use crate::{Error, ErrorKind};
 
+mod assertion;
 mod cognito;
 mod faults;
 mod jwt;
 mod oauth;
+mod resources;
 mod server;
 mod tokens;
 mod totp;
@@ -275,14 +279,38 @@ impl UserRecord {
 /// assert_eq!(idp.pool_id(), "us-east-1_Local");
 /// # Ok::<(), en_core_auth::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalIdpBuilder {
     pool_id: String,
-    clients: Vec<(String, Option<String>)>,
+    clients: Vec<(String, Credential)>,
     users: Vec<User>,
     token_ttl: Duration,
     issue_refresh_tokens: bool,
     port: u16,
+    cognito_issuer: bool,
+}
+
+/// How an app client proves who it is.
+#[derive(Clone)]
+enum Credential {
+    /// A public client.
+    None,
+    Secret(String),
+    /// `private_key_jwt`: the client's public key, PEM.
+    PublicKey(String),
+}
+
+impl fmt::Debug for LocalIdpBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clients: Vec<&str> = self.clients.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("LocalIdpBuilder")
+            .field("pool_id", &self.pool_id)
+            .field("clients", &clients)
+            .field("users", &self.users)
+            .field("token_ttl", &self.token_ttl)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalIdpBuilder {
@@ -314,8 +342,38 @@ impl LocalIdpBuilder {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn client(mut self, id: &str, secret: Option<&str>) -> LocalIdpBuilder {
-        self.clients
-            .push((id.to_owned(), secret.map(str::to_owned)));
+        let credential = match secret {
+            Some(secret) => Credential::Secret(secret.to_owned()),
+            None => Credential::None,
+        };
+        self.clients.push((id.to_owned(), credential));
+        self
+    }
+
+    /// Adds an OAuth2 client that authenticates at the token endpoint with `private_key_jwt`
+    /// (RFC 7523): a `client_assertion` JWT signed by its private key, checked with this
+    /// public key (PEM; RSA for `RS256`…`PS512`, EC for `ES256`/`ES384`). The assertion needs
+    /// `iss` = `sub` = the client id, `aud` = the token URL or the issuer, `exp` at most ten
+    /// minutes ahead, and a `jti` not used before. To Cognito's API it is a public client.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// // A TEST key (tests/keys/private_key_jwt_ec.pub.pem), never for anything real.
+    /// let public_key_pem = "-----BEGIN PUBLIC KEY-----
+    /// MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcgaDbNwrRu5YdGY7w2qOD1XBM5hc
+    /// X8nwwnOsQALktmPdE4iXL81swVgd7yXlgXPViOkQqgdzEdMKnEtJZP0PQw==
+    /// -----END PUBLIC KEY-----";
+    /// let idp = LocalIdp::builder()
+    ///     .private_key_jwt_client("signing-client", public_key_pem)
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn private_key_jwt_client(mut self, id: &str, public_key_pem: &str) -> LocalIdpBuilder {
+        self.clients.push((
+            id.to_owned(),
+            Credential::PublicKey(public_key_pem.to_owned()),
+        ));
         self
     }
 
@@ -379,6 +437,24 @@ impl LocalIdpBuilder {
         self
     }
 
+    /// Makes the issuer [`url`](LocalIdp::url) + `/<pool id>`, as a real user pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, for verifiers that derive the
+    /// issuer and the JWKS location from the endpoint and the pool id (pycognito's `Cognito`
+    /// does). Default false: the issuer is the URL itself. Discovery and the JWKS are served
+    /// under both paths either way.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().cognito_issuer(true).start()?;
+    /// assert_eq!(idp.issuer(), format!("{}/us-east-1_Local", idp.url()));
+    /// assert_eq!(idp.jwks_url(), format!("{}/.well-known/jwks.json", idp.issuer()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn cognito_issuer(mut self, cognito_issuer: bool) -> LocalIdpBuilder {
+        self.cognito_issuer = cognito_issuer;
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -415,12 +491,23 @@ impl LocalIdpBuilder {
         };
         let mut clients = HashMap::new();
         let configured = if self.clients.is_empty() {
-            vec![(DEFAULT_CLIENT_ID.to_owned(), None)]
+            vec![(DEFAULT_CLIENT_ID.to_owned(), Credential::None)]
         } else {
             self.clients
         };
-        for (id, secret) in configured {
-            if id.is_empty() || clients.insert(id.clone(), secret).is_some() {
+        for (id, credential) in configured {
+            let client = match credential {
+                Credential::None => AppClient::default(),
+                Credential::Secret(secret) => AppClient {
+                    secret: Some(secret),
+                    ..AppClient::default()
+                },
+                Credential::PublicKey(pem) => AppClient {
+                    assertion_key: Some(assertion::AssertionKey::from_pem(&pem)?),
+                    ..AppClient::default()
+                },
+            };
+            if id.is_empty() || clients.insert(id.clone(), client).is_some() {
                 return Err(config_error(format!(
                     "client id {id:?} is empty or repeated"
                 )));
@@ -454,8 +541,14 @@ impl LocalIdpBuilder {
         )
         .map_err(|e| config_error(format!("could not listen on 127.0.0.1:{}: {e}", self.port)))?;
         let url = format!("http://{}", server.addr());
+        let issuer = if self.cognito_issuer {
+            format!("{url}/{}", self.pool_id)
+        } else {
+            url.clone()
+        };
         let state = Arc::new(State {
-            issuer: url.clone(),
+            url: url.clone(),
+            issuer,
             pool_id: self.pool_id,
             pool_name,
             clients,
@@ -468,6 +561,7 @@ impl LocalIdpBuilder {
             challenges: Mutex::default(),
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
+            seen_assertions: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -480,11 +574,13 @@ impl LocalIdpBuilder {
 
 /// The shared state of a running [`LocalIdp`], reached from every connection thread.
 pub(crate) struct State {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) url: String,
+    /// `iss` of every token: the URL, or the URL plus `/<pool id>`.
     pub(crate) issuer: String,
     pub(crate) pool_id: String,
     pub(crate) pool_name: String,
-    /// Client id to secret (`None`: a public client).
-    pub(crate) clients: HashMap<String, Option<String>>,
+    pub(crate) clients: HashMap<String, AppClient>,
     pub(crate) users: Mutex<HashMap<String, UserRecord>>,
     pub(crate) token_ttl: Duration,
     pub(crate) issue_refresh_tokens: bool,
@@ -494,12 +590,21 @@ pub(crate) struct State {
     pub(crate) challenges: Mutex<cognito::Challenges>,
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
+    pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
+}
+
+/// An app client as the server keeps it.
+#[derive(Default)]
+pub(crate) struct AppClient {
+    /// `None` for a public client (or a `private_key_jwt` one).
+    pub(crate) secret: Option<String>,
+    pub(crate) assertion_key: Option<assertion::AssertionKey>,
 }
 
 impl State {
     /// Routes one request; faults for the identity-provider endpoints come first.
     fn handle(&self, request: Request) -> Reply {
-        let op = classify(&request);
+        let op = classify(&request, &self.pool_id);
         if let Some(fault) = self.faults.record(op) {
             match fault {
                 Fault::Delay(delay) => std::thread::sleep(delay),
@@ -511,19 +616,28 @@ impl State {
             Operation::InitiateAuth
             | Operation::RespondToAuthChallenge
             | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
-            Operation::Protected => oauth::protected(self, &request),
+            Operation::Protected => resources::protected(self, &request),
+            Operation::Redirect => resources::redirect(&request),
+            Operation::EchoHeaders => resources::headers(&request),
             Operation::Discovery => oauth::discovery(self),
             Operation::Jwks => oauth::jwks(self),
-            _ => oauth::not_found(&request),
+            _ => resources::not_found(&request),
         }
         .into()
     }
 }
 
-fn classify(request: &Request) -> Operation {
+fn classify(request: &Request, pool_id: &str) -> Operation {
     let post = request.method == "POST";
-    let get = request.method == "GET" || request.method == "HEAD";
-    match request.path.as_str() {
+    let get = request.method == "GET";
+    // Discovery and the JWKS also live under `/<pool id>`, where Cognito serves them.
+    let path = request
+        .path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(pool_id))
+        .filter(|rest| rest.starts_with("/.well-known/"))
+        .unwrap_or(&request.path);
+    match path {
         "/oauth2/token" if post => Operation::Token,
         "/" if post => match request.header("x-amz-target") {
             Some("AWSCognitoIdentityProviderService.InitiateAuth") => Operation::InitiateAuth,
@@ -533,6 +647,8 @@ fn classify(request: &Request) -> Operation {
             _ => Operation::UnknownCognitoOperation,
         },
         "/protected" => Operation::Protected,
+        "/redirect" => Operation::Redirect,
+        "/headers" => Operation::EchoHeaders,
         "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" if get => {
             Operation::Discovery
         }
@@ -602,6 +718,7 @@ impl LocalIdp {
             token_ttl: Duration::from_secs(3600),
             issue_refresh_tokens: true,
             port: 0,
+            cognito_issuer: false,
         }
     }
 
@@ -629,7 +746,8 @@ impl LocalIdp {
         format!("{}/oauth2/token", self.url)
     }
 
-    /// The issuer (`iss` of every token), equal to [`url`](Self::url); discovery is at
+    /// The issuer (`iss` of every token), equal to [`url`](Self::url) unless
+    /// [`cognito_issuer`](LocalIdpBuilder::cognito_issuer) is set; discovery is at
     /// issuer + `/.well-known/openid-configuration` (and RFC 8414's
     /// `/.well-known/oauth-authorization-server`).
     ///
@@ -652,7 +770,7 @@ impl LocalIdp {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn jwks_url(&self) -> String {
-        format!("{}/.well-known/jwks.json", self.url)
+        format!("{}/.well-known/jwks.json", self.state.issuer)
     }
 
     /// The protected resource, [`url`](Self::url) + `/protected`: any method; 200 with
@@ -674,6 +792,51 @@ impl LocalIdp {
     /// ```
     pub fn protected_url(&self) -> String {
         format!("{}/protected", self.url)
+    }
+
+    /// A URL on this server that redirects to `to` with `307 Temporary Redirect` (method and
+    /// body kept): for testing what a client sends after a redirect, for example to another
+    /// `LocalIdp`'s [`headers_url`](Self::headers_url). Append `&status=302` (or any 3xx) for
+    /// another status.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let no_follow: ureq::Agent = ureq::Agent::config_builder().max_redirects(0).build().into();
+    /// let reply = no_follow.get(&idp.redirect_url("http://127.0.0.1:9/x?a=b")).call()?;
+    /// assert_eq!(reply.status(), 307);
+    /// assert_eq!(reply.headers()["location"], "http://127.0.0.1:9/x?a=b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redirect_url(&self, to: &str) -> String {
+        let encoded: String = to
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("{}/redirect?to={encoded}", self.url)
+    }
+
+    /// A URL on this server that echoes the request as JSON: `{"method": …, "headers": {…},
+    /// "body": …}`, header names in lower case. For checking which headers a client sent.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// let echo: serde_json::Value = ureq::get(&idp.headers_url())
+    ///     .header("X-Api-Key", "k")
+    ///     .call()?
+    ///     .body_mut()
+    ///     .read_json()?;
+    /// assert_eq!(echo["headers"]["x-api-key"], "k");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn headers_url(&self) -> String {
+        format!("{}/headers", self.url)
     }
 
     /// The user pool id.
@@ -825,4 +988,30 @@ pub(crate) fn random_uuid() -> Result<String, Error> {
         &hex[16..20],
         &hex[20..32]
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_client_secrets() {
+        let builder = LocalIdp::builder()
+            .client("visible-client", Some("hidden-secret"))
+            .user_with(
+                User::new("visible-user", "hidden-password").totp_secret(b"hidden".to_vec()),
+            );
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("visible-client") && shown.contains("visible-user"));
+        assert!(!shown.contains("hidden"), "{shown}");
+    }
+
+    #[test]
+    fn generated_ids_have_the_expected_shape() {
+        let uuid = random_uuid().unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.as_bytes()[14], b'4');
+        assert_ne!(uuid, random_uuid().unwrap());
+        assert_eq!(random_token::<32>().unwrap().len(), 43);
+    }
 }

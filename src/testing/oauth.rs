@@ -1,16 +1,16 @@
-//! The OAuth2 side: the token endpoint (RFC 6749), discovery (OpenID Connect Discovery and
-//! RFC 8414), the JWKS and the protected resource.
+//! The OAuth2 side: the token endpoint (RFC 6749, with RFC 7523 client assertions),
+//! discovery (OpenID Connect Discovery and RFC 8414) and the JWKS.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::State;
 use super::faults::{Fault, retry_after_header};
 use super::server::{Request, Response};
 use super::tokens::{self, Grant};
+use super::{State, assertion};
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 /// An RFC 6749 section 5.2 error.
 fn oauth_error(status: u16, code: &str, description: &str) -> Response {
@@ -66,7 +66,7 @@ fn form_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
     let body = std::str::from_utf8(body).ok()?;
     body.split('&')
         .filter(|pair| !pair.is_empty())
@@ -79,8 +79,18 @@ fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
 
 /// How the client authenticated.
 enum ClientAuth {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: Option<String> },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: Option<String>,
+    },
+    /// `private_key_jwt`, already verified.
+    Assertion {
+        id: String,
+    },
 }
 
 /// `POST /oauth2/token`.
@@ -116,12 +126,18 @@ fn token_inner<'a>(
     request: &Request,
     param: &Param<'a>,
 ) -> Result<Response, Response> {
-    let auth = client_auth(request, param)?;
-    let client_id = authenticate(state, &auth)?;
+    let client_id = match client_auth(state, request, param)? {
+        ClientAuth::Assertion { id } => id,
+        auth => authenticate(state, &auth)?,
+    };
     let grant = match param("grant_type")? {
         None => return Err(oauth_error(400, "invalid_request", "grant_type is missing")),
         Some("client_credentials") => {
-            if state.clients.get(&client_id).is_some_and(Option::is_none) {
+            let public = state
+                .clients
+                .get(&client_id)
+                .is_some_and(|c| c.secret.is_none() && c.assertion_key.is_none());
+            if public {
                 return Err(oauth_error(
                     400,
                     "unauthorized_client",
@@ -185,24 +201,39 @@ fn token_inner<'a>(
         .with_header("Pragma", "no-cache"))
 }
 
-fn client_auth<'a>(request: &Request, param: &Param<'a>) -> Result<ClientAuth, Response> {
+fn client_auth<'a>(
+    state: &State,
+    request: &Request,
+    param: &Param<'a>,
+) -> Result<ClientAuth, Response> {
     let body_id = param("client_id")?;
     let body_secret = param("client_secret")?;
+    let assertion_type = param("client_assertion_type")?;
+    let assertion = param("client_assertion")?;
     let basic = request
         .header("authorization")
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
         .map(|(_, credentials)| credentials.trim());
+    let methods = [basic.is_some(), body_secret.is_some(), assertion.is_some()];
+    if methods.iter().filter(|used| **used).count() > 1 {
+        // RFC 6749 2.3: a client must not use more than one authentication method.
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "more than one client authentication method",
+        ));
+    }
+    if let Some(assertion) = assertion {
+        if assertion_type != Some(assertion::ASSERTION_TYPE) {
+            return Err(invalid_client(false, "unsupported client_assertion_type"));
+        }
+        return assertion::verify(state, assertion, body_id)
+            .map(|id| ClientAuth::Assertion { id })
+            .map_err(|why| invalid_client(false, why));
+    }
     match basic {
         Some(credentials) => {
-            if body_secret.is_some() {
-                // RFC 6749 2.3: a client must not use more than one authentication method.
-                return Err(oauth_error(
-                    400,
-                    "invalid_request",
-                    "more than one client authentication method",
-                ));
-            }
             let decoded = STANDARD
                 .decode(credentials)
                 .ok()
@@ -241,13 +272,18 @@ fn authenticate(state: &State, auth: &ClientAuth) -> Result<String, Response> {
     let (id, secret, basic) = match auth {
         ClientAuth::Basic { id, secret } => (id, Some(secret.as_str()), true),
         ClientAuth::Post { id, secret } => (id, secret.as_deref(), false),
+        ClientAuth::Assertion { id } => return Ok(id.clone()),
     };
-    let ok = match state.clients.get(id) {
-        None => false,
-        Some(None) => secret.is_none_or(str::is_empty),
-        Some(Some(expected)) => secret
-            .is_some_and(|s| super::cognito::constant_time_eq(s.as_bytes(), expected.as_bytes())),
-    };
+    let ok = state.clients.get(id).is_some_and(|client| {
+        match (&client.secret, &client.assertion_key) {
+            (Some(expected), _) => secret.is_some_and(|s| {
+                super::cognito::constant_time_eq(s.as_bytes(), expected.as_bytes())
+            }),
+            // A private_key_jwt client must sign; its id alone proves nothing.
+            (None, Some(_)) => false,
+            (None, None) => secret.is_none_or(str::is_empty),
+        }
+    });
     if ok {
         Ok(id.clone())
     } else {
@@ -263,10 +299,13 @@ pub(crate) fn discovery(state: &State) -> Response {
         JSON,
         &json!({
             "issuer": issuer,
-            "token_endpoint": format!("{issuer}/oauth2/token"),
+            "token_endpoint": format!("{}/oauth2/token", state.url),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": ["client_credentials", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported":
+                ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -277,44 +316,6 @@ pub(crate) fn discovery(state: &State) -> Response {
 
 pub(crate) fn jwks(state: &State) -> Response {
     Response::json(200, JSON, state.signer.jwks())
-}
-
-/// `/protected`: 200 for a live token this server issued, else 401.
-pub(crate) fn protected(state: &State, request: &Request) -> Response {
-    *state.last_api_key.lock() = request.header("x-api-key").map(str::to_owned);
-    let token = request
-        .header("authorization")
-        .map(|value| match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => value.trim(),
-        });
-    let claims: Option<Value> = token.and_then(|t| tokens::check(state, t));
-    let Some(claims) = claims else {
-        state.faults.count_rejected_protected();
-        return Response::json(401, JSON, &json!({"ok": false, "message": "Unauthorized"}))
-            .with_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    };
-    *state.last_token_use.lock() = claims["token_use"].as_str().map(str::to_owned);
-    Response::json(
-        200,
-        JSON,
-        &json!({
-            "ok": true,
-            "sub": claims["sub"],
-            "token_use": claims["token_use"],
-            "client_id": claims["client_id"],
-            "method": request.method,
-            "body": String::from_utf8_lossy(&request.body),
-        }),
-    )
-}
-
-pub(crate) fn not_found(request: &Request) -> Response {
-    Response::json(
-        404,
-        JSON,
-        &json!({"error": "not_found", "error_description": format!("no route for {} {}", request.method, request.path)}),
-    )
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub(crate) struct Request {
     pub(crate) method: String,
     /// The path without the query string.
     pub(crate) path: String,
+    /// What follows `?`, or empty.
+    pub(crate) query: String,
     /// Header names in lower case.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
@@ -300,10 +302,11 @@ fn read_request(
         };
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let path = target.split('?').next().unwrap_or(target).to_owned();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut request = Request {
         method: method.to_owned(),
-        path,
+        path: path.to_owned(),
+        query: query.to_owned(),
         headers,
         body: Vec::new(),
     };

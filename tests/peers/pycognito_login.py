@@ -1,5 +1,9 @@
 """Logs in to a LocalIdp with pycognito's SRP client (AWSSRP) over boto3, optionally refreshes.
 
+With --cognito-class it uses pycognito's high-level Cognito class instead, which also verifies
+every token against the pool's JWKS (fetched from <endpoint>/<pool id>/.well-known/jwks.json)
+and issuer, and refreshes with its own renew_access_token().
+
 Run by tests/local_idp_pycognito.rs. Prints one JSON line:
   {"ok": true, "access_token": ..., "id_token": ..., "refresh_token": ..., "refreshed_access_token": ...}
   {"ok": false, "error": "<Cognito exception name>", "message": ...}
@@ -22,12 +26,21 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import botocore.exceptions  # noqa: E402
+from pycognito import Cognito  # noqa: E402
 from pycognito.aws_srp import AWSSRP  # noqa: E402
 
 
 def claims(jwt):
     payload = jwt.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def failure(error):
+    return {
+        "ok": False,
+        "error": error.response["Error"]["Code"],
+        "message": error.response["Error"].get("Message", ""),
+    }
 
 
 def main():
@@ -39,7 +52,15 @@ def main():
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--refresh", action="store_true")
+    parser.add_argument("--cognito-class", action="store_true")
     args = parser.parse_args()
+    config = botocore.config.Config(
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    if args.cognito_class:
+        return with_cognito_class(args, config)
 
     client = boto3.client(
         "cognito-idp",
@@ -47,11 +68,7 @@ def main():
         endpoint_url=args.endpoint,
         aws_access_key_id="local-dummy",
         aws_secret_access_key="local-dummy",
-        config=botocore.config.Config(
-            retries={"max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=30,
-        ),
+        config=config,
     )
     srp = AWSSRP(
         username=args.username,
@@ -85,11 +102,38 @@ def main():
             out["refreshed_access_token"] = renewed["AccessToken"]
             out["refresh_returned_refresh_token"] = "RefreshToken" in renewed
     except botocore.exceptions.ClientError as error:
+        out = failure(error)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def with_cognito_class(args, config):
+    user = Cognito(
+        args.pool_id,
+        args.client_id,
+        client_secret=args.client_secret,
+        username=args.username,
+        botocore_config=config,
+        boto3_client_kwargs={
+            "endpoint_url": args.endpoint,
+            "aws_access_key_id": "local-dummy",
+            "aws_secret_access_key": "local-dummy",
+        },
+    )
+    try:
+        user.authenticate(password=args.password)  # verifies both tokens
         out = {
-            "ok": False,
-            "error": error.response["Error"]["Code"],
-            "message": error.response["Error"].get("Message", ""),
+            "ok": True,
+            "access_token": user.access_token,
+            "id_token": user.id_token,
+            "refresh_token": user.refresh_token,
         }
+        if args.refresh:
+            user.renew_access_token()  # verifies the new tokens too
+            out["refreshed_access_token"] = user.access_token
+            out["refresh_returned_refresh_token"] = user.refresh_token != out["refresh_token"]
+    except botocore.exceptions.ClientError as error:
+        out = failure(error)
     print(json.dumps(out), flush=True)
     return 0
 
