@@ -517,3 +517,29 @@ fn srp_exit_statuses() {
     let token = succeeds(with_stdin(command, PASSWORD));
     assert!(idp.verify_access_token(&token));
 }
+
+/// Known gap, in the lifecycle (src/base/lifecycle.rs), not in the store: a new process
+/// that finds an expired cached token with a refresh token logs in again with the password
+/// instead of refreshing, because `renew_unless_replaced` passes `previous = None` (nothing
+/// in memory) to `renew_locked`, which then calls `authorize()`. Un-ignore when the
+/// lifecycle refreshes from a stored token.
+#[test]
+#[ignore = "the lifecycle does not yet refresh from a stored token"]
+fn a_later_run_refreshes_an_expired_cached_token() {
+    let idp = LocalIdp::builder()
+        .client(SRP_CLIENT, Some(SRP_SECRET))
+        .user("alice", PASSWORD)
+        .token_ttl(Duration::from_secs(1))
+        .start()
+        .unwrap();
+    let tmp = TempDir::new("srp-refresh");
+    succeeds(cli_srp(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 1);
+    // Past the token's expiry (the test's only sleep: the expiry is the point).
+    std::thread::sleep(Duration::from_millis(1100));
+    let token = succeeds(cli_srp(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    // A refresh is one InitiateAuth (REFRESH_TOKEN_AUTH) and no password challenge.
+    assert_eq!(idp.requests(Operation::InitiateAuth), 2);
+    assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 1);
+}
