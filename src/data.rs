@@ -359,6 +359,23 @@ impl fmt::Debug for Token {
     }
 }
 
+/// The claims of a JWT, read without verifying its signature: only for scheduling and
+/// bookkeeping (when it expires, whose it is). The resource server verifies tokens; never
+/// make an access decision on these claims. `None` when `jwt` is not a JWT with a JSON
+/// object payload.
+pub(crate) fn unverified_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    let mut parts = jwt.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Shows `"<redacted>"` for a value that is present and `None` for one that is not, so
 /// that `Debug` output tells what is there without telling what it is.
 struct Redacted(bool);

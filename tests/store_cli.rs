@@ -518,13 +518,9 @@ fn srp_exit_statuses() {
     assert!(idp.verify_access_token(&token));
 }
 
-/// Known gap, in the lifecycle (src/base/lifecycle.rs), not in the store: a new process
-/// that finds an expired cached token with a refresh token logs in again with the password
-/// instead of refreshing, because `renew_unless_replaced` passes `previous = None` (nothing
-/// in memory) to `renew_locked`, which then calls `authorize()`. Un-ignore when the
-/// lifecycle refreshes from a stored token.
+/// A new process that finds an expired cached token with a refresh token refreshes it
+/// instead of logging in again with the password.
 #[test]
-#[ignore = "the lifecycle does not yet refresh from a stored token"]
 fn a_later_run_refreshes_an_expired_cached_token() {
     let idp = LocalIdp::builder()
         .client(SRP_CLIENT, Some(SRP_SECRET))
@@ -542,4 +538,34 @@ fn a_later_run_refreshes_an_expired_cached_token() {
     // A refresh is one InitiateAuth (REFRESH_TOKEN_AUTH) and no password challenge.
     assert_eq!(idp.requests(Operation::InitiateAuth), 2);
     assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 1);
+}
+
+/// The same with an e-mail alias and a client secret: the refreshing process did not log
+/// in, so SECRET_HASH must use the Cognito user name read from the cached token, not the
+/// alias (the trap pycognito fell into).
+#[test]
+fn a_later_run_refreshes_with_the_cognito_user_name_not_the_alias() {
+    use en_core_auth::testing::User;
+    let idp = LocalIdp::builder()
+        .client(SRP_CLIENT, Some(SRP_SECRET))
+        .user_with(User::new("alice", PASSWORD).email("alice@example.com"))
+        .token_ttl(Duration::from_secs(1))
+        .start()
+        .unwrap();
+    let tmp = TempDir::new("srp-alias-refresh");
+    let run = || {
+        let mut command = cli_srp(&idp, &tmp.cache(), &["token"]);
+        command.env("EN_CORE_AUTH_USERNAME", "alice@example.com");
+        succeeds(command.output().unwrap())
+    };
+    run();
+    std::thread::sleep(Duration::from_millis(1100));
+    let token = run();
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::InitiateAuth), 2);
+    assert_eq!(
+        idp.requests(Operation::RespondToAuthChallenge),
+        1,
+        "refreshed, not logged in again"
+    );
 }

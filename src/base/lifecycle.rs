@@ -456,45 +456,71 @@ impl Lifecycle {
         let Some(store) = &self.store else {
             return self.renew_locked(authorizer, latest.as_ref(), reason);
         };
-        let _cross_process = match store.lock() {
-            Ok(lock) => lock,
-            Err(error) => return self.keep_or_fail(latest.as_ref(), reason, error),
+        // Ahead of expiry the caller has a valid token: it does not wait for a renewal in
+        // another process, it goes on and lets that process finish.
+        let lock = if reason == Reason::Advisory {
+            store.try_lock()
+        } else {
+            store.lock().map(Some)
         };
-        if let Some(adopted) = self.adopt_stored(store.as_ref(), authorizer, latest.as_deref()) {
+        let _cross_process = match (lock, &latest) {
+            (Ok(Some(lock)), _) => lock,
+            (Ok(None), Some(latest)) => return Ok(Arc::clone(latest)),
+            (Ok(None), None) => store.lock()?,
+            (Err(error), _) => return self.keep_or_fail(latest.as_ref(), reason, error),
+        };
+        let stored = match store.load() {
+            Ok(stored) => stored,
+            Err(error) => {
+                log::debug!("token store unreadable, ignoring it: {error}");
+                None
+            }
+        };
+        let Some(stored) = stored else {
+            return self.renew_locked(authorizer, latest.as_ref(), reason);
+        };
+        if let Some(adopted) = self.adopt_stored(&stored, authorizer, latest.as_deref()) {
             return Ok(adopted);
         }
-        self.renew_locked(authorizer, latest.as_ref(), reason)
+        match latest {
+            Some(latest) => self.renew_locked(authorizer, Some(&latest), reason),
+            // A new process with an expired stored token: renew it (with its refresh
+            // token) rather than log in again.
+            None => match self.install_candidate(stored) {
+                Some(previous) => self.renew_locked(authorizer, Some(&previous), Reason::Required),
+                None => self.renew_locked(authorizer, None, reason),
+            },
+        }
     }
 
     /// A usable token that another process (or an earlier run) stored, unless it is the
     /// one we are replacing.
     fn adopt_stored(
         &self,
-        store: &dyn TokenStore,
+        stored: &Token,
         authorizer: &dyn Authorizer,
         replacing: Option<&Current>,
     ) -> Option<Arc<Current>> {
-        let stored = match store.load() {
-            Ok(stored) => stored?,
-            Err(error) => {
-                log::debug!("token store unreadable, ignoring it: {error}");
-                return None;
-            }
-        };
         if replacing.is_some_and(|current| current.token.access_token() == stored.access_token())
-            || authorizer.expired(&stored)
+            || authorizer.expired(stored)
         {
             return None;
         }
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let adopted = Current::new(stored, generation, &self.thresholds, &self.format).ok()?;
+        let adopted = self.install_candidate(stored.clone())?;
         if !adopted.usable(Instant::now()) {
             return None;
         }
         log::debug!("using the token from the store");
-        let adopted = Arc::new(adopted);
         *self.current.write() = Some(Arc::clone(&adopted));
         Some(adopted)
+    }
+
+    /// `token` wrapped for use (not yet installed as the current token).
+    fn install_candidate(&self, token: Token) -> Option<Arc<Current>> {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        Current::new(token, generation, &self.thresholds, &self.format)
+            .ok()
+            .map(Arc::new)
     }
 
     /// After a failure to renew: the previous token if it may still be used, else the error.

@@ -7,7 +7,6 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::http::{Attempt, Reply};
@@ -385,15 +384,7 @@ fn expires_in(value: Option<&Value>) -> Result<Option<Duration>, Error> {
 /// passed by our clock, the token is fresh from the server, so our clock is ahead: the
 /// server's `exp - iat` is used if known.
 fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
-    let mut parts = access_token.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT
-        .decode(payload)
-        .ok()?;
-    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let claims = crate::data::unverified_claims(access_token)?;
     let seconds = |name: &str| {
         claims
             .get(name)
@@ -414,6 +405,7 @@ fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     const DEFAULT: Duration = Duration::from_secs(300);
 

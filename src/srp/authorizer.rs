@@ -508,9 +508,12 @@ impl Authorizer for SrpAuthorizer {
             "REFRESH_TOKEN".into(),
             Value::String(refresh_token.to_owned()),
         );
+        // SECRET_HASH needs Cognito's user name, not an alias the user logged in with; a
+        // process that did not log in itself (a token from a cache) reads it from the token.
         let username = self
             .cognito_username
             .clone()
+            .or_else(|| cognito_username_of(token))
             .unwrap_or_else(|| self.username.clone());
         self.with_secret_hash(&mut parameters, &username);
         let body = json!({
@@ -525,6 +528,19 @@ impl Authorizer for SrpAuthorizer {
             .ok_or_else(|| malformed("the refresh answer has no AuthenticationResult"))?;
         cognito::parse_tokens(result, Some(refresh_token))
     }
+}
+
+/// The Cognito user name a token was issued to: the access token's `username` claim, or
+/// the ID token's `cognito:username`.
+fn cognito_username_of(token: &Token) -> Option<String> {
+    let claim = |jwt: Option<&str>, name: &str| {
+        crate::data::unverified_claims(jwt?)?
+            .get(name)?
+            .as_str()
+            .map(str::to_owned)
+    };
+    claim(Some(token.access_token()), "username")
+        .or_else(|| claim(token.id_token(), "cognito:username"))
 }
 
 fn challenge_parameters(answer: &Map<String, Value>) -> Result<&Map<String, Value>, Error> {

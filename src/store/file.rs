@@ -452,6 +452,28 @@ impl TokenStore for FileStore {
     }
 
     fn lock(&self) -> Result<StoreLock, Error> {
+        match self.lock_within(self.lock_timeout)? {
+            Some(lock) => Ok(lock),
+            None => Err(Error::new(
+                ErrorKind::Storage,
+                format!(
+                    "gave up waiting: another process has held the token cache lock for {} s: {}",
+                    self.lock_timeout.as_secs(),
+                    self.lock_path().display()
+                ),
+            )),
+        }
+    }
+
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        self.lock_within(Duration::ZERO)
+    }
+}
+
+impl FileStore {
+    /// The cross-process lock, waiting at most `wait` for another process to release it
+    /// (`File::lock` has no timeout, so `try_lock` is polled); `None` when it is still held.
+    fn lock_within(&self, wait: Duration) -> Result<Option<StoreLock>, Error> {
         self.ensure_dir()?;
         let path = self.lock_path();
         let file = private_file()
@@ -465,7 +487,7 @@ impl TokenStore for FileStore {
         let mut pause = Duration::from_millis(2);
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(StoreLock::new(Box::new(file))),
+                Ok(()) => return Ok(Some(StoreLock::new(Box::new(file)))),
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(error))
                     if error.kind() == std::io::ErrorKind::Unsupported =>
@@ -474,24 +496,17 @@ impl TokenStore for FileStore {
                         "{} does not support file locks: renewing without the cross-process lock",
                         path.display()
                     );
-                    return Ok(StoreLock::none());
+                    return Ok(Some(StoreLock::none()));
                 }
                 Err(fs::TryLockError::Error(error)) => {
                     return Err(storage("could not lock the token cache", &path, error));
                 }
             }
             let waited = started.elapsed();
-            if waited >= self.lock_timeout {
-                return Err(Error::new(
-                    ErrorKind::Storage,
-                    format!(
-                        "gave up waiting: another process has held the token cache lock for {} s: {}",
-                        waited.as_secs(),
-                        path.display()
-                    ),
-                ));
+            if waited >= wait {
+                return Ok(None);
             }
-            std::thread::sleep(pause.min(self.lock_timeout - waited));
+            std::thread::sleep(pause.min(wait - waited));
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }

@@ -44,6 +44,13 @@ pub trait TokenStore: Send + Sync {
     fn lock(&self) -> Result<StoreLock, Error> {
         Ok(StoreLock::none())
     }
+
+    /// Like [`lock`](TokenStore::lock) but without waiting: `None` when another process
+    /// holds the lock. Used for renewals ahead of expiry, which must not hold up a caller
+    /// that has a valid token. The default waits as `lock` does.
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        self.lock().map(Some)
+    }
 }
 
 /// Exclusive access to a [`TokenStore`] while alive; see [`TokenStore::lock`].
@@ -133,5 +140,8 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     fn lock(&self) -> Result<StoreLock, Error> {
         (**self).lock()
+    }
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        (**self).try_lock()
     }
 }
