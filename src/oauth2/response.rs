@@ -384,7 +384,7 @@ fn expires_in(value: Option<&Value>) -> Result<Option<Duration>, Error> {
 /// whole lifetime the server granted (our clock running behind). When `exp` has already
 /// passed by our clock, the token is fresh from the server, so our clock is ahead: the
 /// server's `exp - iat` is used if known.
-fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
     let mut parts = access_token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
