@@ -108,6 +108,10 @@
 pub mod base;
 pub mod data;
 mod error;
+// Entry points for `fuzz/`; `cargo fuzz` sets `cfg(fuzzing)`. Not public API.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod oauth2;
 pub mod srp;

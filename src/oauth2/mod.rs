@@ -71,7 +71,7 @@ mod client_credentials;
 mod discovery;
 mod endpoint;
 mod refresh_token;
-mod response;
+pub(crate) mod response;
 
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]

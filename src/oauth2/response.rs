@@ -383,7 +383,7 @@ fn expires_in(value: Option<&Value>) -> Result<Option<Duration>, Error> {
 /// whole lifetime the server granted (our clock running behind). When `exp` has already
 /// passed by our clock, the token is fresh from the server, so our clock is ahead: the
 /// server's `exp - iat` is used if known.
-fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn jwt_lifetime(access_token: &str, now: SystemTime) -> Option<Duration> {
     let claims = crate::data::unverified_claims(access_token)?;
     let seconds = |name: &str| {
         claims

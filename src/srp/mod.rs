@@ -5,7 +5,7 @@
 //! the server's side.
 
 mod authorizer;
-mod cognito;
+pub(crate) mod cognito;
 pub mod math;
 
 pub use authorizer::{Challenge, ChallengeHandler, SrpAuthorizer};

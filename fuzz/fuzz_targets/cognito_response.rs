@@ -1,0 +1,8 @@
+//! The Cognito Identity Provider API's answers: errors and AuthenticationResult.
+//! Any input: no panic, and what is accepted is safe to use (see `src/fuzzing.rs`).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| en_core_auth::fuzzing::cognito_response(data));

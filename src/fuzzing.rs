@@ -1,0 +1,99 @@
+//! Entry points for the `cargo fuzz` targets in `fuzz/`: **not public API**.
+//!
+//! Compiled only under `cfg(fuzzing)` (which `cargo fuzz` sets) and in this crate's own
+//! unit tests, so that the parsers can stay `pub(crate)` for everyone else. Each function
+//! feeds arbitrary bytes to a parser of what identity providers send and checks what must
+//! hold for any input: no panic, and whatever is accepted is safe to use.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::oauth2::response::{MAX_LIFETIME, jwt_lifetime, parse_error, parse_token};
+use crate::srp::cognito;
+
+/// An OAuth2 token endpoint's answer (RFC 6749 §5.1 and §5.2), as a success and as an
+/// error body.
+pub fn token_response(data: &[u8]) {
+    let default = Duration::from_secs(300);
+    if let Ok(token) = parse_token(data, default, SystemTime::now()) {
+        // Whatever is accepted goes into a header as is.
+        assert!(!token.access_token().is_empty());
+        assert!(ureq::http::HeaderValue::from_str(token.access_token()).is_ok());
+        assert!(ureq::http::HeaderValue::from_str(token.token_type()).is_ok());
+        assert!(
+            token
+                .lifetime()
+                .is_none_or(|lifetime| lifetime <= MAX_LIFETIME)
+        );
+    }
+    for status in [200, 400, 401, 500] {
+        if let Some(error) = parse_error(status, data) {
+            assert!(!error.error().trim().is_empty());
+            let _ = error.to_string();
+        }
+    }
+}
+
+/// An answer of the Cognito Identity Provider API: an error, or an `AuthenticationResult`.
+pub fn cognito_response(data: &[u8]) {
+    let error = cognito::parse_error(400, data);
+    assert!(!error.code().is_empty());
+    let Ok(object) = cognito::parse_object(data) else {
+        return;
+    };
+    // The tokens may be the object itself or nested, as InitiateAuth answers them.
+    let result = match object.get("AuthenticationResult") {
+        Some(Value::Object(result)) => result.clone(),
+        _ => object,
+    };
+    for previous in [None, Some("previous-refresh")] {
+        if let Ok(token) = cognito::parse_tokens(&result, previous) {
+            assert!(!token.access_token().is_empty());
+            assert!(
+                token
+                    .lifetime()
+                    .is_none_or(|lifetime| lifetime <= MAX_LIFETIME)
+            );
+        }
+    }
+}
+
+/// The `exp`/`iat` claims of a JWT access token, read to schedule renewal. `data` is the
+/// claims JSON (wrapped into a token, so that the fuzzer reaches the JSON quickly) and,
+/// when it is text, a whole token too.
+pub fn jwt_claims(data: &[u8]) {
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data);
+    let wrapped = format!("eyJhbGciOiJub25lIn0.{payload}.c2ln");
+    let candidates = [Some(wrapped.as_str()), std::str::from_utf8(data).ok()];
+    for token in candidates.into_iter().flatten() {
+        if let Some(lifetime) = jwt_lifetime(token, SystemTime::now()) {
+            assert!(!lifetime.is_zero() && lifetime <= MAX_LIFETIME);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz targets' seeds, run as ordinary tests so the entry points stay honest.
+    #[test]
+    fn the_entry_points_accept_good_and_bad_input() {
+        let inputs: [&[u8]; 7] = [
+            br#"{"access_token":"abc","token_type":"bearer","expires_in":3600}"#,
+            br#"{"error":"invalid_client","error_description":"no"}"#,
+            br#"{"AuthenticationResult":{"AccessToken":"a","ExpiresIn":"60","IdToken":"i"}}"#,
+            br#"{"__type":"com.amazonaws#NotAuthorizedException","message":"nope"}"#,
+            br#"{"exp":99999999999,"iat":1}"#,
+            b"\xff\x00not json",
+            b"",
+        ];
+        for input in inputs {
+            token_response(input);
+            cognito_response(input);
+            jwt_claims(input);
+        }
+    }
+}
