@@ -35,6 +35,7 @@
 
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -147,9 +148,11 @@ pub fn pad_hex(value: &BigUint) -> Vec<u8> {
 /// `g^exponent mod N`, for any exponent.
 ///
 /// Exponents of up to 256 bits (the secret `a`, the hash `x`) use a precomputed comb table
-/// built on first use (about 100 KiB, kept for the life of the process): 64 modular
-/// multiplications instead of a generic exponentiation's ~330. Longer exponents fall back to
-/// [`BigUint::modpow`].
+/// (about 100 KiB, kept for the life of the process): 64 modular multiplications instead of
+/// a generic exponentiation's ~330. Building the table costs about two generic
+/// exponentiations, which a process that logs in once (a CLI) would never earn back, so the
+/// first two powers in a process use [`BigUint::modpow`] and the table is built at the
+/// third. Longer exponents always use `modpow`.
 ///
 /// ```
 /// use en_core_auth::srp::math::{modulus, pow_g};
@@ -162,8 +165,14 @@ pub fn pow_g(exponent: &BigUint) -> BigUint {
     if exponent.bits() > COMB_BITS {
         return BigUint::from(GENERATOR).modpow(exponent, modulus());
     }
+    let table = match COMB_TABLE.get() {
+        Some(table) => table,
+        None if GENERIC_POWERS.fetch_add(1, Ordering::Relaxed) < 2 => {
+            return BigUint::from(GENERATOR).modpow(exponent, modulus());
+        }
+        None => comb_table(),
+    };
     let n = modulus();
-    let table = comb_table();
     let mut result = BigUint::from(1u32);
     for column in (0..COMB_SPACING).rev() {
         result = &result * &result % n;
@@ -181,9 +190,13 @@ pub fn pow_g(exponent: &BigUint) -> BigUint {
 }
 
 /// `table[j] = g^(sum of 2^(i·COMB_SPACING) for each bit i set in j) mod N`.
+static COMB_TABLE: OnceLock<Vec<BigUint>> = OnceLock::new();
+
+/// Powers of g computed before the comb table was built (see [`pow_g`]).
+static GENERIC_POWERS: AtomicUsize = AtomicUsize::new(0);
+
 fn comb_table() -> &'static [BigUint] {
-    static TABLE: OnceLock<Vec<BigUint>> = OnceLock::new();
-    TABLE.get_or_init(|| {
+    COMB_TABLE.get_or_init(|| {
         let n = modulus();
         // g^(2^(i·COMB_SPACING)) for each tooth i, by repeated squaring.
         let mut teeth = Vec::with_capacity(COMB_TEETH);
