@@ -196,3 +196,48 @@ fn a_garbage_body_is_malformed_and_not_retried() {
     assert_eq!(err.kind(), ErrorKind::MalformedResponse);
     assert_eq!(idp.requests(Operation::Token), 1);
 }
+
+/// Through the middleware: a refresh token the server revoked (`invalid_grant`) falls back
+/// to a new client-credentials grant, and a token the API rejects is renewed and the
+/// request resent once.
+#[test]
+fn through_the_middleware_invalid_grant_falls_back_and_a_401_is_recovered() {
+    use en_core_auth::AuthMiddleware;
+    let idp = LocalIdp::builder()
+        .client("mw-client", Some("mw-secret"))
+        .start()
+        .unwrap();
+    let authorizer =
+        ClientCredentials::new(ClientInfo::new("mw-client", "mw-secret"), idp.token_url()).unwrap();
+    let auth = AuthMiddleware::new(authorizer);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(auth.clone())
+        .build()
+        .into();
+
+    assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    idp.revoke_refresh_tokens();
+    auth.invalidate();
+    assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
+    assert_eq!(
+        idp.requests(Operation::Token),
+        3,
+        "a refused refresh, then a new grant"
+    );
+    assert_eq!(auth.token_requests(), (2, 1));
+
+    idp.expire_all_tokens();
+    assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
+    assert_eq!(
+        idp.rejected_protected_requests(),
+        1,
+        "one 401, then the resend succeeded"
+    );
+    assert_eq!(
+        idp.requests(Operation::Token),
+        4,
+        "renewed once, by refresh"
+    );
+}
