@@ -18,6 +18,19 @@ fn client() -> ClientInfo {
     ClientInfo::new("client-1", "s3cr3t")
 }
 
+/// A middleware whose tokens are in the advisory window from the moment they are issued
+/// (and reach the mandatory margin only at expiry).
+fn advisory_from_issuance(script: &Arc<Script>) -> AuthMiddleware {
+    AuthMiddleware::builder(Scripted::new(client(), script))
+        .refresh_thresholds(RefreshThresholds {
+            advisory_fraction: 1.0,
+            advisory_max: Duration::from_secs(7200),
+            mandatory_fraction: 0.0,
+            ..RefreshThresholds::default()
+        })
+        .build()
+}
+
 /// Calls `access_token` from `threads` threads released together; returns what they got.
 fn together(auth: &AuthMiddleware, threads: usize) -> Vec<Result<String, ErrorKind>> {
     let start = Arc::new(Barrier::new(threads));
@@ -89,14 +102,7 @@ fn mandatory_margin_is_single_flight() {
 fn advisory_window_refreshes_once_while_others_go_on() {
     // Advisory from issuance (fraction 1.0), mandatory only at expiry.
     let script = Script::new(HOUR);
-    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
-        .refresh_thresholds(RefreshThresholds {
-            advisory_fraction: 1.0,
-            advisory_max: Duration::from_secs(7200),
-            mandatory_fraction: 0.0,
-            ..RefreshThresholds::default()
-        })
-        .build();
+    let auth = advisory_from_issuance(&script);
     assert_eq!(auth.access_token().unwrap(), "token-1");
 
     let gate = Arc::new(Barrier::new(2));
@@ -129,14 +135,7 @@ fn advisory_window_refreshes_once_while_others_go_on() {
 #[test]
 fn a_failed_advisory_refresh_keeps_the_valid_token_and_retries_later() {
     let script = Script::new(HOUR);
-    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
-        .refresh_thresholds(RefreshThresholds {
-            advisory_fraction: 1.0,
-            advisory_max: Duration::from_secs(7200),
-            mandatory_fraction: 0.0,
-            ..RefreshThresholds::default()
-        })
-        .build();
+    let auth = advisory_from_issuance(&script);
     assert_eq!(auth.access_token().unwrap(), "token-1");
     script
         .refresh_failures
@@ -252,14 +251,7 @@ fn an_already_expired_token_from_the_server_is_an_error() {
 fn a_refresh_that_does_not_extend_the_expiry_does_not_storm() {
     // Like a server that hands back its cached token: the refreshed token expires no later.
     let script = Script::new(None);
-    let auth = AuthMiddleware::builder(Scripted::new(client(), &script))
-        .refresh_thresholds(RefreshThresholds {
-            advisory_fraction: 1.0,
-            advisory_max: Duration::from_secs(7200),
-            mandatory_fraction: 0.0,
-            ..RefreshThresholds::default()
-        })
-        .build();
+    let auth = advisory_from_issuance(&script);
     script.lifetimes.lock().unwrap().extend([
         Some(Duration::from_secs(600)),
         Some(Duration::from_secs(590)),

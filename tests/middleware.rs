@@ -17,6 +17,17 @@ use scripted::{Script, Scripted};
 
 const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
 
+/// GETs `url` and returns the body.
+fn get_text(agent: &ureq::Agent, url: &str) -> String {
+    agent
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
 fn agent(auth: &AuthMiddleware) -> ureq::Agent {
     ureq::Agent::config_builder()
         .middleware(auth.clone())
@@ -65,13 +76,7 @@ fn sets_authorization_and_api_key() {
         ClientInfo::new("c", "s").with_api_key("k3y"),
         &script,
     ));
-    let body = agent(&auth)
-        .get(server.url("/a"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let body = get_text(&agent(&auth), &server.url("/a"));
     assert_eq!(body, "hi");
     let seen = &server.requests()[0];
     assert_eq!(seen.header("authorization"), Some("Bearer token-1"));
@@ -300,13 +305,7 @@ fn a_redirect_to_another_host_carries_no_credentials() {
         ClientInfo::new("c", "s").with_api_key("k3y"),
         &script,
     ));
-    let body = agent(&auth)
-        .get(origin.url("/start"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let body = get_text(&agent(&auth), &origin.url("/start"));
     assert_eq!(body, "elsewhere");
     let first = &origin.requests()[0];
     assert_eq!(first.header("authorization"), Some("Bearer token-1"));
@@ -347,13 +346,7 @@ fn a_same_origin_redirect_keeps_the_credentials() {
         ClientInfo::new("c", "s").with_api_key("k"),
         &script,
     ));
-    let body = agent(&auth)
-        .get(server.url("/old"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let body = get_text(&agent(&auth), &server.url("/old"));
     assert_eq!(body, "moved");
     let seen = server.requests();
     assert_eq!(seen.len(), 2);
