@@ -171,6 +171,10 @@ fn a_persistent_401_is_resent_once_never_twice() {
         }
         assert_eq!(server.count(), 2, "one send and one resend");
         assert_eq!(script.token_calls(), 2);
+        // The renewed token was refused too, so the token is not the problem: it is kept,
+        // and the next request does not renew again before its own 401.
+        assert_eq!(auth.access_token().unwrap(), "token-2");
+        assert_eq!(script.token_calls(), 2);
     }
 }
 

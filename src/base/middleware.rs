@@ -748,7 +748,12 @@ impl Inner {
                 let Some(sent_with) = generation else {
                     break;
                 };
-                if resent || !replay.possible(hop.with_body) {
+                if resent {
+                    // A fresh token was refused too: the problem is not the token (a
+                    // permission, say). Keep it, or every such request would renew it.
+                    break;
+                }
+                if !replay.possible(hop.with_body) {
                     self.lifecycle.revoke(sent_with);
                     break;
                 }
