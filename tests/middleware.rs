@@ -456,3 +456,15 @@ fn many_threads_across_forced_expiries_always_send_a_valid_token() {
         "at most one rejected send per thread per expiry: {rejected}"
     );
 }
+
+#[test]
+fn the_public_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<AuthMiddleware>();
+    send_sync::<en_core_auth::Error>();
+    send_sync::<en_core_auth::Token>();
+    send_sync::<ClientInfo>();
+    fn send<T: Send>() {}
+    send::<en_core_auth::oauth2::ClientCredentials>();
+    send::<en_core_auth::srp::SrpAuthorizer>();
+}
