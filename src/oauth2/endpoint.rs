@@ -15,6 +15,18 @@ use crate::{ClientInfo, Error, ErrorKind, Token};
 /// the access token is not a JWT with an `exp`): five minutes. Renewing a long-lived token
 /// every five minutes costs one request; assuming an hour for a token that lives ten
 /// minutes would send an expired token for fifty, each answered by a `401`.
+///
+/// ```
+/// use std::time::Duration;
+/// use en_core_auth::{ClientInfo, oauth2::{ClientCredentials, DEFAULT_LIFETIME}};
+///
+/// assert_eq!(DEFAULT_LIFETIME, Duration::from_secs(300));
+/// // A server known to issue hour-long opaque tokens without `expires_in`:
+/// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
+///     .with_default_lifetime(Duration::from_secs(3600));
+/// # let _ = auth;
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Form fields the grants set themselves; [`with_parameter`] cannot replace them.
