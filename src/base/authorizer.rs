@@ -56,8 +56,10 @@ pub trait Authorizer: Send {
     /// passed; the middleware already renews ahead of expiry on its own, so override this
     /// only when the service can tell more (a revocation list, a usage count).
     ///
-    /// It is called often (whenever the token is about to be used and the authorizer is
-    /// not busy), so it must be cheap and must not do network calls.
+    /// An override is called often (whenever a token is about to be used and the
+    /// authorizer is not busy renewing), so it must be cheap and must not do network calls.
+    /// The default is not called on the hot path: the middleware's own deadlines already
+    /// check the same expiry.
     fn expired(&self, token: &Token) -> bool {
         default_expiry::check(token)
     }
