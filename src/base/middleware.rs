@@ -218,10 +218,7 @@ impl AuthMiddleware {
                 (current.header.clone(), current.generation)
             }
         };
-        headers.insert(inner.header_name.clone(), header);
-        if let Some(key) = &inner.api_key {
-            headers.insert(API_KEY, key.clone());
-        }
+        inner.add_credentials(headers, header);
         Ok(generation)
     }
 
@@ -701,8 +698,8 @@ impl Middleware for AuthMiddleware {
 }
 
 impl Inner {
-    fn add_credentials(&self, headers: &mut HeaderMap, current: &Current) {
-        headers.insert(self.header_name.clone(), current.header.clone());
+    fn add_credentials(&self, headers: &mut HeaderMap, header: HeaderValue) {
+        headers.insert(self.header_name.clone(), header);
         if let Some(key) = &self.api_key {
             headers.insert(API_KEY, key.clone());
         }
@@ -824,7 +821,7 @@ impl Inner {
             headers.remove(CONTENT_LENGTH);
         }
         if let Some(current) = current {
-            self.add_credentials(&mut headers, current);
+            self.add_credentials(&mut headers, current.header.clone());
         }
         let body = match replay {
             Replay::Bytes(bytes) if hop.with_body => {

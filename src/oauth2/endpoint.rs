@@ -117,12 +117,11 @@ impl TokenEndpoint {
                 )
                 .collect();
             log::debug!("requesting token from {}", self.url);
-            let reply = match self.http.post_form(&self.url, &headers, &form) {
+            let reply = match HttpClient::retry_transport(
+                self.http.post_form(&self.url, &headers, &form),
+            ) {
                 Ok(reply) => reply,
-                Err(error) if error.kind() == ErrorKind::Transport => {
-                    return Attempt::Retry(error, None);
-                }
-                Err(error) => return Attempt::Done(Err(error)),
+                Err(attempt) => return attempt,
             };
             log::debug!("token endpoint {} answered HTTP {}", self.url, reply.status);
             response::classify(&reply, self.default_lifetime)

@@ -127,8 +127,6 @@ pub struct SrpAuthorizer {
     username: String,
     password: String,
     endpoint: String,
-    /// A bad endpoint given to `with_endpoint`, reported at the first use.
-    endpoint_error: Option<String>,
     allow_insecure_http: bool,
     http: HttpClient,
     handler: Option<Box<dyn ChallengeHandler>>,
@@ -186,7 +184,6 @@ impl SrpAuthorizer {
             client: client_info,
             username,
             password,
-            endpoint_error: None,
             allow_insecure_http: false,
             http: HttpClient::new(),
             handler: None,
@@ -209,7 +206,6 @@ impl SrpAuthorizer {
     /// ```
     pub fn with_endpoint(mut self, url: impl Into<String>) -> SrpAuthorizer {
         self.endpoint = url.into();
-        self.endpoint_error = None;
         self
     }
 
@@ -309,9 +305,6 @@ impl SrpAuthorizer {
     }
 
     fn checked_endpoint(&self) -> Result<String, Error> {
-        if let Some(problem) = &self.endpoint_error {
-            return Err(Error::new(ErrorKind::Configuration, problem.clone()));
-        }
         check_endpoint(&self.endpoint, self.allow_insecure_http)?;
         Ok(self.endpoint.clone())
     }
