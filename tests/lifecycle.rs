@@ -137,11 +137,7 @@ fn a_failed_advisory_refresh_keeps_the_valid_token_and_retries_later() {
     let script = Script::new(HOUR);
     let auth = advisory_from_issuance(&script);
     assert_eq!(auth.access_token().unwrap(), "token-1");
-    script
-        .refresh_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::Server);
+    script.fail_next_refresh(ErrorKind::Server);
     // The refresh fails: the valid token stays in use, no login is attempted (the server
     // is failing; a login would fail too), and the next callers back off.
     assert_eq!(auth.access_token().unwrap(), "token-1");
@@ -167,11 +163,7 @@ fn a_rejected_refresh_falls_back_to_one_login() {
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::new(Scripted::new(client(), &script));
     auth.access_token().unwrap();
-    script
-        .refresh_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::CredentialsRejected);
+    script.fail_next_refresh(ErrorKind::CredentialsRejected);
     auth.invalidate();
     assert_eq!(auth.access_token().unwrap(), "token-2");
     assert_eq!(script.refreshes(), 1);
@@ -183,11 +175,7 @@ fn a_transient_refresh_failure_does_not_log_in_and_the_next_use_retries() {
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::new(Scripted::new(client(), &script));
     auth.access_token().unwrap();
-    script
-        .refresh_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::Transport);
+    script.fail_next_refresh(ErrorKind::Transport);
     auth.invalidate();
     let error = auth.access_token().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Transport);
@@ -205,16 +193,8 @@ fn when_refresh_and_login_both_fail_the_caller_gets_a_typed_error_and_can_retry(
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::new(Scripted::new(client(), &script));
     auth.access_token().unwrap();
-    script
-        .refresh_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::CredentialsRejected);
-    script
-        .authorize_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::CredentialsRejected);
+    script.fail_next_refresh(ErrorKind::CredentialsRejected);
+    script.fail_next_authorize(ErrorKind::CredentialsRejected);
     auth.invalidate();
     assert_eq!(
         auth.access_token().unwrap_err().kind(),
@@ -226,11 +206,7 @@ fn when_refresh_and_login_both_fail_the_caller_gets_a_typed_error_and_can_retry(
 #[test]
 fn the_first_login_failing_is_an_error_then_a_retry() {
     let script = Script::new(HOUR);
-    script
-        .authorize_failures
-        .lock()
-        .unwrap()
-        .push_back(ErrorKind::Server);
+    script.fail_next_authorize(ErrorKind::Server);
     let auth = AuthMiddleware::new(Scripted::new(client(), &script));
     assert_eq!(auth.access_token().unwrap_err().kind(), ErrorKind::Server);
     assert_eq!(auth.access_token().unwrap(), "token-1");

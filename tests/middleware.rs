@@ -59,6 +59,31 @@ fn guarded(valid: &Arc<Mutex<HashSet<String>>>) -> TestServer {
     })
 }
 
+/// A scripted authorizer, a server that accepts only the tokens it issued, and an agent
+/// carrying the middleware.
+struct Guarded {
+    script: Arc<Script>,
+    valid: Arc<Mutex<HashSet<String>>>,
+    server: TestServer,
+    agent: ureq::Agent,
+}
+
+impl Guarded {
+    fn start() -> Guarded {
+        let script = Script::new(HOUR);
+        let valid = accept_issued(&script);
+        let server = guarded(&valid);
+        let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+        let agent = agent(&auth);
+        Guarded {
+            script,
+            valid,
+            server,
+            agent,
+        }
+    }
+}
+
 fn accept_issued(script: &Arc<Script>) -> Arc<Mutex<HashSet<String>>> {
     let valid = Arc::new(Mutex::new(HashSet::new()));
     let sink = Arc::clone(&valid);
@@ -133,11 +158,13 @@ fn custom_header_name_and_bare_token() {
 
 #[test]
 fn a_401_is_resent_exactly_once_with_a_new_token() {
-    let script = Script::new(HOUR);
-    let valid = accept_issued(&script);
-    let server = guarded(&valid);
-    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
-    let agent = agent(&auth);
+    let Guarded {
+        script,
+        valid,
+        server,
+        agent,
+        ..
+    } = Guarded::start();
     agent.get(server.url("/x")).call().unwrap();
     valid.lock().unwrap().remove("token-1"); // the server now rejects the token
     let response = agent.get(server.url("/x")).call().unwrap();
@@ -180,11 +207,14 @@ fn a_persistent_401_is_resent_once_never_twice() {
 
 #[test]
 fn thirty_two_concurrent_401s_cause_one_renewal() {
-    let script = Script::new(HOUR);
-    let valid = accept_issued(&script);
-    let server = Arc::new(guarded(&valid));
-    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
-    let agent = agent(&auth);
+    let Guarded {
+        script,
+        valid,
+        server,
+        agent,
+        ..
+    } = Guarded::start();
+    let server = Arc::new(server);
     agent.get(server.url("/warm")).call().unwrap();
     valid.lock().unwrap().clear();
     *script.on_issue.lock().unwrap() = None;
@@ -215,11 +245,12 @@ fn thirty_two_concurrent_401s_cause_one_renewal() {
 
 #[test]
 fn a_request_body_is_replayed_after_a_401() {
-    let script = Script::new(HOUR);
-    let valid = accept_issued(&script);
-    let server = guarded(&valid);
-    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
-    let agent = agent(&auth);
+    let Guarded {
+        valid,
+        server,
+        agent,
+        ..
+    } = Guarded::start();
     agent.get(server.url("/warm")).call().unwrap();
     valid.lock().unwrap().remove("token-1");
     let response = agent
@@ -239,11 +270,12 @@ fn a_request_body_is_replayed_after_a_401() {
 
 #[test]
 fn send_json_is_replayed_with_its_content_type() {
-    let script = Script::new(HOUR);
-    let valid = accept_issued(&script);
-    let server = guarded(&valid);
-    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
-    let agent = agent(&auth);
+    let Guarded {
+        valid,
+        server,
+        agent,
+        ..
+    } = Guarded::start();
     agent.get(server.url("/warm")).call().unwrap();
     valid.lock().unwrap().remove("token-1");
     agent
@@ -380,11 +412,7 @@ fn redirect_loops_stop() {
 fn an_authorizer_failure_reaches_the_caller_as_a_typed_error() {
     let server = TestServer::start(|_| Reply::ok("hi"));
     let script = Script::new(HOUR);
-    script
-        .authorize_failures
-        .lock()
-        .unwrap()
-        .push_back(en_core_auth::ErrorKind::CredentialsRejected);
+    script.fail_next_authorize(en_core_auth::ErrorKind::CredentialsRejected);
     let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
     let error = agent(&auth).get(server.url("/")).call().unwrap_err();
     let ours = match &error {
@@ -418,11 +446,14 @@ fn many_threads_across_forced_expiries_always_send_a_valid_token() {
     // The server revokes the current token several times while 8 threads send requests:
     // every request that succeeded carried a token valid when it was received, and each
     // revocation costs exactly one renewal.
-    let script = Script::new(HOUR);
-    let valid = accept_issued(&script);
-    let server = Arc::new(guarded(&valid));
-    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
-    let agent = agent(&auth);
+    let Guarded {
+        script,
+        valid,
+        server,
+        agent,
+        ..
+    } = Guarded::start();
+    let server = Arc::new(server);
     const EXPIRIES: usize = 5;
     const ROUNDS: usize = EXPIRIES + 1;
     for round in 0..ROUNDS {
@@ -450,7 +481,7 @@ fn many_threads_across_forced_expiries_always_send_a_valid_token() {
         }
     }
     assert_eq!(script.token_calls(), EXPIRIES + 1);
-    let rejected = server.requests().iter().filter(|_| true).count() - ROUNDS * 8 * 20;
+    let rejected = server.count() - ROUNDS * 8 * 20;
     assert!(
         rejected <= EXPIRIES * 8,
         "at most one rejected send per thread per expiry: {rejected}"

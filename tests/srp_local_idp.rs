@@ -33,6 +33,16 @@ fn login(idp: &LocalIdp, client: ClientInfo, user: &str, password: &str) -> SrpA
         .with_endpoint(idp.url())
 }
 
+/// alice, through the app client without a secret.
+fn alice(idp: &LocalIdp) -> SrpAuthorizer {
+    login(
+        idp,
+        ClientInfo::new("public-client", ""),
+        "alice",
+        "Passw0rd!",
+    )
+}
+
 fn cognito_code(error: &Error) -> Option<String> {
     error
         .downcast_ref::<CognitoError>()
@@ -155,14 +165,7 @@ fn an_email_alias_logs_in_and_refreshes_with_the_real_user_name() {
 #[test]
 fn the_id_token_goes_in_the_header_when_asked() {
     let idp = idp();
-    let auth = AuthMiddleware::builder(login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    ))
-    .use_id_token()
-    .build();
+    let auth = AuthMiddleware::builder(alice(&idp)).use_id_token().build();
     assert_eq!(
         agent(&auth)
             .get(idp.protected_url())
@@ -177,12 +180,7 @@ fn the_id_token_goes_in_the_header_when_asked() {
 #[test]
 fn refresh_uses_the_refresh_token_and_keeps_it() {
     let idp = idp();
-    let auth = AuthMiddleware::new(login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    ));
+    let auth = AuthMiddleware::new(alice(&idp));
     let first = auth.token().unwrap();
     auth.invalidate();
     let second = auth.token().unwrap();
@@ -199,12 +197,7 @@ fn refresh_uses_the_refresh_token_and_keeps_it() {
 #[test]
 fn a_revoked_refresh_token_falls_back_to_a_full_login() {
     let idp = idp();
-    let auth = AuthMiddleware::new(login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    ));
+    let auth = AuthMiddleware::new(alice(&idp));
     auth.access_token().unwrap();
     idp.revoke_refresh_tokens();
     auth.invalidate();
@@ -217,12 +210,7 @@ fn a_revoked_refresh_token_falls_back_to_a_full_login() {
 #[test]
 fn an_expired_token_rejected_by_the_api_is_renewed_and_the_request_resent() {
     let idp = idp();
-    let auth = AuthMiddleware::new(login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    ));
+    let auth = AuthMiddleware::new(alice(&idp));
     let agent = agent(&auth);
     assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
     idp.expire_all_tokens();
@@ -320,12 +308,7 @@ fn sms_mfa_with_and_without_a_handler() {
 #[test]
 fn throttling_and_server_errors_are_retried() {
     let idp = idp();
-    let mut authorizer = login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    );
+    let mut authorizer = alice(&idp);
     idp.fail_next(1, Fault::TooManyRequests { retry_after: None });
     assert!(authorizer.authorize().is_ok());
     assert_eq!(idp.requests(Operation::InitiateAuth), 2);
@@ -339,13 +322,7 @@ fn garbage_and_dropped_connections_are_typed_errors() {
     let idp = idp();
     let quick =
         en_core_auth::http::HttpClient::new().with_retry(en_core_auth::http::RetryPolicy::none());
-    let mut authorizer = login(
-        &idp,
-        ClientInfo::new("public-client", ""),
-        "alice",
-        "Passw0rd!",
-    )
-    .with_http_client(quick.clone());
+    let mut authorizer = alice(&idp).with_http_client(quick.clone());
     idp.fail_next(1, Fault::MalformedBody);
     assert_eq!(
         authorizer.authorize().unwrap_err().kind(),

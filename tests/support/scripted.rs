@@ -35,6 +35,14 @@ impl Script {
         *script.default_lifetime.lock().unwrap() = lifetime;
         Arc::new(script)
     }
+    /// The next `refresh` fails with `kind`.
+    pub fn fail_next_refresh(&self, kind: ErrorKind) {
+        self.refresh_failures.lock().unwrap().push_back(kind);
+    }
+    /// The next `authorize` fails with `kind`.
+    pub fn fail_next_authorize(&self, kind: ErrorKind) {
+        self.authorize_failures.lock().unwrap().push_back(kind);
+    }
     pub fn authorizes(&self) -> usize {
         self.authorize_calls.load(Ordering::SeqCst)
     }
