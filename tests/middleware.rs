@@ -84,6 +84,32 @@ impl Guarded {
     }
 }
 
+/// `threads` threads released together, each making `requests` GETs of `url`; the
+/// statuses of all of them.
+fn together(
+    agent: &ureq::Agent,
+    url: &str,
+    threads: usize,
+    requests: usize,
+) -> Vec<Result<u16, ureq::Error>> {
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (agent, url, start) = (agent.clone(), url.to_owned(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                (0..requests)
+                    .map(|_| agent.get(&url).call().map(|r| r.status().as_u16()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
+}
+
 fn accept_issued(script: &Arc<Script>) -> Arc<Mutex<HashSet<String>>> {
     let valid = Arc::new(Mutex::new(HashSet::new()));
     let sink = Arc::clone(&valid);
@@ -214,26 +240,13 @@ fn thirty_two_concurrent_401s_cause_one_renewal() {
         agent,
         ..
     } = Guarded::start();
-    let server = Arc::new(server);
     agent.get(server.url("/warm")).call().unwrap();
     valid.lock().unwrap().clear();
     *script.on_issue.lock().unwrap() = None;
     // From now on only token-2 is valid.
     valid.lock().unwrap().insert("token-2".to_owned());
-    let start = Arc::new(Barrier::new(32));
-    let handles: Vec<_> = (0..32)
-        .map(|_| {
-            let agent = agent.clone();
-            let start = Arc::clone(&start);
-            let url = server.url("/x");
-            thread::spawn(move || {
-                start.wait();
-                agent.get(&url).call().map(|r| r.status().as_u16())
-            })
-        })
-        .collect();
-    for handle in handles {
-        assert_eq!(handle.join().unwrap().unwrap(), 200);
+    for status in together(&agent, &server.url("/x"), 32, 1) {
+        assert_eq!(status.unwrap(), 200);
     }
     assert_eq!(
         script.refreshes(),
@@ -453,31 +466,14 @@ fn many_threads_across_forced_expiries_always_send_a_valid_token() {
         agent,
         ..
     } = Guarded::start();
-    let server = Arc::new(server);
     const EXPIRIES: usize = 5;
     const ROUNDS: usize = EXPIRIES + 1;
     for round in 0..ROUNDS {
         if round > 0 {
             valid.lock().unwrap().clear(); // force an expiry
         }
-        let start = Arc::new(Barrier::new(8));
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let agent = agent.clone();
-                let start = Arc::clone(&start);
-                let url = server.url("/work");
-                thread::spawn(move || {
-                    start.wait();
-                    (0..20)
-                        .map(|_| agent.get(&url).call().map(|r| r.status().as_u16()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            for result in handle.join().unwrap() {
-                assert_eq!(result.unwrap(), 200);
-            }
+        for status in together(&agent, &server.url("/work"), 8, 20) {
+            assert_eq!(status.unwrap(), 200);
         }
     }
     assert_eq!(script.token_calls(), EXPIRIES + 1);
