@@ -74,6 +74,31 @@ pub trait Authorizer: Send {
         let _ = token;
         self.authorize()
     }
+
+    /// Logs out at the identity provider: revokes `token` (its refresh token first, then
+    /// the access token) where the provider can, for example at an RFC 7009 revocation
+    /// endpoint or with Cognito's `RevokeToken`. The default does nothing and succeeds.
+    ///
+    /// [`AuthMiddleware::revoke`](crate::AuthMiddleware) calls it, then forgets the token
+    /// and clears the token store whatever it returns, so a failure here is reported but
+    /// never leaves a token behind.
+    ///
+    /// ```
+    /// use en_core_auth::{Authorizer, ClientInfo, Error, Token};
+    ///
+    /// struct Static(ClientInfo);
+    /// impl Authorizer for Static {
+    ///     fn client_info(&self) -> &ClientInfo { &self.0 }
+    ///     fn authorize(&mut self) -> Result<Token, Error> { Ok(Token::new("t")) }
+    /// }
+    ///
+    /// let mut auth = Static(ClientInfo::new("id", ""));
+    /// assert!(auth.revoke(&Token::new("t")).is_ok());
+    /// ```
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        let _ = token;
+        Ok(())
+    }
 }
 
 /// Lets the middleware learn whether an authorizer kept the default
@@ -115,5 +140,8 @@ impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
     }
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         (**self).refresh(token)
+    }
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        (**self).revoke(token)
     }
 }

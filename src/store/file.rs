@@ -468,6 +468,15 @@ impl TokenStore for FileStore {
     fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
         self.lock_within(Duration::ZERO)
     }
+
+    fn clear(&self) -> Result<(), Error> {
+        let path = self.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(storage("could not remove the token cache", &path, error)),
+        }
+    }
 }
 
 impl FileStore {

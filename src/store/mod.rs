@@ -51,6 +51,28 @@ pub trait TokenStore: Send + Sync {
     fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
         self.lock().map(Some)
     }
+
+    /// Forgets what is stored (a logout: [`AuthMiddleware::revoke`](crate::AuthMiddleware)).
+    /// The default overwrites nothing and says so with a
+    /// [`Storage`](crate::ErrorKind::Storage) error, so that a store that cannot forget is
+    /// never taken for one that did.
+    ///
+    /// ```
+    /// use en_core_auth::store::{MemoryStore, TokenStore};
+    /// use en_core_auth::Token;
+    ///
+    /// let store = MemoryStore::new();
+    /// store.save(&Token::new("abc"))?;
+    /// store.clear()?;
+    /// assert!(store.load()?.is_none());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    fn clear(&self) -> Result<(), Error> {
+        Err(Error::new(
+            crate::ErrorKind::Storage,
+            "this token store cannot forget its token",
+        ))
+    }
 }
 
 /// Exclusive access to a [`TokenStore`] while alive; see [`TokenStore::lock`].
@@ -129,6 +151,11 @@ impl TokenStore for MemoryStore {
         *self.token.lock() = Some(token.clone());
         Ok(())
     }
+
+    fn clear(&self) -> Result<(), Error> {
+        *self.token.lock() = None;
+        Ok(())
+    }
 }
 
 impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
@@ -143,5 +170,8 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     }
     fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
         (**self).try_lock()
+    }
+    fn clear(&self) -> Result<(), Error> {
+        (**self).clear()
     }
 }
