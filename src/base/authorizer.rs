@@ -56,12 +56,12 @@ pub trait Authorizer: Send {
     /// passed; the middleware already renews ahead of expiry on its own, so override this
     /// only when the service can tell more (a revocation list, a usage count).
     ///
-    /// An override is called often (whenever a token is about to be used and the
-    /// authorizer is not busy renewing), so it must be cheap and must not do network calls.
-    /// The default is not called on the hot path: the middleware's own deadlines already
-    /// check the same expiry.
+    /// It is called whenever a token is about to be used (unless the authorizer is busy
+    /// renewing: then the token it replaces stays in use until it is done), so it must be
+    /// cheap and must not do network calls. An override may call another authorizer's
+    /// `expired()` and add its own condition: whatever it answers is honoured.
     fn expired(&self, token: &Token) -> bool {
-        default_expiry::check(token)
+        token.is_expired()
     }
 
     /// Renews `token`, for example with its refresh token. The default calls
@@ -98,33 +98,6 @@ pub trait Authorizer: Send {
     fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         let _ = token;
         Ok(())
-    }
-}
-
-/// Lets the middleware learn whether an authorizer kept the default
-/// [`Authorizer::expired`]: the default says what the middleware's own deadlines already
-/// know, so for such authorizers the hot path need not ask (it saves a clock read and a
-/// lock on every request). An override cannot call the default body, so the marker it sets
-/// is proof that the default ran.
-pub(crate) mod default_expiry {
-    use std::cell::Cell;
-
-    use crate::Token;
-
-    thread_local! {
-        static RAN: Cell<bool> = const { Cell::new(false) };
-    }
-
-    pub(super) fn check(token: &Token) -> bool {
-        RAN.with(|ran| ran.set(true));
-        token.is_expired()
-    }
-
-    /// Runs `expired` and tells whether it was the default implementation.
-    pub(crate) fn probe(expired: impl FnOnce() -> bool) -> (bool, bool) {
-        RAN.with(|ran| ran.set(false));
-        let result = expired();
-        (result, RAN.with(Cell::get))
     }
 }
 
