@@ -785,6 +785,12 @@ impl Inner {
         let mut redirects = 0;
         loop {
             let status = response.as_ref().map_or(401, |r| r.status().as_u16());
+            if status != 401
+                && let Some(accepted) = generation
+            {
+                // CONTRACT: a token issued after a refusal was accepted after all.
+                self.lifecycle.request_succeeded(accepted);
+            }
             if status == 401 {
                 // Only a 401 to a request that carried our token says the token is bad.
                 let Some(sent_with) = generation else {

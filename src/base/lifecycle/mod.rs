@@ -258,7 +258,6 @@ impl Lifecycle {
 
     /// A request sent with `generation` got an answer other than `401`: a token issued
     /// after a refusal is accepted after all, and the next refusal renews again.
-    #[allow(dead_code, reason = "CONTRACT: the middleware side calls it")]
     pub(crate) fn request_succeeded(&self, generation: u64) {
         // Read before writing: on the hot path the line stays shared between cores.
         // (Equivalent mutant: without the check `fetch_max` gives the same result, slower.)
