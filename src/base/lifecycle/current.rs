@@ -138,6 +138,24 @@ impl Current {
         }
     }
 
+    /// The hot path's check, with one clock read: whether the token is fresh by the wall
+    /// clock. It sees a suspend at once; a wall clock set back past the token's arrival
+    /// sends the caller to the slow path ([`phase`](Self::phase), both clocks). A smaller
+    /// step back makes the token look younger by that much until the slow path runs (or a
+    /// `401` renews it): the price of a single clock read here.
+    pub(super) fn fresh_by_wall(&self, clock: &dyn Clock) -> bool {
+        if self.withdrawn.load(Ordering::Relaxed) != IN_USE {
+            return false;
+        }
+        let Some(deadlines) = &self.deadlines else {
+            return true;
+        };
+        clock
+            .wall()
+            .duration_since(deadlines.arrived_wall)
+            .is_ok_and(|age| age < deadlines.advisory)
+    }
+
     /// Takes the token out of use (`why` is [`INVALIDATED`] or [`REFUSED`]).
     pub(super) fn withdraw(&self, why: u8) {
         self.withdrawn.store(why, Ordering::Relaxed);

@@ -50,9 +50,13 @@
 //!
 //! # The hot path
 //!
-//! [`Lifecycle::fresh`]: a read lock, two clock reads, a `try_lock` to ask the authorizer's
-//! `expired()` (skipped while a renewal holds the authorizer: the token it replaces stays
-//! in use until it is done) and a header clone. It never waits for a network call.
+//! [`Lifecycle::fresh`]: a read lock, one wall-clock read (it sees a suspend; a clock set
+//! back past the token's arrival sends the caller to the slow path, which reads both
+//! clocks), a `try_lock` to ask the authorizer's `expired()` and a header clone. It never waits for a network call: while a renewal holds
+//! the authorizer, the token it replaces stays in use until it is done. An authorizer that
+//! declares [`expiry_by_time_only`](crate::Authorizer::expiry_by_time_only) is not asked
+//! there (its `expired()` says what the deadlines already know), which saves the lock and a
+//! second clock read; the slow path ([`Lifecycle::current`]) always asks.
 
 mod back_off;
 mod current;
@@ -148,6 +152,9 @@ pub(crate) struct Lifecycle {
     renewing_thread: Mutex<Option<ThreadId>>,
     started: Instant,
     clock: Box<dyn Clock>,
+    /// The authorizer's [`Authorizer::expiry_by_time_only`]: the hot path need not ask
+    /// its `expired()`.
+    expiry_by_time_only: bool,
     thresholds: RefreshThresholds,
     /// Where tokens are kept beyond this process, if anywhere.
     store: Option<Box<dyn TokenStore>>,
@@ -165,7 +172,9 @@ impl Lifecycle {
         store: Option<Box<dyn TokenStore>>,
         prepare: Prepare,
     ) -> Lifecycle {
+        let expiry_by_time_only = authorizer.expiry_by_time_only();
         Lifecycle {
+            expiry_by_time_only,
             renewer: Mutex::new(Renewer {
                 authorizer,
                 outcome: None,
@@ -201,7 +210,9 @@ impl Lifecycle {
     pub(crate) fn fresh(&self) -> Option<(HeaderValue, u64)> {
         let current = self.current.read();
         let current = current.as_ref()?;
-        if current.phase(&*self.clock) != Phase::Fresh || self.declared_expired(current) {
+        if !current.fresh_by_wall(&*self.clock)
+            || (!self.expiry_by_time_only && self.declared_expired(current))
+        {
             return None;
         }
         Some((current.header.clone(), current.generation))

@@ -72,6 +72,9 @@ struct Provider {
     renewing_seen: AtomicBool,
     /// `expired()` answers true while set (a wrapper's own condition).
     declared: AtomicBool,
+    expired_calls: AtomicUsize,
+    /// What `expiry_by_time_only` answers.
+    time_only: AtomicBool,
 }
 
 impl Provider {
@@ -125,7 +128,11 @@ impl Authorizer for Scripted {
         self.provider.issue()
     }
     fn expired(&self, token: &Token) -> bool {
+        self.provider.expired_calls.fetch_add(1, Ordering::SeqCst);
         token.is_expired() || self.provider.declared.load(Ordering::SeqCst)
+    }
+    fn expiry_by_time_only(&self) -> bool {
+        self.provider.time_only.load(Ordering::SeqCst)
     }
     fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         self.provider
@@ -159,8 +166,17 @@ fn fixture_with(
     thresholds: RefreshThresholds,
     store: Option<Box<dyn TokenStore>>,
 ) -> Fixture {
+    fixture_of(Provider::default(), lifetime, thresholds, store)
+}
+
+fn fixture_of(
+    provider: Provider,
+    lifetime: Option<Duration>,
+    thresholds: RefreshThresholds,
+    store: Option<Box<dyn TokenStore>>,
+) -> Fixture {
     let clock = Manual::new();
-    let provider = Arc::new(Provider::default());
+    let provider = Arc::new(provider);
     *provider.lifetime.lock() = lifetime;
     provider.clock.set(Arc::clone(&clock)).ok();
     let authorizer = Scripted {
@@ -425,6 +441,22 @@ fn the_authorizers_expired_is_asked_on_the_hot_path() {
     assert!(f.lifecycle.fresh().is_none());
     f.provider.declared.store(false, Ordering::SeqCst);
     assert!(f.lifecycle.fresh().is_some(), "asked each time, not once");
+}
+
+#[test]
+fn an_authorizer_whose_expiry_is_time_only_is_not_asked_on_the_hot_path() {
+    let provider = Provider::default();
+    provider.time_only.store(true, Ordering::SeqCst);
+    let f = fixture_of(provider, Some(HOUR), RefreshThresholds::default(), None);
+    assert_eq!(f.token(), Ok("token-1".into()));
+    let asked = f.provider.expired_calls.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert!(f.lifecycle.fresh().is_some());
+    }
+    assert_eq!(f.provider.expired_calls.load(Ordering::SeqCst), asked);
+    // The slow path still asks, and honours the answer.
+    f.provider.declared.store(true, Ordering::SeqCst);
+    assert_eq!(f.token(), Ok("token-2".into()));
 }
 
 #[test]
