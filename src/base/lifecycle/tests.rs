@@ -833,3 +833,24 @@ fn a_waiter_does_not_take_an_outcome_withdrawn_since() {
         .unwrap();
     assert_eq!(got.token.access_token(), "token-3");
 }
+
+#[test]
+fn only_a_refresh_that_extends_the_expiry_lets_the_next_one_come_at_once() {
+    let advisory_from_issuance = RefreshThresholds {
+        advisory_fraction: 1.0,
+        advisory_max: Duration::from_secs(7200),
+        mandatory_fraction: 0.0,
+        ..RefreshThresholds::default()
+    };
+    let f = fixture_with(Some(Duration::from_secs(600)), advisory_from_issuance, None);
+    assert_eq!(f.token(), Ok("token-1".into()));
+    // Each refresh one second later expires one second later: no deferral between them.
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(f.token(), Ok("token-2".into()));
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(f.token(), Ok("token-3".into()));
+    // A refresh at the same instant expires at the same time: the next one is deferred.
+    assert_eq!(f.token(), Ok("token-4".into()));
+    assert_eq!(f.token(), Ok("token-4".into()));
+    assert_eq!(f.provider.calls(), 4);
+}
