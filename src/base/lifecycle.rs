@@ -456,6 +456,11 @@ impl Lifecycle {
         let Some(store) = &self.store else {
             return self.renew_locked(authorizer, latest.as_ref(), reason);
         };
+        // Stores write atomically, so a usable token another process stored is taken
+        // without the lock; the lock is only for renewing.
+        if let Some(adopted) = self.adopt_from(store.as_ref(), authorizer, latest.as_deref()) {
+            return Ok(adopted);
+        }
         // Ahead of expiry the caller has a valid token: it does not wait for a renewal in
         // another process, it goes on and lets that process finish.
         let lock = if reason == Reason::Advisory {
@@ -463,11 +468,22 @@ impl Lifecycle {
         } else {
             store.lock().map(Some)
         };
+        let lock = match (lock, &latest) {
+            (Ok(None), None) => store.lock().map(Some),
+            (lock, _) => lock,
+        };
         let _cross_process = match (lock, &latest) {
             (Ok(Some(lock)), _) => lock,
             (Ok(None), Some(latest)) => return Ok(Arc::clone(latest)),
-            (Ok(None), None) => store.lock()?,
-            (Err(error), _) => return self.keep_or_fail(latest.as_ref(), reason, error),
+            // `lock()` never answers "held"; were one to, renew without it.
+            (Ok(None), None) => crate::store::StoreLock::none(),
+            // The wait ran out: what the holder stored meanwhile is still worth using.
+            (Err(error), _) => {
+                return match self.adopt_from(store.as_ref(), authorizer, latest.as_deref()) {
+                    Some(adopted) => Ok(adopted),
+                    None => self.keep_or_fail(latest.as_ref(), reason, error),
+                };
+            }
         };
         let stored = match store.load() {
             Ok(stored) => stored,
@@ -491,6 +507,17 @@ impl Lifecycle {
                 None => self.renew_locked(authorizer, None, reason),
             },
         }
+    }
+
+    /// [`adopt_stored`](Self::adopt_stored) on what `store` holds now, read without its lock.
+    fn adopt_from(
+        &self,
+        store: &dyn TokenStore,
+        authorizer: &dyn Authorizer,
+        replacing: Option<&Current>,
+    ) -> Option<Arc<Current>> {
+        let stored = store.load().ok().flatten()?;
+        self.adopt_stored(&stored, authorizer, replacing)
     }
 
     /// A usable token that another process (or an earlier run) stored, unless it is the

@@ -238,6 +238,19 @@ impl Authorizer for ClientCredentials {
         self.endpoint.request(&grant)
     }
 
+    /// The grant, token URL, client, extra parameters (`audience`, `resource`) and scopes.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint
+            .parameters
+            .iter()
+            .fold(
+                crate::store::CredentialSet::new("client_credentials", &self.endpoint.url)
+                    .client(&self.endpoint.client),
+                |set, (name, value)| set.param(name, value),
+            )
+            .scopes(&self.scopes)
+    }
+
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
             // No scope on refresh: the server grants the original scope (RFC 6749 §6).

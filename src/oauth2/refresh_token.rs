@@ -226,6 +226,21 @@ impl Authorizer for RefreshToken {
             .to_owned();
         self.exchange(&refresh_token)
     }
+
+    /// The grant, token URL, client, extra parameters, scopes, and (hashed) the refresh
+    /// token this authorizer was given: two users' refresh tokens never share a token.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint
+            .parameters
+            .iter()
+            .fold(
+                crate::store::CredentialSet::new("refresh_token", &self.endpoint.url)
+                    .client(&self.endpoint.client)
+                    .private_value("refresh_token", &self.refresh_token),
+                |set, (name, value)| set.param(name, value),
+            )
+            .scopes(&self.scopes)
+    }
 }
 
 impl fmt::Debug for RefreshToken {

@@ -466,6 +466,15 @@ impl Authorizer for SrpAuthorizer {
         &self.client
     }
 
+    /// The user pool, its endpoint, the app client and the user (the password only ever
+    /// changes how the token is obtained, never which token it is).
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        crate::store::CredentialSet::new("cognito srp", &self.endpoint)
+            .param("user_pool_id", &self.user_pool_id)
+            .client(&self.client)
+            .user(&self.username)
+    }
+
     fn authorize(&mut self) -> Result<Token, Error> {
         let endpoint = self.checked_endpoint()?;
         let srp = SrpClient::generate()?;

@@ -19,106 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use super::{StoreLock, TokenStore};
+use super::entry::Codec;
+use super::{CacheKey, StoreLock, TokenStore};
 use crate::{Error, ErrorKind, Token};
 
 /// A cache file larger than this is not ours (tokens are a few KiB): it is ignored.
 const MAX_FILE_SIZE: u64 = 64 * 1024;
-
-/// Names the file format, so that a JSON file of another program is not mistaken for ours.
-const FORMAT: &str = "en-core-auth token cache";
-/// Bumped when the format changes incompatibly; a file of another version is ignored.
-const VERSION: u32 = 1;
-
-/// The identity of a credential set, hashed: which cache file its tokens go to.
-///
-/// Two credential sets share a file only when endpoint, client id, user name and scopes
-/// (in any order, duplicates ignored) are all equal. Each field is length-prefixed before
-/// hashing, so that `("ab", "c")` and `("a", "bc")` differ. No secret goes into the key.
-///
-/// ```
-/// use en_core_auth::store::CacheKey;
-///
-/// let a = CacheKey::new("https://idp.example.com/token", "client", None, ["read", "write"]);
-/// let b = CacheKey::new("https://idp.example.com/token", "client", None, ["write", "read"]);
-/// let c = CacheKey::new("https://idp.example.com/token", "client", Some("alice"), ["read", "write"]);
-/// assert_eq!(a, b);
-/// assert_ne!(a, c);
-/// assert_eq!(a.as_hex().len(), 64);
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    hex: String,
-}
-
-impl CacheKey {
-    /// The key of the credential set talking to `endpoint` (a token URL, an issuer, a
-    /// Cognito user pool and its endpoint: whatever names the identity provider) as
-    /// `client_id`, for `username` if a user logs in, asking for `scopes`.
-    ///
-    /// ```
-    /// use en_core_auth::store::CacheKey;
-    /// let key = CacheKey::new("eu-west-1_AbC", "app-client", Some("alice"), Vec::<String>::new());
-    /// assert!(key.as_hex().chars().all(|c| c.is_ascii_hexdigit()));
-    /// ```
-    pub fn new(
-        endpoint: &str,
-        client_id: &str,
-        username: Option<&str>,
-        scopes: impl IntoIterator<Item = impl AsRef<str>>,
-    ) -> CacheKey {
-        let mut scopes: Vec<String> = scopes
-            .into_iter()
-            .map(|scope| scope.as_ref().to_owned())
-            .collect();
-        scopes.sort();
-        scopes.dedup();
-
-        let mut hasher = Sha256::new();
-        let mut field = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(bytes);
-        };
-        field(b"en-core-auth cache key v1");
-        field(endpoint.as_bytes());
-        field(client_id.as_bytes());
-        match username {
-            // Tagged so that no user and a user named "" differ.
-            None => field(b"-"),
-            Some(username) => {
-                field(b"+");
-                field(username.as_bytes());
-            }
-        }
-        field(&(scopes.len() as u64).to_be_bytes());
-        for scope in &scopes {
-            field(scope.as_bytes());
-        }
-        let digest = hasher.finalize();
-        let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        CacheKey { hex }
-    }
-
-    /// The key as 64 lower-case hex digits: the cache file's name without `.json`.
-    ///
-    /// ```
-    /// use en_core_auth::store::CacheKey;
-    /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
-    /// assert_eq!(key.as_hex(), key.as_hex().to_lowercase());
-    /// ```
-    pub fn as_hex(&self) -> &str {
-        &self.hex
-    }
-}
-
-impl std::fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CacheKey").field(&self.hex).finish()
-    }
-}
 
 /// A [`TokenStore`] in a file: tokens survive the process and are shared, with a
 /// cross-process lock, by every process of the user that uses the same credential set.
@@ -282,6 +188,13 @@ impl FileStore {
         self.dir.join(format!("{}.json", self.key.as_hex()))
     }
 
+    fn codec(&self) -> Codec {
+        Codec {
+            key: self.key.clone(),
+            store_refresh_tokens: self.store_refresh_tokens,
+        }
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.key.as_hex()))
     }
@@ -362,58 +275,6 @@ impl FileStore {
             last_error.unwrap_or_else(|| std::io::Error::other("name clash")),
         ))
     }
-
-    fn decode(&self, bytes: &[u8]) -> Option<Token> {
-        let stored: Stored = serde_json::from_slice(bytes).ok()?;
-        if stored.format != FORMAT || stored.version != VERSION || stored.access_token.is_empty() {
-            return None;
-        }
-        let mut token = Token::new(stored.access_token).with_token_type(stored.token_type);
-        if let Some(id_token) = stored.id_token {
-            token = token.with_id_token(id_token);
-        }
-        if let Some(refresh_token) = stored.refresh_token.filter(|_| self.store_refresh_tokens) {
-            token = token.with_refresh_token(refresh_token);
-        }
-        if let Some(scope) = stored.scope {
-            token = token.with_scope(scope);
-        }
-        if let Some(expires_at) = stored.expires_at {
-            let at = UNIX_EPOCH.checked_add(expires_at.to_duration()?)?;
-            let lifetime = match stored.lifetime {
-                Some(lifetime) => Some(lifetime.to_duration()?),
-                None => None,
-            };
-            token = token.with_expires_at(at).with_lifetime(lifetime);
-        }
-        Some(token)
-    }
-
-    fn encode(&self, token: &Token) -> Result<Vec<u8>, Error> {
-        let stored = Stored {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            access_token: token.access_token().to_owned(),
-            token_type: token.token_type().to_owned(),
-            id_token: token.id_token().map(str::to_owned),
-            refresh_token: token
-                .refresh_token()
-                .filter(|_| self.store_refresh_tokens)
-                .map(str::to_owned),
-            scope: token.scope().map(str::to_owned),
-            // A time before 1970 cannot come from an identity provider: stored as expired.
-            expires_at: token
-                .expires_at()
-                .map(|at| Seconds::from(at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))),
-            lifetime: token.lifetime().map(Seconds::from),
-        };
-        serde_json::to_vec_pretty(&stored).map_err(|error| {
-            Error::new(
-                ErrorKind::Storage,
-                format!("could not encode the token for the cache: {error}"),
-            )
-        })
-    }
 }
 
 impl TokenStore for FileStore {
@@ -436,7 +297,7 @@ impl TokenStore for FileStore {
             log::debug!("ignoring {}: larger than a token cache", path.display());
             return Ok(None);
         }
-        let token = self.decode(&bytes);
+        let token = self.codec().decode(&bytes);
         if token.is_none() {
             log::debug!(
                 "ignoring {}: not a token cache this version reads",
@@ -447,7 +308,7 @@ impl TokenStore for FileStore {
     }
 
     fn save(&self, token: &Token) -> Result<(), Error> {
-        let bytes = self.encode(token)?;
+        let bytes = self.codec().encode(token)?;
         self.write_atomically(&bytes)
     }
 
@@ -556,51 +417,6 @@ fn storage(what: &str, path: &Path, error: std::io::Error) -> Error {
         ErrorKind::Storage,
         format!("{what} {}: {error}", path.display()),
     )
-}
-
-/// The file's content. Unknown fields are ignored, so that a later minor version can add
-/// some; an incompatible change bumps `version`.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    format: String,
-    version: u32,
-    access_token: String,
-    token_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    /// The scope the identity provider granted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    /// Unix time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<Seconds>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lifetime: Option<Seconds>,
-}
-
-/// A duration as whole seconds and nanoseconds, exact and readable.
-#[derive(Serialize, Deserialize)]
-struct Seconds {
-    secs: u64,
-    nanos: u32,
-}
-
-impl Seconds {
-    /// `None` for nanoseconds out of range: a foreign file, not a panic in `Duration::new`.
-    fn to_duration(&self) -> Option<Duration> {
-        (self.nanos < 1_000_000_000).then(|| Duration::new(self.secs, self.nanos))
-    }
-}
-
-impl From<Duration> for Seconds {
-    fn from(duration: Duration) -> Seconds {
-        Seconds {
-            secs: duration.as_secs(),
-            nanos: duration.subsec_nanos(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -737,7 +553,7 @@ mod tests {
             text.into_bytes()
         };
         // Oversized but otherwise valid: only the size check rejects it.
-        assert!(store.decode(&oversized).is_some());
+        assert!(store.codec().decode(&oversized).is_some());
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty", Vec::new()),
             ("truncated", good[..good.len() / 2].to_vec()),

@@ -9,8 +9,15 @@
 
 use parking_lot::Mutex;
 
+mod entry;
 mod file;
-pub use file::{CacheKey, FileStore};
+mod key;
+#[cfg(feature = "redis")]
+mod redis;
+pub use file::FileStore;
+pub use key::{CacheKey, CredentialSet};
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 use crate::{Error, Token};
 
