@@ -206,12 +206,77 @@ impl FileStore {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder
             .create(&self.dir)
-            .map_err(|error| storage("could not create the cache directory", &self.dir, error))
+            .map_err(|error| storage("could not create the cache directory", &self.dir, error))?;
+        self.check_dir(true)
+    }
+
+    /// Whether the directory may hold our tokens: a directory, owned by us, that no other
+    /// user can write (another user could replace our files there), and, when `writing`,
+    /// one its owner may write (a directory made read-only means "don't cache").
+    fn check_dir(&self, writing: bool) -> Result<(), Error> {
+        let refuse = |why: &str| {
+            Err(Error::new(
+                ErrorKind::Storage,
+                format!("not using the token cache {}: {why}", self.dir.display()),
+            ))
+        };
+        let meta = match fs::metadata(&self.dir) {
+            Ok(meta) => meta,
+            Err(error) => {
+                return Err(storage(
+                    "could not read the cache directory",
+                    &self.dir,
+                    error,
+                ));
+            }
+        };
+        if !meta.is_dir() {
+            return refuse("not a directory");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.mode() & 0o022 != 0 {
+                return refuse("other users can write to it");
+            }
+            if current_uid().is_some_and(|uid| uid != meta.uid()) {
+                return refuse("owned by another user");
+            }
+            if writing && meta.mode() & 0o200 == 0 {
+                return refuse("read-only");
+            }
+        }
+        let _ = writing;
+        Ok(())
+    }
+
+    /// Removes temporary files of this key that a killed process left behind (older than
+    /// a minute: no save takes that long).
+    fn clean_stale_temps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let prefix = format!(".{}.", self.key.as_hex());
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_TEMP));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                log::debug!("removed a stale temporary file {}", entry.path().display());
+            }
+        }
     }
 
     /// Writes `bytes` to a new temporary file beside the cache file and renames it over.
     fn write_atomically(&self, bytes: &[u8]) -> Result<(), Error> {
         self.ensure_dir()?;
+        self.clean_stale_temps();
         let (temp_path, mut file) = self.create_temp()?;
         let written = file
             .write_all(bytes)
@@ -280,13 +345,23 @@ impl FileStore {
 impl TokenStore for FileStore {
     fn load(&self) -> Result<Option<Token>, Error> {
         let path = self.path();
-        let file = match File::open(&path) {
+        if let Err(error) = self.check_dir(false) {
+            if self.dir.exists() {
+                log::warn!("{error}");
+            }
+            return Ok(None);
+        }
+        // Without following a link planted in its place, and without blocking on a FIFO.
+        let file = match safe_open(OpenOptions::new().read(true), &path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(storage("could not open the token cache", &path, error)),
+            Err(error) => {
+                log::debug!("ignoring {}: {error}", path.display());
+                return Ok(None);
+            }
         };
-        if !file.metadata().is_ok_and(|meta| meta.is_file()) {
-            log::debug!("ignoring {}: not a regular file", path.display());
+        if let Err(why) = trusted(&file) {
+            log::debug!("ignoring {}: {why}", path.display());
             return Ok(None);
         }
         let mut bytes = Vec::new();
@@ -344,15 +419,31 @@ impl FileStore {
     /// The cross-process lock, waiting at most `wait` for another process to release it
     /// (`File::lock` has no timeout, so `try_lock` is polled); `None` when it is still held.
     fn lock_within(&self, wait: Duration) -> Result<Option<StoreLock>, Error> {
-        self.ensure_dir()?;
         let path = self.lock_path();
-        let file = private_file()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|error| storage("could not open the token cache lock", &path, error))?;
+        // A cache that cannot be written (read-only, another user's directory or lock file
+        // after a `sudo`) is no cache: the renewal goes on without the lock, and its token
+        // is not saved.
+        let no_cache = |why: &dyn std::fmt::Display| {
+            log::warn!("renewing without the token cache: {why}");
+            Ok(Some(StoreLock::none()))
+        };
+        if let Err(error) = self.ensure_dir() {
+            return no_cache(&error);
+        }
+        let file = match safe_open(
+            private_file()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &path,
+        ) {
+            Ok(file) => file,
+            Err(error) => return no_cache(&storage("could not open the lock", &path, error)),
+        };
+        if let Err(why) = trusted(&file) {
+            return no_cache(&format!("{}: {why}", path.display()));
+        }
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
@@ -402,6 +493,45 @@ fn default_dir_from(
         ErrorKind::Configuration,
         "no cache directory: neither XDG_CACHE_HOME nor HOME is set",
     ))
+}
+
+/// A temporary file older than this was left by a killed process.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Opens `path` without following a symbolic link in its place (the open fails) and
+/// without blocking on a FIFO or device (a FIFO planted there would hang a plain open).
+fn safe_open(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// Whether an open cache or lock file may be trusted: a regular file, ours, that no other
+/// user can read or write.
+fn trusted(file: &File) -> Result<(), &'static str> {
+    let meta = file.metadata().map_err(|_| "cannot be inspected")?;
+    if !meta.is_file() {
+        return Err("not a regular file");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if current_uid().is_some_and(|uid| uid != meta.uid()) {
+            return Err("owned by another user");
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err("readable or writable by other users");
+        }
+    }
+    Ok(())
+}
+
+/// This process's effective user id, read from `/proc/self` (the crate has no unsafe code
+/// for `geteuid`); `None` where there is no `/proc`, and then ownership is not checked.
+#[cfg(unix)]
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").ok().map(|meta| meta.uid())
 }
 
 /// Options for a file only its owner may read or write.
