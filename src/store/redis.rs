@@ -31,7 +31,11 @@ use crate::{Error, ErrorKind, Token};
 /// the token and `en-core-auth:{<key>}:lock` for the renewal lease, `<key>` being
 /// [`CacheKey::as_hex`]. The braces make both keys of a credential set hash to one slot of a
 /// Redis Cluster.
-pub const KEY_PREFIX: &str = "en-core-auth:";
+///
+/// ```
+/// assert_eq!(en_core_auth::store::REDIS_KEY_PREFIX, "en-core-auth:");
+/// ```
+pub const REDIS_KEY_PREFIX: &str = "en-core-auth:";
 
 /// Releases the lease only if this process still owns it.
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
@@ -48,7 +52,7 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// lifetime, instead of once per process.
 ///
 /// - URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (rustls, with
-///   the bundled Mozilla roots). Keys live under [`KEY_PREFIX`] in the database the URL
+///   the bundled Mozilla roots). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
 ///   names.
 /// - Timeouts: connecting, reading and writing each take at most
 ///   [`timeout`](RedisStore::timeout) (default 500 ms). After a failure, Redis is left alone
@@ -133,8 +137,8 @@ impl RedisStore {
         let shared = Shared {
             client,
             connection: Mutex::new(None),
-            token_key: format!("{KEY_PREFIX}{{{}}}:token", key.as_hex()),
-            lock_key: format!("{KEY_PREFIX}{{{}}}:lock", key.as_hex()),
+            token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
+            lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
             timeout: Duration::from_millis(500),
             lease: Duration::from_secs(5),
             retry_after: Duration::from_secs(5),
