@@ -525,6 +525,17 @@ fn redis_down_slow_or_full_sends_the_process_to_the_identity_provider() {
     .timeout(Duration::from_millis(100));
     assert!(slow.load().unwrap().is_none());
     assert!(slow.try_lock().unwrap().is_some());
+    // The same over TLS: the handshake is bounded too (and the rustls set-up works).
+    let slow_tls = RedisStore::new(
+        &format!(
+            "rediss://127.0.0.1:{}/0",
+            silent.local_addr().unwrap().port()
+        ),
+        key(&idp),
+    )
+    .unwrap()
+    .timeout(Duration::from_millis(100));
+    assert!(slow_tls.load().unwrap().is_none());
 
     // Full: every write is refused (OOM). The token is still handed out.
     let _: () = redis.query(redis::cmd("DEL").arg(down.token_key()));
@@ -534,4 +545,130 @@ fn redis_down_slow_or_full_sends_the_process_to_the_identity_provider() {
         .build();
     full_auth.access_token().unwrap();
     assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+/// `rediss://` against a `redis-server` with TLS on, its certificate signed by a CA made for
+/// the test with `openssl`: trusted only when the store is given that CA.
+#[test]
+fn rediss_with_a_private_ca() {
+    let dir = temp_dir("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl is needed to make the test's certificates");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=en-core-auth test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    let port = free_port();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut server = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            &path("server.pem"),
+            "--tls-key-file",
+            &path("server.key"),
+        ])
+        .args([
+            "--tls-ca-cert-file",
+            &path("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("rediss://127.0.0.1:{port}/0");
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    let store = || {
+        RedisStore::new(&url, CacheKey::new("e", "c", None, ["tls"]))
+            .unwrap()
+            .retry_after(Duration::ZERO)
+    };
+    let trusted = store().with_root_certificate(&ca).unwrap();
+    let token = Token::new("over-tls").with_expires_in(Duration::from_secs(60));
+    let mut stored = false;
+    for _ in 0..400 {
+        trusted.save(&token).unwrap();
+        if trusted.load().unwrap().is_some() {
+            stored = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(stored, "no TLS connection to redis-server");
+    assert!(trusted.try_lock().unwrap().is_some());
+    // The system's roots do not know the test CA: the server is not trusted, so the store
+    // is empty (and the process would go to the identity provider).
+    assert!(store().load().unwrap().is_none());
+    // Not PEM, or not rediss://: configuration errors.
+    assert!(store().with_root_certificate(b"not pem").is_err());
+    let plain = RedisStore::new(
+        "redis://127.0.0.1:6379/0",
+        CacheKey::new("e", "c", None, ["tls"]),
+    );
+    assert!(plain.unwrap().with_root_certificate(&ca).is_err());
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -51,8 +51,9 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// the same credential set: the fleet asks the identity provider about once per token
 /// lifetime, instead of once per process.
 ///
-/// - URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (rustls, with
-///   the bundled Mozilla roots). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
+/// - URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (rustls,
+///   verified against the system's roots, or a CA given with
+///   [`with_root_certificate`](RedisStore::with_root_certificate)). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
 ///   names.
 /// - Timeouts: connecting, reading and writing each take at most
 ///   [`timeout`](RedisStore::timeout) (default 500 ms). After a failure, Redis is left alone
@@ -83,6 +84,8 @@ pub struct RedisStore {
 /// What the store and the keeper threads of its leases share.
 struct Shared {
     client: redis::Client,
+    /// The URL is `rediss://`.
+    tls: bool,
     connection: Mutex<Option<redis::Connection>>,
     token_key: String,
     lock_key: String,
@@ -136,6 +139,7 @@ impl RedisStore {
         })?;
         let shared = Shared {
             client,
+            tls: url.starts_with("rediss://"),
             connection: Mutex::new(None),
             token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
             lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
@@ -152,6 +156,60 @@ impl RedisStore {
             },
             lock_timeout: Duration::from_secs(30),
         })
+    }
+
+    /// Trusts the CA certificate(s) in `pem` for `rediss://`, instead of the system's
+    /// roots: for a Redis behind a private CA that is not installed system-wide.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`] when the URL is not `rediss://` or `pem` holds no
+    /// certificate.
+    ///
+    /// ```no_run
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let store = RedisStore::new("rediss://cache.internal:6380/0", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .with_root_certificate(&ca)?;
+    /// # let _ = store;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<RedisStore, Error> {
+        // The parser takes a file without certificates as an empty list: an empty trust
+        // store would only fail later, at every connection.
+        let has_certificate = pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|window| window == b"-----BEGIN CERTIFICATE-----");
+        if !self.shared.tls || !has_certificate {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                "a CA certificate needs a rediss:// URL and a PEM certificate",
+            ));
+        }
+        let info = self.shared.client.get_connection_info().clone();
+        let client = redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        )
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Configuration,
+                "the Redis CA certificate is not usable (a rediss:// URL and PEM certificates are needed)",
+            )
+        })?;
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.client = client,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    "set the CA certificate before the store is used",
+                ));
+            }
+        }
+        Ok(self)
     }
 
     /// Whether refresh tokens are written to Redis (default: no, because whoever can read
