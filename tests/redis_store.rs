@@ -675,3 +675,58 @@ fn rediss_with_a_private_ca() {
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A user and password in the URL are used, the database the URL names holds the keys, and
+/// neither a right nor a wrong password ever reaches a log line.
+#[test]
+fn password_and_database_from_the_url_and_never_in_logs() {
+    let idp = idp(Duration::from_secs(300));
+    let port = free_port();
+    let mut server = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--requirepass", "r3d1s-p455"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = |password: &str| format!("redis://default:{password}@127.0.0.1:{port}/3");
+    let worker = |password: &str| Worker {
+        idp: &idp,
+        secs: 0.0,
+        threads: 1,
+        cache_dir: temp_dir("password"),
+        redis: Some(url(password)),
+        lease_ms: 1000,
+        lock_timeout_ms: 30_000,
+    };
+    // Wait for the server, with the right password.
+    let admin = redis::Client::open(url("r3d1s-p455")).unwrap();
+    let mut connection = None;
+    for _ in 0..400 {
+        if let Ok(made) = admin.get_connection_with_timeout(Duration::from_secs(1)) {
+            connection = Some(made);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut connection = connection.expect("redis-server did not come up");
+
+    let ((calls, failures), stderr) = finish(worker("r3d1s-p455").spawn());
+    assert_eq!((calls, failures), (1, 0), "{stderr}");
+    assert!(!stderr.contains("r3d1s-p455"), "{stderr}");
+    // The token is in database 3, and only there.
+    let in_3: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).unwrap();
+    assert_eq!(in_3.len(), 1, "{in_3:?}");
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut connection).unwrap();
+    let in_0: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).unwrap();
+    assert!(in_0.is_empty());
+
+    // A wrong password: no cache, a token all the same, and the reason logged without it.
+    let ((calls, failures), stderr) = finish(worker("wr0ng-p455").spawn());
+    assert_eq!((calls, failures), (1, 0), "{stderr}");
+    assert!(stderr.contains("Redis token store unusable"), "{stderr}");
+    assert!(!stderr.contains("wr0ng-p455"), "{stderr}");
+    assert_eq!(idp.requests(Operation::Token), 2);
+    let _ = server.kill();
+    let _ = server.wait();
+}
