@@ -964,3 +964,87 @@ fn redis_puts_the_cache_where_every_machine_finds_it() {
     );
     assert!(status.contains("token: none"), "{status}");
 }
+
+#[test]
+fn git_credential_helper_as_git_uses_it() {
+    let idp = idp();
+    let tmp = TempDir::new("git");
+    // What `git credential fill` does with `credential.helper = !en-core-auth git-credential`:
+    // runs the helper with `get`, writes the request's attributes, reads key=value lines.
+    let settings = cli(&idp, &tmp.cache(), &[]);
+    let git = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .args(["-c", &format!("credential.helper=!'{BIN}' git-credential")])
+            .args(args)
+            .env_clear()
+            .envs(settings.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("HOME", &tmp.0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("git is needed for the credential helper test");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    fs::create_dir_all(&tmp.0).unwrap();
+    let output = git(
+        &["credential", "fill"],
+        "protocol=https\nhost=git.example.com\n\n",
+    );
+    let answer = succeeds(output);
+    let field = |name: &str| {
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {answer}"))
+            .to_owned()
+    };
+    assert_eq!(field("username"), "oauth2");
+    let token = field("password");
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    // git saw the token rejected: `reject` calls `erase`, and the next `fill` gets a new one.
+    let rejected =
+        format!("protocol=https\nhost=git.example.com\nusername=oauth2\npassword={token}\n\n");
+    succeeds(git(&["credential", "reject"], &rejected));
+    let answer = succeeds(git(
+        &["credential", "fill"],
+        "protocol=https\nhost=git.example.com\n\n",
+    ));
+    assert!(!answer.contains(&token), "{answer}");
+    assert_eq!(idp.requests(Operation::Token), 2);
+
+    // `approve` (store) changes nothing; a GitHub-style user name.
+    let approved = format!("protocol=https\nhost=git.example.com\nusername=oauth2\npassword=x\n\n");
+    succeeds(git(&["credential", "approve"], &approved));
+    let answer = succeeds(with_stdin(
+        cli(
+            &idp,
+            &tmp.cache(),
+            &["--git-username", "x-access-token", "git-credential", "get"],
+        ),
+        "protocol=https",
+    ));
+    assert!(
+        answer.starts_with("username=x-access-token\npassword="),
+        "{answer}"
+    );
+    let expiry: u64 = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("password_expiry_utc="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expiry.abs_diff(now_secs() + 3600) <= 120);
+    assert_eq!(idp.requests(Operation::Token), 2);
+}

@@ -18,6 +18,12 @@ USAGE:
                                      status is CMD's (128+N when killed by signal N)
     en-core-auth [OPTIONS] status    show what the cache holds (no request is made)
     en-core-auth [OPTIONS] clear     forget the cached token
+    en-core-auth [OPTIONS] git-credential get|store|erase
+                                     git credential helper: `get` answers with the token
+                                     as the password, `erase` (git saw it rejected)
+                                     clears the cache; configure it with
+                                     git config credential.https://git.example.com.helper \
+                                       '!en-core-auth git-credential'
 
 Keep tokens out of process listings: `en-core-auth header | curl -H @- URL` (curl 7.55+)
 or `en-core-auth exec -- sh -c 'curl -H \"$EN_CORE_AUTH_HEADER\" URL'`, not
@@ -65,6 +71,8 @@ OTHER OPTIONS:
                                                        as JSON (`status`: the cache as JSON)
     --format FORMAT                                    text (default), json, or exec-credential
                                                        (kubectl's client.authentication.k8s.io/v1)
+    --git-username NAME    EN_CORE_AUTH_GIT_USERNAME   user name git-credential answers with
+                                                       (default oauth2; GitHub: x-access-token)
     --id-token             print (or put in the header) the ID token instead of the access token
     -v, --verbose          explain on standard error what happens (no secrets are shown)
     -h, --help             print this help
@@ -94,6 +102,16 @@ pub(crate) enum Command {
     Exec(Vec<String>),
     Status,
     Clear,
+    /// A git credential helper operation: `get`, `store` or `erase`.
+    GitCredential(GitOperation),
+}
+
+/// What git asks its credential helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GitOperation {
+    Get,
+    Store,
+    Erase,
 }
 
 /// How `token` and `header` print.
@@ -158,6 +176,7 @@ pub(crate) struct Config {
     pub(crate) redis_url: Option<Secret>,
     pub(crate) min_ttl: Option<u64>,
     pub(crate) format: Format,
+    pub(crate) git_username: String,
 }
 
 /// What the command line asks for.
@@ -188,6 +207,7 @@ const VALUE_FLAGS: &[(&str, &str)] = &[
     ("--redis", "EN_CORE_AUTH_REDIS_URL"),
     ("--min-ttl", "EN_CORE_AUTH_MIN_TTL"),
     ("--format", "EN_CORE_AUTH_FORMAT"),
+    ("--git-username", "EN_CORE_AUTH_GIT_USERNAME"),
 ];
 
 /// Flags that would put a secret on the command line.
@@ -277,6 +297,19 @@ pub(crate) fn parse(
                 command = Some(Command::Exec(rest));
             }
             "status" if command.is_none() => command = Some(Command::Status),
+            "git-credential" if command.is_none() => {
+                let operation = match args.next().as_deref() {
+                    Some("get") => GitOperation::Get,
+                    Some("store") => GitOperation::Store,
+                    Some("erase") => GitOperation::Erase,
+                    _ => {
+                        return Err(UsageError(
+                            "git-credential needs get, store or erase".to_owned(),
+                        ));
+                    }
+                };
+                command = Some(Command::GitCredential(operation));
+            }
             "clear" if command.is_none() => command = Some(Command::Clear),
             "-V" | "--version" => return Ok(Parsed::Version),
             "--client-secret-stdin" => {
@@ -485,6 +518,7 @@ pub(crate) fn parse(
         redis_url: setting("--redis").map(Secret),
         min_ttl,
         format,
+        git_username: setting("--git-username").unwrap_or_else(|| "oauth2".to_owned()),
     })))
 }
 
@@ -730,6 +764,9 @@ mod tests {
             ]
         );
         assert_eq!(client_auth, &ClientAuthChoice::Post);
+        let config = run(&["git-credential", "erase"], OAUTH).unwrap();
+        assert_eq!(config.command, Command::GitCredential(GitOperation::Erase));
+        assert_eq!(config.git_username, "oauth2");
         let config = run(&["--format", "exec-credential", "token"], OAUTH).unwrap();
         assert_eq!(config.format, Format::ExecCredential);
         for (args, expect) in [
@@ -740,6 +777,8 @@ mod tests {
             (&["--client-auth=private-key-jwt", "token"], "needs a key"),
             (&["exec"], "needs a command"),
             (&["exec", "--"], "needs a command"),
+            (&["git-credential"], "get, store or erase"),
+            (&["git-credential", "fill"], "get, store or erase"),
         ] {
             let err = run(args, OAUTH).unwrap_err();
             assert!(err.0.contains(expect), "{args:?}: {}", err.0);

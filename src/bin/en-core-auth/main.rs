@@ -28,7 +28,7 @@ use en_core_auth::srp::SrpAuthorizer;
 use en_core_auth::store::{CredentialSet, FileStore, RedisStore, TokenStore};
 use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
 
-use config::{ClientAuthChoice, Command, Config, Format, Parsed, Provider};
+use config::{ClientAuthChoice, Command, Config, Format, GitOperation, Parsed, Provider};
 
 fn main() -> ExitCode {
     let args: Result<Vec<String>, _> = std::env::args_os()
@@ -54,6 +54,8 @@ fn main() -> ExitCode {
         Ok(Parsed::Run(config)) => *config,
         Err(usage) => return fail(2, &usage.0),
     };
+    // Released for `git-credential`, which reads what git writes.
+    drop(stdin);
     if config.verbose {
         StderrLogger::install();
     }
@@ -119,6 +121,24 @@ fn run(config: &Config) -> Result<Outcome, Error> {
             }
             return Ok(Outcome::Exit(0));
         }
+        Command::GitCredential(operation) => {
+            // git writes what it knows about the request first; it is not needed (the
+            // helper is configured per URL), but is read so that git's write never fails.
+            drain_stdin();
+            match operation {
+                GitOperation::Get => {}
+                // git remembers nothing through this helper: tokens come and go by
+                // themselves.
+                GitOperation::Store => return Ok(Outcome::Exit(0)),
+                // git saw the token rejected: the next `get` must not hand it out again.
+                GitOperation::Erase => {
+                    if let Some(store) = &store {
+                        store.clear()?;
+                    }
+                    return Ok(Outcome::Exit(0));
+                }
+            }
+        }
         Command::Token | Command::Header | Command::Exec(_) => {}
     }
 
@@ -144,6 +164,11 @@ fn run(config: &Config) -> Result<Outcome, Error> {
     let header = format!("Authorization: {} {value}", token.token_type());
     match (&config.command, config.format) {
         (Command::Exec(command), _) => exec(command, &value, &header).map(Outcome::Exit),
+        (Command::GitCredential(_), _) => Ok(Outcome::Print(git_credential(
+            &config.git_username,
+            &token,
+            &value,
+        )?)),
         (_, Format::Json) => Ok(Outcome::Print(token_json(&token, &value, &header))),
         (_, Format::ExecCredential) => Ok(Outcome::Print(exec_credential(&token, &value))),
         (Command::Header, Format::Text) => Ok(Outcome::Print(header)),
@@ -221,6 +246,47 @@ fn token_json(token: &Token, value: &str, header: &str) -> String {
             .into();
     }
     json.to_string()
+}
+
+/// `git-credential get`: the answer in git's credential protocol, one `key=value` a line.
+fn git_credential(username: &str, token: &Token, value: &str) -> Result<String, Error> {
+    if [username, value]
+        .iter()
+        .any(|field| field.contains(['\n', '\0']))
+    {
+        return Err(Error::new(
+            ErrorKind::MalformedResponse,
+            "the token or user name cannot be passed to git (line break or NUL)",
+        ));
+    }
+    let mut lines = vec![format!("username={username}"), format!("password={value}")];
+    // git 2.41+ drops the credential at this time instead of trying it.
+    if let Some(at) = token.expires_at() {
+        let secs = at
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0);
+        lines.push(format!("password_expiry_utc={secs}"));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Reads standard input to its end or to git's terminating blank line, at most 64 KiB.
+fn drain_stdin() {
+    let mut stdin = std::io::stdin().lock();
+    let mut line = String::new();
+    let mut read = 0;
+    while read < 64 * 1024 {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(n) if line.trim_end_matches(['\r', '\n']).is_empty() => {
+                let _ = n;
+                return;
+            }
+            Ok(n) => read += n,
+        }
+    }
 }
 
 /// `--format exec-credential`: what kubectl reads from an exec credential plugin.
