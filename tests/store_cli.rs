@@ -1025,8 +1025,8 @@ fn git_credential_helper_as_git_uses_it() {
     assert_eq!(idp.requests(Operation::Token), 2);
 
     // `approve` (store) changes nothing; a GitHub-style user name.
-    let approved = format!("protocol=https\nhost=git.example.com\nusername=oauth2\npassword=x\n\n");
-    succeeds(git(&["credential", "approve"], &approved));
+    let approved = "protocol=https\nhost=git.example.com\nusername=oauth2\npassword=x\n\n";
+    succeeds(git(&["credential", "approve"], approved));
     let answer = succeeds(with_stdin(
         cli(
             &idp,
