@@ -450,9 +450,17 @@ impl SrpAuthorizer {
                 .unwrap_or_else(|| self.username.clone());
             let mut responses = Map::new();
             responses.insert("USERNAME".into(), Value::String(username.clone()));
-            responses.insert(challenge.answer_key().into(), Value::String(response));
+            responses.insert(
+                challenge.answer_key().into(),
+                Value::String(response.clone()),
+            );
             self.with_secret_hash(&mut responses, &username);
             answer = self.respond(endpoint, challenge.name(), responses, answer.get("Session"))?;
+            if challenge == Challenge::NewPasswordRequired {
+                // Cognito took the new password: the old one is gone, and logging in with it
+                // again would fail and count toward the account's lockout.
+                self.password = response;
+            }
         }
         Err(Error::new(
             ErrorKind::ChallengeRequired,

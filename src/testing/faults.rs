@@ -75,10 +75,18 @@ pub enum Operation {
     EchoHeaders,
     /// Anything else (unknown paths, wrong methods).
     Other,
+    /// Cognito `ConfirmDevice`.
+    ConfirmDevice,
+    /// Cognito `UpdateDeviceStatus`.
+    UpdateDeviceStatus,
+    /// Cognito `GetTokensFromRefreshToken`.
+    GetTokensFromRefreshToken,
+    /// Cognito `RevokeToken`.
+    RevokeToken,
 }
 
 impl Operation {
-    const ALL: [Operation; 10] = [
+    const ALL: [Operation; 14] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -89,6 +97,10 @@ impl Operation {
         Operation::Redirect,
         Operation::EchoHeaders,
         Operation::Other,
+        Operation::ConfirmDevice,
+        Operation::UpdateDeviceStatus,
+        Operation::GetTokensFromRefreshToken,
+        Operation::RevokeToken,
     ];
 
     fn index(self) -> usize {
@@ -106,6 +118,10 @@ impl Operation {
                 | Operation::InitiateAuth
                 | Operation::RespondToAuthChallenge
                 | Operation::UnknownCognitoOperation
+                | Operation::ConfirmDevice
+                | Operation::UpdateDeviceStatus
+                | Operation::GetTokensFromRefreshToken
+                | Operation::RevokeToken
         )
     }
 }

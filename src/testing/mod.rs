@@ -59,9 +59,11 @@ mod jwt;
 mod oauth;
 mod resources;
 mod server;
+mod srp_server;
 mod tokens;
 mod totp;
 
+pub use cognito::DeviceTracking;
 pub use faults::{Fault, Operation};
 pub use totp::totp_code;
 
@@ -288,6 +290,8 @@ pub struct LocalIdpBuilder {
     issue_refresh_tokens: bool,
     port: u16,
     cognito_issuer: bool,
+    // Cognito pool settings (issue 11).
+    cognito: cognito::PoolSettings,
 }
 
 /// How an app client proves who it is.
@@ -455,6 +459,55 @@ impl LocalIdpBuilder {
         self
     }
 
+    // Cognito pool settings (issue 11).
+
+    /// Turns on device tracking: a login without a device key gets `NewDeviceMetadata`, the
+    /// tokens are bound to that device (refreshing them needs its `DEVICE_KEY`), and a
+    /// remembered device logs in with `DEVICE_SRP_AUTH` instead of answering MFA.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{DeviceTracking, LocalIdp};
+    /// let idp = LocalIdp::builder().device_tracking(DeviceTracking::Always).start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_tracking(mut self, tracking: DeviceTracking) -> LocalIdpBuilder {
+        self.cognito.device_tracking = Some(tracking);
+        self
+    }
+
+    /// Answers as an app client with `PreventUserExistenceErrors` does: an unknown user
+    /// gets `NotAuthorizedException` ("Incorrect username or password."), after a
+    /// `PASSWORD_VERIFIER` challenge that looks like any other; never
+    /// `UserNotFoundException`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().prevent_user_existence_errors().start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn prevent_user_existence_errors(mut self) -> LocalIdpBuilder {
+        self.cognito.prevent_user_existence_errors = true;
+        self
+    }
+
+    /// Turns on refresh-token rotation for the app client `client_id`: `REFRESH_TOKEN_AUTH`
+    /// is refused (`InvalidParameterException`), and `GetTokensFromRefreshToken` returns a
+    /// new refresh token each time and invalidates the old one at once.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .client("rotating", None)
+    ///     .refresh_token_rotation("rotating")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token_rotation(mut self, client_id: &str) -> LocalIdpBuilder {
+        self.cognito.rotating_clients.insert(client_id.to_owned());
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -562,6 +615,9 @@ impl LocalIdpBuilder {
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
             seen_assertions: Mutex::default(),
+            cognito_settings: self.cognito,
+            cognito: cognito::PoolState::default(),
+            lost_answers: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -591,6 +647,11 @@ pub(crate) struct State {
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
     pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
+    // Cognito (issue 11): pool settings, devices, lockouts, used TOTP steps, and answers to
+    // lose on the way back.
+    pub(crate) cognito_settings: cognito::PoolSettings,
+    pub(crate) cognito: cognito::PoolState,
+    pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
 }
 
 /// An app client as the server keeps it.
@@ -615,7 +676,17 @@ impl State {
             Operation::Token => oauth::token(self, &request),
             Operation::InitiateAuth
             | Operation::RespondToAuthChallenge
-            | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
+            | Operation::UnknownCognitoOperation
+            | Operation::ConfirmDevice
+            | Operation::UpdateDeviceStatus
+            | Operation::GetTokensFromRefreshToken
+            | Operation::RevokeToken => {
+                let response = cognito::handle(self, op, &request);
+                if self.lose_answer(op) {
+                    return Reply::Drop;
+                }
+                response
+            }
             Operation::Protected => resources::protected(self, &request),
             Operation::Redirect => resources::redirect(&request),
             Operation::EchoHeaders => resources::headers(&request),
@@ -624,6 +695,23 @@ impl State {
             _ => resources::not_found(&request),
         }
         .into()
+    }
+}
+
+impl State {
+    /// Whether the answer to this request of `op` is to be lost (see
+    /// [`LocalIdp::lose_next_answers`]).
+    fn lose_answer(&self, op: Operation) -> bool {
+        let mut lost = self.lost_answers.lock();
+        let Some(entry) = lost
+            .iter_mut()
+            .find(|(lost_op, left)| *lost_op == op && *left > 0)
+        else {
+            return false;
+        };
+        entry.1 -= 1;
+        lost.retain(|(_, left)| *left > 0);
+        true
     }
 }
 
@@ -644,6 +732,14 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             Some("AWSCognitoIdentityProviderService.RespondToAuthChallenge") => {
                 Operation::RespondToAuthChallenge
             }
+            Some("AWSCognitoIdentityProviderService.ConfirmDevice") => Operation::ConfirmDevice,
+            Some("AWSCognitoIdentityProviderService.UpdateDeviceStatus") => {
+                Operation::UpdateDeviceStatus
+            }
+            Some("AWSCognitoIdentityProviderService.GetTokensFromRefreshToken") => {
+                Operation::GetTokensFromRefreshToken
+            }
+            Some("AWSCognitoIdentityProviderService.RevokeToken") => Operation::RevokeToken,
             _ => Operation::UnknownCognitoOperation,
         },
         "/protected" => Operation::Protected,
@@ -719,6 +815,7 @@ impl LocalIdp {
             issue_refresh_tokens: true,
             port: 0,
             cognito_issuer: false,
+            cognito: cognito::PoolSettings::default(),
         }
     }
 
@@ -943,6 +1040,58 @@ impl LocalIdp {
     /// ```
     pub fn last_token_use(&self) -> Option<String> {
         self.state.last_token_use.lock().clone()
+    }
+
+    // Cognito (issue 11).
+
+    /// Makes the next `n` requests to `op` run as usual (a challenge answer is used up, a
+    /// rotated refresh token is gone) and then closes the connection without the answer: a
+    /// response lost on the way back.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{LocalIdp, Operation};
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.lose_next_answers(1, Operation::RespondToAuthChallenge);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lose_next_answers(&self, n: usize, op: Operation) {
+        if n > 0 {
+            self.state.lost_answers.lock().push((op, n));
+        }
+    }
+
+    /// Wrong passwords in a row for `username` (reset by a right one). From the sixth on,
+    /// the user is locked out: "Password attempts exceeded".
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// assert_eq!(idp.failed_logins("alice"), 0);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.state.cognito.failed_logins(username)
+    }
+
+    /// Ends a lockout (as Cognito's does after a while).
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// idp.unlock("alice");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn unlock(&self, username: &str) {
+        self.state.cognito.unlock(username);
+    }
+
+    /// The devices the pool knows: `(device key, user name, confirmed, remembered)`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().start()?;
+    /// assert!(idp.devices().is_empty());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn devices(&self) -> Vec<(String, String, bool, bool)> {
+        self.state.cognito.devices()
     }
 
     /// Whether `/protected` would accept `token` now: signed by this server, unexpired and
