@@ -653,11 +653,23 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
             tokens_for(state, &username, client_id, pending.device_key.as_deref())
         }
         "DEVICE_SRP_AUTH" => {
-            let pending = take_session(state, body, client_id, PendingKind::DeviceSrpAuth)?;
+            let device_key = required(answers, "DEVICE_KEY")?;
+            // Amplify sends the Session back; pycognito does not, and Cognito serves both:
+            // without one, the pending device challenge is found by user and device.
+            let pending = match field(body, "Session") {
+                Some(_) => take_session(state, body, client_id, PendingKind::DeviceSrpAuth)?,
+                None => {
+                    let user = find_user(state, given);
+                    take_matching(state, client_id, |p| {
+                        p.kind == PendingKind::DeviceSrpAuth
+                            && p.device_key.as_deref() == Some(device_key)
+                            && user.as_ref() == Some(&p.username)
+                    })?
+                }
+            };
             let username = pending.username;
             check_user(state, given, &username)?;
             check_secret_hash(client_id, secret, answers, &[&username])?;
-            let device_key = required(answers, "DEVICE_KEY")?;
             if pending.device_key.as_deref() != Some(device_key) {
                 return Err(not_authorized(
                     "DEVICE_KEY does not match the challenged device",
@@ -699,8 +711,15 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
             }))
         }
         "DEVICE_PASSWORD_VERIFIER" => {
-            let session = required(body, "Session")?;
-            let pending = take(state, session, client_id)?;
+            let sent_block = required(answers, "PASSWORD_CLAIM_SECRET_BLOCK")?;
+            let pending = match field(body, "Session") {
+                Some(session) => take(state, session, client_id)?,
+                None => take_matching(
+                    state,
+                    client_id,
+                    |p| matches!(&p.kind, PendingKind::DevicePasswordVerifier { secret_block, .. } if secret_block == sent_block),
+                )?,
+            };
             let PendingKind::DevicePasswordVerifier { key, secret_block } = &pending.kind else {
                 return Err(not_authorized(
                     "Invalid session for the user, session is expired.",
@@ -710,7 +729,6 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
             check_user(state, given, &username)?;
             check_secret_hash(client_id, secret, answers, &[&username])?;
             let device_key = required(answers, "DEVICE_KEY")?;
-            let sent_block = required(answers, "PASSWORD_CLAIM_SECRET_BLOCK")?;
             let signature = required(answers, "PASSWORD_CLAIM_SIGNATURE")?;
             let timestamp = required(answers, "TIMESTAMP")?;
             if pending.device_key.as_deref() != Some(device_key) || sent_block != secret_block {
@@ -1092,6 +1110,27 @@ fn take(state: &State, key: &str, client_id: &str) -> Result<Pending, AwsError> 
     match pending {
         Some(p) if p.client_id == client_id && p.created.elapsed() < CHALLENGE_LIFETIME => Ok(p),
         _ => Err(not_authorized(
+            "Invalid session for the user, session is expired.",
+        )),
+    }
+}
+
+/// Removes and returns the first live challenge of `client_id` that `matches` (for answers
+/// sent without their `Session`).
+fn take_matching(
+    state: &State,
+    client_id: &str,
+    matches: impl Fn(&Pending) -> bool,
+) -> Result<Pending, AwsError> {
+    let key = state
+        .challenges
+        .lock()
+        .iter()
+        .find(|(_, p)| p.client_id == client_id && matches(p))
+        .map(|(key, _)| key.clone());
+    match key {
+        Some(key) => take(state, &key, client_id),
+        None => Err(not_authorized(
             "Invalid session for the user, session is expired.",
         )),
     }
