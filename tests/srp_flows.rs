@@ -369,3 +369,37 @@ fn errors_tell_the_user_what_to_do() {
     assert!(cognito_error(&locked).is_locked_out());
     assert!(locked.to_string().contains("wait"), "{locked}");
 }
+
+// ------------------------------------------------------------------ logout
+
+#[test]
+fn revoke_logs_out_with_revoke_token() {
+    let idp = builder().start().unwrap();
+    for client in [public(), ClientInfo::new("secret-client", "client-s3cret")] {
+        let mut authorizer = login(&idp, client, "alice", "Passw0rd!");
+        let token = authorizer.authorize().unwrap();
+        assert!(authorizer.refresh(&token).is_ok());
+        authorizer.revoke(&token).unwrap();
+        let refused = authorizer.refresh(&token).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::CredentialsRejected);
+        // Idempotent, as Cognito's is.
+        authorizer.revoke(&token).unwrap();
+    }
+    assert_eq!(idp.requests(Operation::RevokeToken), 4);
+    // A token without a refresh token: nothing to send.
+    login(&idp, public(), "alice", "Passw0rd!")
+        .revoke(&Token::new("access-only"))
+        .unwrap();
+    assert_eq!(idp.requests(Operation::RevokeToken), 4);
+    // The wrong client secret is refused.
+    let mut wrong = login(
+        &idp,
+        ClientInfo::new("secret-client", "not-the-secret"),
+        "alice",
+        "Passw0rd!",
+    );
+    let error = wrong
+        .revoke(&Token::new("a").with_refresh_token("r"))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
+}

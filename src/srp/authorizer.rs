@@ -860,6 +860,32 @@ impl Authorizer for SrpAuthorizer {
         }
         self.tokens_from_refresh_token(&endpoint, refresh_token, device_key.as_deref())
     }
+
+    /// Logs out with Cognito's `RevokeToken`: the refresh token stops working, and so do
+    /// the access and ID tokens issued from it (Cognito checks that on its own APIs; an API
+    /// that only verifies JWT signatures accepts them until they expire). A token without a
+    /// refresh token has nothing to revoke. Revoking is idempotent, so the call is retried
+    /// like any other.
+    ///
+    /// ```
+    /// use en_core_auth::{Authorizer, ClientInfo, Token};
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let mut login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// login.revoke(&Token::new("access only"))?; // nothing sent
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        let Some(refresh_token) = token.refresh_token() else {
+            return Ok(());
+        };
+        let endpoint = self.checked_endpoint()?;
+        let mut body = json!({"Token": refresh_token, "ClientId": self.client.client_id()});
+        if !self.client.client_secret().is_empty() {
+            body["ClientSecret"] = json!(self.client.client_secret());
+        }
+        self.call(&endpoint, "RevokeToken", &body)?;
+        Ok(())
+    }
 }
 
 /// Whether `error` is Cognito's `code`.
