@@ -67,6 +67,8 @@ pub(crate) struct PoolSettings {
     pub(crate) prevent_user_existence_errors: bool,
     /// App clients with refresh-token rotation: they must use `GetTokensFromRefreshToken`.
     pub(crate) rotating_clients: HashSet<String>,
+    /// The `CUSTOM_AUTH` flow's one challenge: (question, right answer).
+    pub(crate) custom_challenge: Option<(String, String)>,
 }
 
 /// What the pool learns while it runs, beside users and tokens.
@@ -149,6 +151,17 @@ enum PendingKind {
         key: [u8; 16],
         secret_block: String,
     },
+    EmailOtp,
+    SmsOtp,
+    SelectMfaType,
+    MfaSetup,
+    /// `AssociateSoftwareToken` gave this secret; `VerifySoftwareToken` must prove it.
+    MfaSetupAssociated {
+        secret: Vec<u8>,
+    },
+    MfaSetupVerified,
+    CustomChallenge,
+    SelectChallenge,
 }
 
 /// The SRP verifier the pool stores for a password.
@@ -235,6 +248,8 @@ pub(crate) fn handle(state: &State, op: Operation, request: &Request) -> Respons
         Operation::UpdateDeviceStatus => update_device_status(state, &body),
         Operation::GetTokensFromRefreshToken => tokens_from_refresh_token(state, &body),
         Operation::RevokeToken => revoke_token(state, &body),
+        Operation::AssociateSoftwareToken => associate_software_token(state, &body),
+        Operation::VerifySoftwareToken => verify_software_token(state, &body),
         _ => Err(aws_error(
             "UnknownOperationException",
             format!(
@@ -419,74 +434,76 @@ fn initiate(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError>
     let flow = required(body, "AuthFlow")?;
     let params = object(body, "AuthParameters")?;
     match flow {
-        "USER_SRP_AUTH" => {
-            let srp_a = required(params, "SRP_A")?;
-            let given = required(params, "USERNAME")?.to_owned();
-            let username = identify(state, client_id, secret, params)?;
-            let client_a = math::parse_hex(srp_a)
-                .map_err(|_| invalid_parameter("SRP_A is not a hex number"))?;
-            let known = username.is_some();
-            // An unknown user (with PreventUserExistenceErrors) gets a challenge that looks
-            // like any other and fails at the answer, as in Cognito.
-            let (salt, verifier) = match &username {
-                Some(name) => {
-                    let users = state.users.lock();
-                    let record = users.get(name).ok_or_else(internal_error)?;
-                    (record.salt.clone(), record.verifier.clone())
-                }
-                None => {
-                    let salt = BigUint::from_bytes_be(
-                        &random_bytes::<16>().map_err(|_| internal_error())?,
-                    );
-                    let fake = BigUint::from_bytes_be(
-                        &random_bytes::<384>().map_err(|_| internal_error())?,
-                    );
-                    (salt, fake)
-                }
+        "USER_SRP_AUTH" => srp_challenge(state, client_id, secret, params),
+        "USER_PASSWORD_AUTH" => password_login(
+            state,
+            client_id,
+            secret,
+            params,
+            required(params, "PASSWORD")?,
+        ),
+        "CUSTOM_AUTH" => {
+            let Some((question, _)) = &state.cognito_settings.custom_challenge else {
+                return Err(invalid_parameter(
+                    "Custom auth lambda trigger is not configured for the user pool.",
+                ));
             };
-            let b = random_bytes::<72>().map_err(|_| internal_error())?;
-            // The key depends only on A, b and the verifier: derive it now, so a bad A
-            // (0 mod N) is refused here, as the SRP-6a server must.
-            let exchange = srp_server::exchange(&client_a, &verifier, &b)
-                .ok_or_else(|| invalid_parameter("SRP_A is not valid (0 mod N)"))?;
-            let secret_block = STANDARD.encode(random_bytes::<48>().map_err(|_| internal_error())?);
-            let username = username.unwrap_or(given);
-            remember(
-                state,
-                secret_block.clone(),
-                PendingKind::PasswordVerifier {
-                    key: exchange.key,
-                    known,
-                },
-                &username,
-                client_id,
-                None,
-            );
-            Ok(json!({
-                "ChallengeName": "PASSWORD_VERIFIER",
-                "ChallengeParameters": {
-                    "SALT": format!("{salt:x}"),
-                    "SRP_B": format!("{:x}", exchange.public_b),
-                    "SECRET_BLOCK": secret_block,
-                    "USERNAME": username,
-                    "USER_ID_FOR_SRP": username,
-                },
-            }))
-        }
-        "USER_PASSWORD_AUTH" => {
-            let password = required(params, "PASSWORD")?;
             let Some(username) = identify(state, client_id, secret, params)? else {
                 return Err(wrong_password());
             };
-            check_not_locked(state, &username)?;
-            let right = state.users.lock().get(&username).is_some_and(|record| {
-                constant_time_eq(record.user.password.as_bytes(), password.as_bytes())
-            });
-            if !right {
-                return Err(failed_login(state, &username));
+            let session = new_session(
+                state,
+                PendingKind::CustomChallenge,
+                &username,
+                client_id,
+                None,
+            )?;
+            Ok(json!({
+                "ChallengeName": "CUSTOM_CHALLENGE",
+                "Session": session,
+                "ChallengeParameters": {"USERNAME": username, "question": question},
+            }))
+        }
+        "USER_AUTH" => {
+            let preferred = field(params, "PREFERRED_CHALLENGE");
+            if preferred == Some("PASSWORD_SRP") {
+                return srp_challenge(state, client_id, secret, params);
             }
-            state.cognito.unlock(&username);
-            after_password(state, &username, client_id, None)
+            if preferred == Some("PASSWORD") {
+                return password_login(
+                    state,
+                    client_id,
+                    secret,
+                    params,
+                    required(params, "PASSWORD")?,
+                );
+            }
+            let Some(username) = identify(state, client_id, secret, params)? else {
+                return Err(wrong_password());
+            };
+            match preferred {
+                Some(first @ ("EMAIL_OTP" | "SMS_OTP")) => {
+                    first_factor_otp(state, &username, client_id, first)
+                }
+                Some(other) => Err(invalid_parameter(format!(
+                    "PREFERRED_CHALLENGE {other} is not one of PASSWORD_SRP, PASSWORD, EMAIL_OTP, SMS_OTP"
+                ))),
+                None => {
+                    let session = new_session(
+                        state,
+                        PendingKind::SelectChallenge,
+                        &username,
+                        client_id,
+                        None,
+                    )?;
+                    Ok(json!({
+                        "ChallengeName": "SELECT_CHALLENGE",
+                        "Session": session,
+                        "AvailableChallenges": available_first_factors(state, &username),
+                        "ChallengeParameters": {"USERNAME": username},
+                    }))
+                }
+            }
         }
         "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
             if state.cognito_settings.rotating_clients.contains(client_id) {
@@ -512,6 +529,277 @@ fn initiate(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError>
             "AuthFlow {other} is not supported by the local identity provider"
         ))),
     }
+}
+
+/// The `PASSWORD_VERIFIER` challenge for `SRP_A` (from `USER_SRP_AUTH`, or `USER_AUTH` with
+/// `PASSWORD_SRP`).
+fn srp_challenge(
+    state: &State,
+    client_id: &str,
+    secret: Option<&str>,
+    params: &Map<String, Value>,
+) -> Result<Value, AwsError> {
+    {
+        let srp_a = required(params, "SRP_A")?;
+        let given = required(params, "USERNAME")?.to_owned();
+        let username = identify(state, client_id, secret, params)?;
+        let client_a =
+            math::parse_hex(srp_a).map_err(|_| invalid_parameter("SRP_A is not a hex number"))?;
+        let known = username.is_some();
+        // An unknown user (with PreventUserExistenceErrors) gets a challenge that looks
+        // like any other and fails at the answer, as in Cognito.
+        let (salt, verifier) = match &username {
+            Some(name) => {
+                let users = state.users.lock();
+                let record = users.get(name).ok_or_else(internal_error)?;
+                (record.salt.clone(), record.verifier.clone())
+            }
+            None => {
+                let salt =
+                    BigUint::from_bytes_be(&random_bytes::<16>().map_err(|_| internal_error())?);
+                let fake =
+                    BigUint::from_bytes_be(&random_bytes::<384>().map_err(|_| internal_error())?);
+                (salt, fake)
+            }
+        };
+        let b = random_bytes::<72>().map_err(|_| internal_error())?;
+        // The key depends only on A, b and the verifier: derive it now, so a bad A
+        // (0 mod N) is refused here, as the SRP-6a server must.
+        let exchange = srp_server::exchange(&client_a, &verifier, &b)
+            .ok_or_else(|| invalid_parameter("SRP_A is not valid (0 mod N)"))?;
+        let secret_block = STANDARD.encode(random_bytes::<48>().map_err(|_| internal_error())?);
+        let username = username.unwrap_or(given);
+        remember(
+            state,
+            secret_block.clone(),
+            PendingKind::PasswordVerifier {
+                key: exchange.key,
+                known,
+            },
+            &username,
+            client_id,
+            None,
+        );
+        Ok(json!({
+            "ChallengeName": "PASSWORD_VERIFIER",
+            "ChallengeParameters": {
+                "SALT": format!("{salt:x}"),
+                "SRP_B": format!("{:x}", exchange.public_b),
+                "SECRET_BLOCK": secret_block,
+                "USERNAME": username,
+                "USER_ID_FOR_SRP": username,
+            },
+        }))
+    }
+}
+
+/// A password sent as is (`USER_PASSWORD_AUTH`, or `USER_AUTH` with `PASSWORD`).
+fn password_login(
+    state: &State,
+    client_id: &str,
+    secret: Option<&str>,
+    params: &Map<String, Value>,
+    password: &str,
+) -> Result<Value, AwsError> {
+    {
+        let Some(username) = identify(state, client_id, secret, params)? else {
+            return Err(wrong_password());
+        };
+        check_not_locked(state, &username)?;
+        let right = state.users.lock().get(&username).is_some_and(|record| {
+            constant_time_eq(record.user.password.as_bytes(), password.as_bytes())
+        });
+        if !right {
+            return Err(failed_login(state, &username));
+        }
+        state.cognito.unlock(&username);
+        after_password(state, &username, client_id, None)
+    }
+}
+
+/// The first factors `USER_AUTH` offers this user.
+fn available_first_factors(state: &State, username: &str) -> Vec<&'static str> {
+    let users = state.users.lock();
+    let user = users.get(username).map(|r| &r.user);
+    let mut available = vec!["PASSWORD_SRP", "PASSWORD"];
+    if user.is_some_and(|u| u.email_otp_code.is_some()) {
+        available.push("EMAIL_OTP");
+    }
+    if user.is_some_and(|u| u.sms_mfa_code.is_some()) {
+        available.push("SMS_OTP");
+    }
+    available
+}
+
+/// `EMAIL_OTP` or `SMS_OTP` as the first (and only) factor of `USER_AUTH`.
+fn first_factor_otp(
+    state: &State,
+    username: &str,
+    client_id: &str,
+    which: &str,
+) -> Result<Value, AwsError> {
+    if !available_first_factors(state, username).contains(&which) {
+        return Err(invalid_parameter(format!(
+            "{which} is not available for this user"
+        )));
+    }
+    let kind = if which == "EMAIL_OTP" {
+        PendingKind::EmailOtp
+    } else {
+        PendingKind::SmsOtp
+    };
+    code_challenge(state, kind, username, client_id, None)
+}
+
+/// A challenge answered with a code (MFA, or a passwordless first factor).
+fn code_challenge(
+    state: &State,
+    kind: PendingKind,
+    username: &str,
+    client_id: &str,
+    device_key: Option<&str>,
+) -> Result<Value, AwsError> {
+    let email = state
+        .users
+        .lock()
+        .get(username)
+        .and_then(|r| r.user.email.clone());
+    let (name, parameters) = match kind {
+        PendingKind::SoftwareTokenMfa => {
+            ("SOFTWARE_TOKEN_MFA", json!({"USER_ID_FOR_SRP": username}))
+        }
+        PendingKind::SmsMfa | PendingKind::SmsOtp => (
+            if kind == PendingKind::SmsMfa {
+                "SMS_MFA"
+            } else {
+                "SMS_OTP"
+            },
+            json!({
+                "CODE_DELIVERY_DELIVERY_MEDIUM": "SMS",
+                "CODE_DELIVERY_DESTINATION": "+*******0000",
+                "USER_ID_FOR_SRP": username,
+            }),
+        ),
+        PendingKind::EmailOtp => (
+            "EMAIL_OTP",
+            json!({
+                "CODE_DELIVERY_DELIVERY_MEDIUM": "EMAIL",
+                "CODE_DELIVERY_DESTINATION": masked_email(email.as_deref().unwrap_or("")),
+                "USER_ID_FOR_SRP": username,
+            }),
+        ),
+        _ => return Err(internal_error()),
+    };
+    let session = new_session(state, kind, username, client_id, device_key)?;
+    Ok(json!({"ChallengeName": name, "Session": session, "ChallengeParameters": parameters}))
+}
+
+/// `a***@example.com`, as Cognito shows where a code went.
+fn masked_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// `AssociateSoftwareToken` during `MFA_SETUP`: a new TOTP secret for the user's
+/// authenticator, in base32 as apps want it.
+fn associate_software_token(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> {
+    let session = required(body, "Session")?;
+    let pending = state.challenges.lock().remove(session);
+    let Some(pending) = pending
+        .filter(|p| p.kind == PendingKind::MfaSetup && p.created.elapsed() < CHALLENGE_LIFETIME)
+    else {
+        return Err(not_authorized(
+            "Invalid session for the user, session is expired.",
+        ));
+    };
+    let secret = random_bytes::<20>().map_err(|_| internal_error())?.to_vec();
+    let code = base32(&secret);
+    let session = new_session(
+        state,
+        PendingKind::MfaSetupAssociated { secret },
+        &pending.username,
+        &pending.client_id,
+        pending.device_key.as_deref(),
+    )?;
+    Ok(json!({"SecretCode": code, "Session": session}))
+}
+
+/// `VerifySoftwareToken` during `MFA_SETUP`: a code from the new authenticator turns TOTP
+/// MFA on for the user.
+fn verify_software_token(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> {
+    let session = required(body, "Session")?;
+    let code = required(body, "UserCode")?;
+    let pending = state.challenges.lock().remove(session);
+    let Some(pending) = pending.filter(|p| p.created.elapsed() < CHALLENGE_LIFETIME) else {
+        return Err(not_authorized(
+            "Invalid session for the user, session is expired.",
+        ));
+    };
+    let PendingKind::MfaSetupAssociated { secret } = &pending.kind else {
+        return Err(not_authorized(
+            "Invalid session for the user, session is expired.",
+        ));
+    };
+    let secret = secret.clone();
+    let now = SystemTime::now();
+    let step = Duration::from_secs(30);
+    let right = [now.checked_sub(step), Some(now), now.checked_add(step)]
+        .into_iter()
+        .flatten()
+        .any(|t| constant_time_eq(totp_code(&secret, t).as_bytes(), code.as_bytes()));
+    if !right {
+        state.challenges.lock().insert(session.to_owned(), pending);
+        return Err(aws_error(
+            "CodeMismatchException",
+            "Code mismatch and fail enable Software Token MFA",
+        ));
+    }
+    {
+        let mut users = state.users.lock();
+        let record = users
+            .get_mut(&pending.username)
+            .ok_or_else(internal_error)?;
+        record.user.totp_secret = Some(secret);
+    }
+    // The code that set the authenticator up cannot log in as well.
+    state
+        .cognito
+        .totp_steps
+        .lock()
+        .insert(pending.username.clone(), tokens::unix_secs(now) / 30 + 1);
+    let session = new_session(
+        state,
+        PendingKind::MfaSetupVerified,
+        &pending.username,
+        &pending.client_id,
+        pending.device_key.as_deref(),
+    )?;
+    Ok(json!({"Status": "SUCCESS", "Session": session}))
+}
+
+/// RFC 4648 base32 without padding, as authenticator apps take TOTP secrets.
+pub(crate) fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+        buffer &= 0xff;
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
 }
 
 /// The grant of a live refresh token of `client_id`, checked against the device it is bound
@@ -630,11 +918,12 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
             }
             mfa_or_tokens(state, &username, client_id, pending.device_key.as_deref())
         }
-        "SOFTWARE_TOKEN_MFA" | "SMS_MFA" => {
-            let (kind, code_name) = if challenge == "SMS_MFA" {
-                (PendingKind::SmsMfa, "SMS_MFA_CODE")
-            } else {
-                (PendingKind::SoftwareTokenMfa, "SOFTWARE_TOKEN_MFA_CODE")
+        "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "EMAIL_OTP" | "SMS_OTP" => {
+            let (kind, code_name) = match challenge {
+                "SMS_MFA" => (PendingKind::SmsMfa, "SMS_MFA_CODE"),
+                "EMAIL_OTP" => (PendingKind::EmailOtp, "EMAIL_OTP_CODE"),
+                "SMS_OTP" => (PendingKind::SmsOtp, "SMS_OTP_CODE"),
+                _ => (PendingKind::SoftwareTokenMfa, "SOFTWARE_TOKEN_MFA_CODE"),
             };
             let session = required(body, "Session")?;
             let pending = take_session(state, body, client_id, kind)?;
@@ -642,7 +931,7 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
             check_user(state, given, &username)?;
             check_secret_hash(client_id, secret, answers, &[&username])?;
             let code = required(answers, code_name)?;
-            if !mfa_code_matches(state, &username, code) {
+            if !code_matches(state, &username, &pending.kind, code) {
                 // A wrong code leaves the session usable for another try, as in Cognito.
                 state.challenges.lock().insert(session.to_owned(), pending);
                 return Err(aws_error(
@@ -651,6 +940,76 @@ fn respond(state: &State, body: &Map<String, Value>) -> Result<Value, AwsError> 
                 ));
             }
             tokens_for(state, &username, client_id, pending.device_key.as_deref())
+        }
+        "SELECT_MFA_TYPE" => {
+            let pending = take_session(state, body, client_id, PendingKind::SelectMfaType)?;
+            check_user(state, given, &pending.username)?;
+            check_secret_hash(client_id, secret, answers, &[&pending.username])?;
+            let kind = match required(answers, "ANSWER")? {
+                "SOFTWARE_TOKEN_MFA" => PendingKind::SoftwareTokenMfa,
+                "SMS_MFA" => PendingKind::SmsMfa,
+                "EMAIL_OTP" => PendingKind::EmailOtp,
+                other => {
+                    return Err(invalid_parameter(format!("{other} is not an MFA type")));
+                }
+            };
+            if !mfa_options(state, &pending.username)?.contains(&kind) {
+                return Err(invalid_parameter("the user has no such MFA"));
+            }
+            code_challenge(
+                state,
+                kind,
+                &pending.username,
+                client_id,
+                pending.device_key.as_deref(),
+            )
+        }
+        "MFA_SETUP" => {
+            let pending = take_session(state, body, client_id, PendingKind::MfaSetupVerified)?;
+            check_user(state, given, &pending.username)?;
+            check_secret_hash(client_id, secret, answers, &[&pending.username])?;
+            tokens_for(
+                state,
+                &pending.username,
+                client_id,
+                pending.device_key.as_deref(),
+            )
+        }
+        "CUSTOM_CHALLENGE" => {
+            let pending = take_session(state, body, client_id, PendingKind::CustomChallenge)?;
+            check_user(state, given, &pending.username)?;
+            check_secret_hash(client_id, secret, answers, &[&pending.username])?;
+            let sent = field(answers, "ANSWER").unwrap_or("");
+            let right = state
+                .cognito_settings
+                .custom_challenge
+                .as_ref()
+                .is_some_and(|(_, answer)| constant_time_eq(answer.as_bytes(), sent.as_bytes()));
+            if !right {
+                return Err(wrong_password());
+            }
+            tokens_for(state, &pending.username, client_id, None)
+        }
+        "SELECT_CHALLENGE" => {
+            let pending = take_session(state, body, client_id, PendingKind::SelectChallenge)?;
+            check_user(state, given, &pending.username)?;
+            match required(answers, "ANSWER")? {
+                "PASSWORD_SRP" => srp_challenge(state, client_id, secret, answers),
+                "PASSWORD" => password_login(
+                    state,
+                    client_id,
+                    secret,
+                    answers,
+                    required(answers, "PASSWORD")?,
+                ),
+                first @ ("EMAIL_OTP" | "SMS_OTP") => {
+                    check_secret_hash(client_id, secret, answers, &[&pending.username])?;
+                    first_factor_otp(state, &pending.username, client_id, first)
+                }
+                other => Err(invalid_parameter(format!(
+                    "{other} is not an available challenge"
+                ))),
+            }
         }
         "DEVICE_SRP_AUTH" => {
             let device_key = required(answers, "DEVICE_KEY")?;
@@ -830,44 +1189,80 @@ fn after_password(
     }
 }
 
+/// The MFA types the user has, in Cognito's order.
+fn mfa_options(state: &State, username: &str) -> Result<Vec<PendingKind>, AwsError> {
+    let users = state.users.lock();
+    let user = &users.get(username).ok_or_else(internal_error)?.user;
+    let mut options = Vec::new();
+    if user.sms_mfa_code.is_some() {
+        options.push(PendingKind::SmsMfa);
+    }
+    if user.totp_secret.is_some() {
+        options.push(PendingKind::SoftwareTokenMfa);
+    }
+    if user.email_otp_code.is_some() {
+        options.push(PendingKind::EmailOtp);
+    }
+    Ok(options)
+}
+
+/// After the first factor: `MFA_SETUP` for a user who must set MFA up, `SELECT_MFA_TYPE`
+/// for one with several, the one MFA challenge, or tokens.
 fn mfa_or_tokens(
     state: &State,
     username: &str,
     client_id: &str,
     device_key: Option<&str>,
 ) -> Result<Value, AwsError> {
-    let (totp, sms) = {
-        let users = state.users.lock();
-        let user = &users.get(username).ok_or_else(internal_error)?.user;
-        (user.totp_secret.is_some(), user.sms_mfa_code.is_some())
-    };
-    if totp {
+    let setup_required = state
+        .users
+        .lock()
+        .get(username)
+        .is_some_and(|r| r.user.mfa_setup_required && r.user.totp_secret.is_none());
+    if setup_required {
         let session = new_session(
             state,
-            PendingKind::SoftwareTokenMfa,
+            PendingKind::MfaSetup,
             username,
             client_id,
             device_key,
         )?;
         return Ok(json!({
-            "ChallengeName": "SOFTWARE_TOKEN_MFA",
+            "ChallengeName": "MFA_SETUP",
             "Session": session,
-            "ChallengeParameters": {"USER_ID_FOR_SRP": username},
+            "ChallengeParameters": {"MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]"},
         }));
     }
-    if sms {
-        let session = new_session(state, PendingKind::SmsMfa, username, client_id, device_key)?;
-        return Ok(json!({
-            "ChallengeName": "SMS_MFA",
-            "Session": session,
-            "ChallengeParameters": {
-                "CODE_DELIVERY_DELIVERY_MEDIUM": "SMS",
-                "CODE_DELIVERY_DESTINATION": "+*******0000",
-                "USER_ID_FOR_SRP": username,
-            },
-        }));
+    let mut options = mfa_options(state, username)?;
+    match options.len() {
+        0 => tokens_for(state, username, client_id, device_key),
+        1 => code_challenge(state, options.remove(0), username, client_id, device_key),
+        _ => {
+            let names: Vec<&str> = options
+                .iter()
+                .map(|kind| match kind {
+                    PendingKind::SmsMfa => "SMS_MFA",
+                    PendingKind::EmailOtp => "EMAIL_OTP",
+                    _ => "SOFTWARE_TOKEN_MFA",
+                })
+                .collect();
+            let session = new_session(
+                state,
+                PendingKind::SelectMfaType,
+                username,
+                client_id,
+                device_key,
+            )?;
+            Ok(json!({
+                "ChallengeName": "SELECT_MFA_TYPE",
+                "Session": session,
+                "ChallengeParameters": {
+                    "MFAS_CAN_CHOOSE": serde_json::to_string(&names).unwrap_or_default(),
+                    "USER_ID_FOR_SRP": username,
+                },
+            }))
+        }
     }
-    tokens_for(state, username, client_id, device_key)
 }
 
 /// Tokens after a completed login. On a pool that tracks devices, a login without a device
@@ -1020,36 +1415,46 @@ fn revoke_token(state: &State, body: &Map<String, Value>) -> Result<Value, AwsEr
     Ok(json!({}))
 }
 
-/// Whether `code` is the user's MFA code now. A TOTP code is good for one login: a code of
-/// a time step already used (or an earlier one) is refused, as Cognito does.
-fn mfa_code_matches(state: &State, username: &str, code: &str) -> bool {
+/// Whether `code` answers the challenge `kind` for the user. A TOTP code is good for one
+/// login: a code of a time step already used (or an earlier one) is refused, as Cognito does.
+fn code_matches(state: &State, username: &str, kind: &PendingKind, code: &str) -> bool {
     let users = state.users.lock();
     let Some(user) = users.get(username).map(|r| &r.user) else {
         return false;
     };
-    if let Some(secret) = &user.totp_secret {
-        // One step either side, for clocks a little apart and codes typed at a boundary.
-        let now = SystemTime::now();
-        let step = Duration::from_secs(30);
-        let candidates = [now.checked_sub(step), Some(now), now.checked_add(step)];
-        let matched = candidates
-            .into_iter()
-            .flatten()
-            .find(|t| constant_time_eq(totp_code(secret, *t).as_bytes(), code.as_bytes()));
-        let Some(at) = matched else {
-            return false;
-        };
-        let step = tokens::unix_secs(at) / 30;
-        let mut used = state.cognito.totp_steps.lock();
-        if used.get(username).is_some_and(|last| step <= *last) {
-            return false;
+    let fixed = |expected: &Option<String>| {
+        expected
+            .as_deref()
+            .is_some_and(|expected| constant_time_eq(expected.as_bytes(), code.as_bytes()))
+    };
+    match kind {
+        PendingKind::SmsMfa | PendingKind::SmsOtp => fixed(&user.sms_mfa_code),
+        PendingKind::EmailOtp => fixed(&user.email_otp_code),
+        PendingKind::SoftwareTokenMfa => {
+            let Some(secret) = &user.totp_secret else {
+                return false;
+            };
+            // One step either side, for clocks a little apart and codes typed at a boundary.
+            let now = SystemTime::now();
+            let step = Duration::from_secs(30);
+            let candidates = [now.checked_sub(step), Some(now), now.checked_add(step)];
+            let matched = candidates
+                .into_iter()
+                .flatten()
+                .find(|t| constant_time_eq(totp_code(secret, *t).as_bytes(), code.as_bytes()));
+            let Some(at) = matched else {
+                return false;
+            };
+            let step = tokens::unix_secs(at) / 30;
+            let mut used = state.cognito.totp_steps.lock();
+            if used.get(username).is_some_and(|last| step <= *last) {
+                return false;
+            }
+            used.insert(username.to_owned(), step);
+            true
         }
-        used.insert(username.to_owned(), step);
-        return true;
+        _ => false,
     }
-    user.sms_mfa_code
-        .as_deref()
-        .is_some_and(|expected| constant_time_eq(expected.as_bytes(), code.as_bytes()))
 }
 
 /// The answer's `USERNAME` must name the challenged user (by name or alias).

@@ -83,10 +83,14 @@ pub enum Operation {
     GetTokensFromRefreshToken,
     /// Cognito `RevokeToken`.
     RevokeToken,
+    /// Cognito `AssociateSoftwareToken`.
+    AssociateSoftwareToken,
+    /// Cognito `VerifySoftwareToken`.
+    VerifySoftwareToken,
 }
 
 impl Operation {
-    const ALL: [Operation; 14] = [
+    const ALL: [Operation; 16] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -101,6 +105,8 @@ impl Operation {
         Operation::UpdateDeviceStatus,
         Operation::GetTokensFromRefreshToken,
         Operation::RevokeToken,
+        Operation::AssociateSoftwareToken,
+        Operation::VerifySoftwareToken,
     ];
 
     fn index(self) -> usize {
@@ -122,6 +128,8 @@ impl Operation {
                 | Operation::UpdateDeviceStatus
                 | Operation::GetTokensFromRefreshToken
                 | Operation::RevokeToken
+                | Operation::AssociateSoftwareToken
+                | Operation::VerifySoftwareToken
         )
     }
 }

@@ -135,6 +135,9 @@ pub struct User {
     email: Option<String>,
     totp_secret: Option<Vec<u8>>,
     sms_mfa_code: Option<String>,
+    // Cognito challenges (issue 11).
+    email_otp_code: Option<String>,
+    mfa_setup_required: bool,
 }
 
 impl User {
@@ -153,6 +156,8 @@ impl User {
             email: None,
             totp_secret: None,
             sms_mfa_code: None,
+            email_otp_code: None,
+            mfa_setup_required: false,
         }
     }
 
@@ -196,7 +201,8 @@ impl User {
     }
 
     /// Turns on SMS MFA: after the password the pool asks for `SMS_MFA`, and this fixed code
-    /// answers it (no SMS is sent). TOTP, if also set, wins.
+    /// answers it (no SMS is sent). The same code answers `SMS_OTP` in the `USER_AUTH` flow.
+    /// A user with more than one MFA gets `SELECT_MFA_TYPE` first.
     ///
     /// ```
     /// use en_core_auth::testing::User;
@@ -205,6 +211,34 @@ impl User {
     /// ```
     pub fn sms_mfa_code(mut self, code: impl Into<String>) -> User {
         self.sms_mfa_code = Some(code.into());
+        self
+    }
+
+    /// Turns on e-mail MFA: after the password the pool asks for `EMAIL_OTP`, and this fixed
+    /// code answers it (no e-mail is sent). The same code answers `EMAIL_OTP` as the first
+    /// factor of the passwordless `USER_AUTH` flow.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let gail = User::new("gail", "pw").email("gail@example.com").email_otp_code("777777");
+    /// # let _ = gail;
+    /// ```
+    pub fn email_otp_code(mut self, code: impl Into<String>) -> User {
+        self.email_otp_code = Some(code.into());
+        self
+    }
+
+    /// The pool requires MFA and the user has none yet: after the password comes
+    /// `MFA_SETUP`, answered by associating an authenticator (`AssociateSoftwareToken`,
+    /// `VerifySoftwareToken` with a code from it); TOTP MFA is then on for later logins.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let hal = User::new("hal", "pw").mfa_setup_required();
+    /// # let _ = hal;
+    /// ```
+    pub fn mfa_setup_required(mut self) -> User {
+        self.mfa_setup_required = true;
         self
     }
 
@@ -228,6 +262,8 @@ impl fmt::Debug for User {
             .field("email", &self.email)
             .field("totp", &self.totp_secret.is_some())
             .field("sms_mfa", &self.sms_mfa_code.is_some())
+            .field("email_otp", &self.email_otp_code.is_some())
+            .field("mfa_setup_required", &self.mfa_setup_required)
             .finish()
     }
 }
@@ -508,6 +544,22 @@ impl LocalIdpBuilder {
         self
     }
 
+    /// Serves the `CUSTOM_AUTH` flow with one `CUSTOM_CHALLENGE`, as a pool's Lambda
+    /// triggers would: the challenge parameters carry `{"question": question}` and `answer`
+    /// is the right `ANSWER`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .custom_challenge("What is 6 × 7?", "42")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn custom_challenge(mut self, question: &str, answer: &str) -> LocalIdpBuilder {
+        self.cognito.custom_challenge = Some((question.to_owned(), answer.to_owned()));
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -680,7 +732,9 @@ impl State {
             | Operation::ConfirmDevice
             | Operation::UpdateDeviceStatus
             | Operation::GetTokensFromRefreshToken
-            | Operation::RevokeToken => {
+            | Operation::RevokeToken
+            | Operation::AssociateSoftwareToken
+            | Operation::VerifySoftwareToken => {
                 let response = cognito::handle(self, op, &request);
                 if self.lose_answer(op) {
                     return Reply::Drop;
@@ -740,6 +794,12 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
                 Operation::GetTokensFromRefreshToken
             }
             Some("AWSCognitoIdentityProviderService.RevokeToken") => Operation::RevokeToken,
+            Some("AWSCognitoIdentityProviderService.AssociateSoftwareToken") => {
+                Operation::AssociateSoftwareToken
+            }
+            Some("AWSCognitoIdentityProviderService.VerifySoftwareToken") => {
+                Operation::VerifySoftwareToken
+            }
             _ => Operation::UnknownCognitoOperation,
         },
         "/protected" => Operation::Protected,
