@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::challenge::{Challenge, ChallengeHandler};
+use super::challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
 use super::cognito::{self, CognitoError, malformed, parameter};
 use super::device::Device;
 use super::math::{self, SrpClient};
@@ -20,7 +20,7 @@ const DEFAULT_DEVICE_NAME: &str = "en-core-auth";
 
 /// The most challenges answered in one login (new password, then MFA, …) before giving up:
 /// a server that keeps asking is not going to stop.
-const MAX_CHALLENGES: usize = 5;
+const MAX_CHALLENGES: usize = 8;
 
 /// Logs a Cognito user-pool user in with the Secure Remote Password protocol
 /// (`USER_SRP_AUTH`): the password never leaves the machine, only a proof of it.
@@ -64,6 +64,7 @@ pub struct SrpAuthorizer {
     /// The user name Cognito answered with (the user may have logged in with an alias such
     /// as an email): `SECRET_HASH` of later calls, refresh included, must use it.
     cognito_username: Option<String>,
+    flow: LoginFlow,
     /// Register the device a login returns (`NewDeviceMetadata`).
     remember_device: bool,
     device_name: String,
@@ -134,6 +135,7 @@ impl SrpAuthorizer {
             http: HttpClient::new(),
             handler: None,
             cognito_username: None,
+            flow: LoginFlow::UserSrp,
             remember_device: false,
             device_name: DEFAULT_DEVICE_NAME.to_owned(),
             device: None,
@@ -141,6 +143,49 @@ impl SrpAuthorizer {
             spent_refresh_token: None,
             answer_lost: Cell::new(false),
         })
+    }
+
+    /// An authorizer for a user who logs in without a password: the choice-based
+    /// `USER_AUTH` flow with a one-time code (by default Cognito offers the choice,
+    /// [`Challenge::SelectChallenge`]; pick one with [`with_login_flow`](Self::with_login_flow),
+    /// such as `LoginFlow::UserAuth(Some(FirstFactor::EmailOtp))`). The handler answers with
+    /// the code the user received.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{FirstFactor, LoginFlow, SrpAuthorizer};
+    /// let login = SrpAuthorizer::passwordless(ClientInfo::new("c", ""), "eu-west-1_X", "u")?
+    ///     .with_login_flow(LoginFlow::UserAuth(Some(FirstFactor::EmailOtp)));
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn passwordless(
+        client_info: ClientInfo,
+        user_pool_id: impl Into<String>,
+        username: impl Into<String>,
+    ) -> Result<SrpAuthorizer, Error> {
+        let mut login = SrpAuthorizer::new(client_info, user_pool_id, username, "-")?;
+        login.password = String::new();
+        login.flow = LoginFlow::UserAuth(None);
+        Ok(login)
+    }
+
+    /// How logins start (Cognito's `AuthFlow`); default [`LoginFlow::UserSrp`]. Whatever the
+    /// flow, every challenge goes through the handler and devices and refreshes work the
+    /// same.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{LoginFlow, SrpAuthorizer};
+    /// // A pool that migrates users with a Lambda trigger needs the password itself.
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_login_flow(LoginFlow::UserPassword);
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_login_flow(mut self, flow: LoginFlow) -> SrpAuthorizer {
+        self.flow = flow;
+        self
     }
 
     /// Registers the device a login returns (Cognito device tracking), as Amplify's "remember
@@ -274,9 +319,10 @@ impl SrpAuthorizer {
         self
     }
 
-    /// Answers `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA` challenges.
-    /// Without a handler, a challenge is an [`ErrorKind::ChallengeRequired`] error that
-    /// names it.
+    /// Answers the challenges a login meets: every [`Challenge`] variant (a new password,
+    /// MFA and one-time codes, the MFA type, an authenticator to set up, a custom challenge,
+    /// the first factor of `USER_AUTH`). Without a handler, a challenge is an
+    /// [`ErrorKind::ChallengeRequired`] error that names it.
     ///
     /// ```
     /// use en_core_auth::ClientInfo;
@@ -609,9 +655,14 @@ impl SrpAuthorizer {
         }
     }
 
-    /// Answers the challenges that follow the password proof until Cognito hands out
-    /// tokens.
-    fn finish(&mut self, endpoint: &str, mut answer: Map<String, Value>) -> Result<Token, Error> {
+    /// Answers the challenges until Cognito hands out tokens. `srp` is the SRP client whose
+    /// `SRP_A` went out, if one did (`PASSWORD_VERIFIER` needs it).
+    fn finish(
+        &mut self,
+        endpoint: &str,
+        mut answer: Map<String, Value>,
+        mut srp: Option<SrpClient>,
+    ) -> Result<Token, Error> {
         for _ in 0..MAX_CHALLENGES {
             if let Some(result) = answer
                 .get("AuthenticationResult")
@@ -630,63 +681,18 @@ impl SrpAuthorizer {
                 .and_then(Value::as_str)
                 .ok_or_else(|| malformed("the answer has neither tokens nor a challenge"))?
                 .to_owned();
-            if name == "DEVICE_SRP_AUTH" {
-                answer = self.device_proof(endpoint, &answer)?;
-                continue;
-            }
-            let parameters = challenge_parameters(&answer).ok();
-            let challenge = match name.as_str() {
-                "NEW_PASSWORD_REQUIRED" => Challenge::NewPasswordRequired,
-                "SOFTWARE_TOKEN_MFA" => Challenge::SoftwareTokenMfa,
-                "SMS_MFA" => Challenge::SmsMfa {
-                    destination: parameters
-                        .and_then(|p| p.get("CODE_DELIVERY_DESTINATION"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                },
-                other => {
-                    return Err(Error::new(
-                        ErrorKind::ChallengeRequired,
-                        format!(
-                            "Cognito asked for the {other} challenge, which this client does not answer"
-                        ),
-                    ));
+            answer = match name.as_str() {
+                "PASSWORD_VERIFIER" => {
+                    let Some(client) = srp.as_ref() else {
+                        return Err(malformed("PASSWORD_VERIFIER, but no SRP_A was sent"));
+                    };
+                    self.password_verifier(endpoint, client, &answer)?
                 }
+                "DEVICE_SRP_AUTH" => self.device_proof(endpoint, &answer)?,
+                "MFA_SETUP" => self.mfa_setup(endpoint, &answer)?,
+                "SELECT_CHALLENGE" => self.select_challenge(endpoint, &answer, &mut srp)?,
+                _ => self.answer_challenge(endpoint, &name, &answer)?,
             };
-            let Some(handler) = self.handler.as_mut() else {
-                return Err(Error::new(
-                    ErrorKind::ChallengeRequired,
-                    format!(
-                        "Cognito asked for the {} challenge; give SrpAuthorizer a challenge handler to answer it",
-                        challenge.name()
-                    ),
-                ));
-            };
-            let response = handler.answer(&challenge)?;
-            let username = parameters
-                .and_then(|p| p.get("USERNAME"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| self.answer_username());
-            let mut responses = Map::new();
-            responses.insert("USERNAME".into(), Value::String(username.clone()));
-            responses.insert(
-                challenge.answer_key().into(),
-                Value::String(response.clone()),
-            );
-            if let Some(device) = &self.device {
-                responses.insert(
-                    "DEVICE_KEY".into(),
-                    Value::String(device.device_key().to_owned()),
-                );
-            }
-            self.with_secret_hash(&mut responses, &username);
-            answer = self.respond(endpoint, challenge.name(), responses, answer.get("Session"))?;
-            if challenge == Challenge::NewPasswordRequired {
-                // Cognito took the new password: the old one is gone, and logging in with it
-                // again would fail and count toward the account's lockout.
-                self.password = response;
-            }
         }
         Err(Error::new(
             ErrorKind::ChallengeRequired,
@@ -694,12 +700,283 @@ impl SrpAuthorizer {
         ))
     }
 
+    /// The handler's answer to `challenge`, or a [`ChallengeRequired`](ErrorKind::ChallengeRequired)
+    /// error naming it when there is no handler.
+    fn ask(&mut self, challenge: &Challenge) -> Result<String, Error> {
+        let Some(handler) = self.handler.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                format!(
+                    "Cognito asked for the {} challenge; give SrpAuthorizer a challenge handler to answer it",
+                    challenge.name()
+                ),
+            ));
+        };
+        handler.answer(challenge)
+    }
+
+    /// The user name for a challenge's answer: the one the challenge names, else Cognito's.
+    fn challenge_username(&mut self, answer: &Map<String, Value>) -> String {
+        let named = challenge_parameters(answer)
+            .ok()
+            .and_then(|p| p.get("USERNAME"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(name) = &named {
+            self.cognito_username = Some(name.clone());
+        }
+        named.unwrap_or_else(|| self.answer_username())
+    }
+
+    /// Sends `responses` (plus USERNAME, DEVICE_KEY, SECRET_HASH) as the answer to the
+    /// challenge `name` of `answer`.
+    fn send_answer(
+        &mut self,
+        endpoint: &str,
+        name: &str,
+        answer: &Map<String, Value>,
+        mut responses: Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let username = self.challenge_username(answer);
+        responses.insert("USERNAME".into(), Value::String(username.clone()));
+        if let Some(device) = &self.device {
+            responses.insert(
+                "DEVICE_KEY".into(),
+                Value::String(device.device_key().to_owned()),
+            );
+        }
+        self.with_secret_hash(&mut responses, &username);
+        self.respond(endpoint, name, responses, answer.get("Session"))
+    }
+
+    /// A challenge the handler answers with one value: a new password, an MFA or OTP code,
+    /// the MFA type to use, a custom challenge's answer.
+    fn answer_challenge(
+        &mut self,
+        endpoint: &str,
+        name: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let parameters = challenge_parameters(answer).ok();
+        let text = |key: &str| {
+            parameters
+                .and_then(|p| p.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let challenge = match name {
+            "NEW_PASSWORD_REQUIRED" => Challenge::NewPasswordRequired,
+            "SOFTWARE_TOKEN_MFA" => Challenge::SoftwareTokenMfa,
+            "SMS_MFA" => Challenge::SmsMfa {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "EMAIL_OTP" => Challenge::EmailOtp {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "SMS_OTP" => Challenge::SmsOtp {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "SELECT_MFA_TYPE" => Challenge::SelectMfaType {
+                options: text("MFAS_CAN_CHOOSE")
+                    .and_then(|list| serde_json::from_str(&list).ok())
+                    .unwrap_or_default(),
+            },
+            "CUSTOM_CHALLENGE" => Challenge::CustomChallenge {
+                parameters: parameters
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            other => {
+                return Err(Error::new(
+                    ErrorKind::ChallengeRequired,
+                    format!(
+                        "Cognito asked for the {other} challenge, which this client does not answer"
+                    ),
+                ));
+            }
+        };
+        let response = self.ask(&challenge)?;
+        let mut responses = Map::new();
+        responses.insert(
+            challenge.answer_key().into(),
+            Value::String(response.clone()),
+        );
+        let next = self.send_answer(endpoint, challenge.name(), answer, responses)?;
+        if challenge == Challenge::NewPasswordRequired {
+            // Cognito took the new password: the old one is gone, and logging in with it
+            // again would fail and count toward the account's lockout.
+            self.password = response;
+        }
+        Ok(next)
+    }
+
+    /// `MFA_SETUP`: a new authenticator for the user. `AssociateSoftwareToken` gives the
+    /// secret, the handler shows it and answers with the app's code, `VerifySoftwareToken`
+    /// checks it, and the challenge is answered with the session that proves it.
+    fn mfa_setup(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let can_setup = challenge_parameters(answer)
+            .ok()
+            .and_then(|p| p.get("MFAS_CAN_SETUP"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !can_setup.contains("SOFTWARE_TOKEN_MFA") {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                format!(
+                    "Cognito asked to set up MFA of a type this client cannot set up ({can_setup})"
+                ),
+            ));
+        }
+        if self.handler.is_none() {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                "Cognito asked for the MFA_SETUP challenge; give SrpAuthorizer a challenge handler to answer it",
+            ));
+        }
+        let session = answer.get("Session").cloned().unwrap_or(Value::Null);
+        let associated = cognito::call_once(
+            &self.http,
+            endpoint,
+            "AssociateSoftwareToken",
+            &json!({"Session": session}),
+        )?;
+        let secret = associated
+            .get("SecretCode")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("AssociateSoftwareToken gave no SecretCode"))?
+            .to_owned();
+        let label = self.answer_username();
+        let challenge = Challenge::MfaSetup {
+            uri: otpauth_uri(&secret, &label),
+            secret,
+        };
+        let code = self.ask(&challenge)?;
+        let verified = cognito::call_once(
+            &self.http,
+            endpoint,
+            "VerifySoftwareToken",
+            &json!({
+                "Session": associated.get("Session").cloned().unwrap_or(Value::Null),
+                "UserCode": code,
+                "FriendlyDeviceName": self.device_name,
+            }),
+        )?;
+        if verified.get("Status").and_then(Value::as_str) != Some("SUCCESS") {
+            return Err(Error::new(
+                ErrorKind::CredentialsRejected,
+                "VerifySoftwareToken did not accept the code from the new authenticator",
+            ));
+        }
+        let mut next = answer.clone();
+        if let Some(session) = verified.get("Session") {
+            next.insert("Session".into(), session.clone());
+        }
+        self.send_answer(endpoint, "MFA_SETUP", &next, Map::new())
+    }
+
+    /// `SELECT_CHALLENGE` of `USER_AUTH`: the handler picks the first factor (without one,
+    /// `PASSWORD_SRP` when offered and there is a password), sent with what it needs.
+    fn select_challenge(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+        srp: &mut Option<SrpClient>,
+    ) -> Result<Map<String, Value>, Error> {
+        let available: Vec<String> = answer
+            .get("AvailableChallenges")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let challenge = Challenge::SelectChallenge {
+            available: available.clone(),
+        };
+        let choice = if self.handler.is_none()
+            && !self.password.is_empty()
+            && available.iter().any(|c| c == "PASSWORD_SRP")
+        {
+            "PASSWORD_SRP".to_owned()
+        } else {
+            self.ask(&challenge)?
+        };
+        let mut responses = Map::new();
+        responses.insert("ANSWER".into(), Value::String(choice.clone()));
+        match choice.as_str() {
+            "PASSWORD_SRP" => {
+                let client = SrpClient::generate()?;
+                responses.insert("SRP_A".into(), Value::String(client.public_a_hex()));
+                *srp = Some(client);
+            }
+            "PASSWORD" => {
+                self.require_password()?;
+                responses.insert("PASSWORD".into(), Value::String(self.password.clone()));
+            }
+            _ => {}
+        }
+        self.send_answer(endpoint, "SELECT_CHALLENGE", answer, responses)
+    }
+
+    fn require_password(&self) -> Result<(), Error> {
+        if self.password.is_empty() {
+            Err(Error::new(
+                ErrorKind::Configuration,
+                "this login needs a password, and the authorizer was built without one",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// One whole login, from `InitiateAuth` to tokens.
     fn login(&mut self, endpoint: &str) -> Result<Token, Error> {
-        let srp = SrpClient::generate()?;
+        let mut srp = None;
         let mut parameters = Map::new();
         parameters.insert("USERNAME".into(), Value::String(self.username.clone()));
-        parameters.insert("SRP_A".into(), Value::String(srp.public_a_hex()));
+        let with_srp = |parameters: &mut Map<String, Value>, srp: &mut Option<SrpClient>| {
+            let client = SrpClient::generate()?;
+            parameters.insert("SRP_A".into(), Value::String(client.public_a_hex()));
+            *srp = Some(client);
+            Ok::<(), Error>(())
+        };
+        match self.flow {
+            LoginFlow::UserSrp => {
+                self.require_password()?;
+                with_srp(&mut parameters, &mut srp)?;
+            }
+            LoginFlow::UserPassword => {
+                self.require_password()?;
+                parameters.insert("PASSWORD".into(), Value::String(self.password.clone()));
+            }
+            LoginFlow::CustomAuth | LoginFlow::UserAuth(None) => {}
+            LoginFlow::UserAuth(Some(first)) => {
+                parameters.insert(
+                    "PREFERRED_CHALLENGE".into(),
+                    Value::String(first.name().to_owned()),
+                );
+                match first {
+                    FirstFactor::PasswordSrp => {
+                        self.require_password()?;
+                        with_srp(&mut parameters, &mut srp)?;
+                    }
+                    FirstFactor::Password => {
+                        self.require_password()?;
+                        parameters.insert("PASSWORD".into(), Value::String(self.password.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
         if let Some(device) = &self.device {
             parameters.insert(
                 "DEVICE_KEY".into(),
@@ -708,18 +985,12 @@ impl SrpAuthorizer {
         }
         self.with_secret_hash(&mut parameters, &self.username.clone());
         let body = json!({
-            "AuthFlow": "USER_SRP_AUTH",
+            "AuthFlow": self.flow.auth_flow(),
             "ClientId": self.client.client_id(),
             "AuthParameters": parameters,
         });
         let answer = self.call(endpoint, "InitiateAuth", &body)?;
-        match answer.get("ChallengeName").and_then(Value::as_str) {
-            Some("PASSWORD_VERIFIER") => {
-                let next = self.password_verifier(endpoint, &srp, &answer)?;
-                self.finish(endpoint, next)
-            }
-            _ => self.finish(endpoint, answer),
-        }
+        self.finish(endpoint, answer, srp)
     }
 
     /// `REFRESH_TOKEN_AUTH`, which may be sent again.
@@ -886,6 +1157,21 @@ impl Authorizer for SrpAuthorizer {
         self.call(&endpoint, "RevokeToken", &body)?;
         Ok(())
     }
+}
+
+/// `otpauth://totp/AWSCognito:<user>?secret=…&issuer=AWSCognito`, the URI Amplify shows for
+/// a new authenticator (the key URI format of Google Authenticator).
+fn otpauth_uri(secret: &str, username: &str) -> String {
+    let label: String = username
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("otpauth://totp/AWSCognito:{label}?secret={secret}&issuer=AWSCognito")
 }
 
 /// Whether `error` is Cognito's `code`.

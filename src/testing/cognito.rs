@@ -748,17 +748,17 @@ fn verify_software_token(state: &State, body: &Map<String, Value>) -> Result<Val
     let secret = secret.clone();
     let now = SystemTime::now();
     let step = Duration::from_secs(30);
-    let right = [now.checked_sub(step), Some(now), now.checked_add(step)]
+    let matched = [now.checked_sub(step), Some(now), now.checked_add(step)]
         .into_iter()
         .flatten()
-        .any(|t| constant_time_eq(totp_code(&secret, t).as_bytes(), code.as_bytes()));
-    if !right {
+        .find(|t| constant_time_eq(totp_code(&secret, *t).as_bytes(), code.as_bytes()));
+    let Some(at) = matched else {
         state.challenges.lock().insert(session.to_owned(), pending);
         return Err(aws_error(
             "CodeMismatchException",
             "Code mismatch and fail enable Software Token MFA",
         ));
-    }
+    };
     {
         let mut users = state.users.lock();
         let record = users
@@ -771,7 +771,7 @@ fn verify_software_token(state: &State, body: &Map<String, Value>) -> Result<Val
         .cognito
         .totp_steps
         .lock()
-        .insert(pending.username.clone(), tokens::unix_secs(now) / 30 + 1);
+        .insert(pending.username.clone(), tokens::unix_secs(at) / 30);
     let session = new_session(
         state,
         PendingKind::MfaSetupVerified,
