@@ -403,3 +403,48 @@ fn revoke_logs_out_with_revoke_token() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
 }
+
+#[test]
+fn the_device_is_kept_in_the_file_store_beside_the_token() {
+    use en_core_auth::store::{CacheKey, FileStore};
+    let idp = builder()
+        .device_tracking(DeviceTracking::UserOptIn)
+        .start()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("srp-flows-device-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = || {
+        FileStore::in_dir(
+            &dir,
+            CacheKey::new(
+                "cognito",
+                "public-client",
+                Some("carol"),
+                Vec::<String>::new(),
+            ),
+        )
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    // Run 1: MFA, and the new device saved through the listener.
+    let saver = store();
+    login(&idp, public(), "carol", "Car0l!")
+        .remember_device(true)
+        .on_device_change(move |device| match device {
+            Some(device) => saver.save_device(device).unwrap(),
+            None => saver.clear_device().unwrap(),
+        })
+        .with_challenge_handler(counting_totp_handler(&calls))
+        .authorize()
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Run 2: the device from the file; no MFA.
+    let device = store().load_device().unwrap().expect("saved");
+    let token = login(&idp, public(), "carol", "Car0l!")
+        .with_device(device)
+        .with_challenge_handler(counting_totp_handler(&calls))
+        .authorize()
+        .unwrap();
+    assert!(idp.verify_access_token(token.access_token()));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

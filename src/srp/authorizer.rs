@@ -15,6 +15,9 @@ use super::math::{self, SrpClient};
 use crate::http::{HttpClient, check_endpoint};
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
+/// See [`SrpAuthorizer::on_device_change`].
+type DeviceListener = Box<dyn FnMut(Option<&Device>) + Send>;
+
 /// The name a device registered by this crate gets in the user's device list.
 const DEFAULT_DEVICE_NAME: &str = "en-core-auth";
 
@@ -70,6 +73,8 @@ pub struct SrpAuthorizer {
     device_name: String,
     /// The remembered device logins prove.
     device: Option<Device>,
+    /// Told when a login registers a device or finds that Cognito forgot the one given.
+    device_listener: Option<DeviceListener>,
     /// `Some(true)` once the app client is known to rotate refresh tokens (or was configured
     /// so): refreshes go through `GetTokensFromRefreshToken`.
     rotation: Option<bool>,
@@ -139,6 +144,7 @@ impl SrpAuthorizer {
             remember_device: false,
             device_name: DEFAULT_DEVICE_NAME.to_owned(),
             device: None,
+            device_listener: None,
             rotation: None,
             spent_refresh_token: None,
             answer_lost: Cell::new(false),
@@ -263,6 +269,44 @@ impl SrpAuthorizer {
     /// ```
     pub fn device(&self) -> Option<Device> {
         self.device.clone()
+    }
+
+    /// Calls `listener` when the device changes: `Some` when a login registered a new one
+    /// (with [`remember_device`](Self::remember_device)), `None` when Cognito no longer knew
+    /// the one in use. For keeping the device where the token is kept, such as
+    /// [`FileStore::save_device`](crate::store::FileStore::save_device).
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/c", CacheKey::new("cognito", "c", Some("u"), Vec::<String>::new()));
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .remember_device(true)
+    ///     .on_device_change(move |device| {
+    ///         let saved = match device {
+    ///             Some(device) => store.save_device(device),
+    ///             None => store.clear_device(),
+    ///         };
+    ///         if let Err(error) = saved {
+    ///             log::warn!("{error}");
+    ///         }
+    ///     });
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn on_device_change(
+        mut self,
+        listener: impl FnMut(Option<&Device>) + Send + 'static,
+    ) -> SrpAuthorizer {
+        self.device_listener = Some(Box::new(listener));
+        self
+    }
+
+    fn device_changed(&mut self) {
+        if let Some(listener) = self.device_listener.as_mut() {
+            listener(self.device.as_ref());
+        }
     }
 
     /// Refreshes with `GetTokensFromRefreshToken` from the start, for an app client with
@@ -493,6 +537,7 @@ impl SrpAuthorizer {
                         device.device_key()
                     );
                     self.device = None;
+                    self.device_changed();
                 }
                 other => return other,
             }
@@ -650,7 +695,10 @@ impl SrpAuthorizer {
             Ok(device)
         });
         match registered {
-            Ok(device) => self.device = Some(device),
+            Ok(device) => {
+                self.device = Some(device);
+                self.device_changed();
+            }
             Err(error) => log::warn!("could not remember device {key}: {error}"),
         }
     }

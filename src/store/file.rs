@@ -603,6 +603,9 @@ impl From<Duration> for Seconds {
     }
 }
 
+// Issue 11: the Cognito remembered device, kept beside the token.
+mod device;
+
 #[cfg(test)]
 mod tests {
     use super::*;
