@@ -16,6 +16,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod challenge;
 mod config;
 
 use std::io::{BufRead, Write};
@@ -201,6 +202,7 @@ fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, CacheKey
             if let Some(endpoint) = endpoint {
                 inner = inner.with_endpoint(endpoint);
             }
+            let inner = challenge::prepare(inner, config, &key)?;
             Ok((Deferred::ready(client, inner), key))
         }
     }
