@@ -566,7 +566,18 @@ impl SrpAuthorizer {
         if let (Some(session), Some(object)) = (session, body.as_object_mut()) {
             object.insert("Session".into(), session.clone());
         }
-        let answered = cognito::call_once(&self.http, endpoint, "RespondToAuthChallenge", &body);
+        self.call_once(endpoint, "RespondToAuthChallenge", &body)
+    }
+
+    /// A single-use step of a login ([`cognito::call_once`]); when it gets no answer, the
+    /// login is marked for starting over.
+    fn call_once(
+        &self,
+        endpoint: &str,
+        operation: &str,
+        body: &Value,
+    ) -> Result<Map<String, Value>, Error> {
+        let answered = cognito::call_once(&self.http, endpoint, operation, body);
         if answered
             .as_ref()
             .is_err_and(|e| matches!(e.kind(), ErrorKind::Transport | ErrorKind::Server))
@@ -890,8 +901,7 @@ impl SrpAuthorizer {
             ));
         }
         let session = answer.get("Session").cloned().unwrap_or(Value::Null);
-        let associated = cognito::call_once(
-            &self.http,
+        let associated = self.call_once(
             endpoint,
             "AssociateSoftwareToken",
             &json!({"Session": session}),
@@ -907,8 +917,7 @@ impl SrpAuthorizer {
             secret,
         };
         let code = self.ask(&challenge)?;
-        let verified = cognito::call_once(
-            &self.http,
+        let verified = self.call_once(
             endpoint,
             "VerifySoftwareToken",
             &json!({

@@ -232,7 +232,8 @@ impl FirstFactor {
     }
 }
 
-/// Answers Cognito's challenges: returns the new password or the MFA code. Any
+/// Answers Cognito's challenges: returns what the [`Challenge`] variant asks for (a new
+/// password, a code, a choice, a custom answer). Any
 /// `FnMut(&Challenge) -> Result<String, Error> + Send` is a handler.
 ///
 /// ```

@@ -4,10 +4,16 @@
 //! Enabled by the cargo feature `testing`. [`LocalIdp`] serves, on background threads:
 //!
 //! - the Cognito Identity Provider JSON 1.1 API at `POST /` (`InitiateAuth` with
-//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH` and `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge`
-//!   for `PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA`),
-//!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
-//!   sends them;
+//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH`, `CUSTOM_AUTH`, `USER_AUTH` and
+//!   `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge` for `PASSWORD_VERIFIER`,
+//!   `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA`, `SMS_MFA`, `EMAIL_OTP`, `SMS_OTP`,
+//!   `SELECT_MFA_TYPE`, `MFA_SETUP`, `CUSTOM_CHALLENGE`, `SELECT_CHALLENGE`,
+//!   `DEVICE_SRP_AUTH` and `DEVICE_PASSWORD_VERIFIER`; `ConfirmDevice`,
+//!   `UpdateDeviceStatus`, `GetTokensFromRefreshToken`, `RevokeToken`,
+//!   `AssociateSoftwareToken`, `VerifySoftwareToken`), with `SECRET_HASH` checked for app
+//!   clients that have a secret, errors shaped as AWS sends them, and Cognito's own
+//!   strictness (the `TIMESTAMP` weekday and skew, lockout, single-use TOTP codes,
+//!   device-bound refresh tokens, rotation);
 //! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
 //!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
