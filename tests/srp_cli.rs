@@ -131,3 +131,84 @@ fn remember_device_keeps_the_device_beside_the_token_and_proves_it_next_time() {
     assert_eq!(idp.requests(Operation::ConfirmDevice), 1);
     let _ = std::fs::remove_dir_all(cache);
 }
+
+/// On a real terminal (a pty from util-linux `script`), the new password is asked on the
+/// terminal, read without echo, and the login goes through. Skipped where `script` is missing.
+#[test]
+fn on_a_terminal_the_new_password_is_asked_without_echo() {
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to give the CLI a terminal");
+        return;
+    }
+    let idp = LocalIdp::builder()
+        .client("cli-client", None)
+        .user_with(
+            User::new("bob", "0ld-Passw0rd!")
+                .status(en_core_auth::testing::UserStatus::ForceChangePassword),
+        )
+        .start()
+        .unwrap();
+    let cache = cache_dir("tty");
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{BIN} token"), "/dev/null"])
+        .env_clear()
+        .env("SHELL", "/bin/sh")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("EN_CORE_AUTH_USER_POOL_ID", idp.pool_id())
+        .env("EN_CORE_AUTH_ENDPOINT", idp.url())
+        .env("EN_CORE_AUTH_CLIENT_ID", "cli-client")
+        .env("EN_CORE_AUTH_USERNAME", "bob")
+        .env("EN_CORE_AUTH_PASSWORD", "0ld-Passw0rd!")
+        .env("EN_CORE_AUTH_CACHE_DIR", &cache)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (sender, received) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait for the prompt (so the terminal's echo is already off), then type.
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("New password: ") {
+        let chunk = received
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no prompt: {}", String::from_utf8_lossy(&seen)));
+        seen.extend(chunk);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"N3w-Secret!\n").unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    seen.extend(received.try_iter().flatten());
+    let shown = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{shown}");
+    assert!(
+        !shown.contains("N3w-Secret!"),
+        "the password was echoed: {shown}"
+    );
+    assert!(shown.contains("eyJ"), "no token printed: {shown}");
+    // The pool took the new password.
+    let _ = std::fs::remove_dir_all(&cache);
+    let again = cli(&idp, &cache, "bob", "N3w-Secret!", &["token"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let _ = std::fs::remove_dir_all(cache);
+}

@@ -104,10 +104,17 @@ fn answer_on_terminal(challenge: &Challenge) -> Result<String, Error> {
         .open("/dev/tty")
         .map_err(|_| no_terminal())?;
     let mut out = tty.try_clone().map_err(|_| no_terminal())?;
-    out.write_all(question(challenge).as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|_| no_terminal())?;
+    // Echo off before the prompt shows: what is typed as soon as it appears stays hidden.
     let hidden = challenge.answer_is_secret() && echo(&tty, false);
+    let prompted = out
+        .write_all(question(challenge).as_bytes())
+        .and_then(|()| out.flush());
+    if prompted.is_err() {
+        if hidden {
+            echo(&tty, true);
+        }
+        return Err(no_terminal());
+    }
     let mut line = String::new();
     let read = BufReader::new(&tty).read_line(&mut line);
     if hidden {
