@@ -448,3 +448,36 @@ fn the_device_is_kept_in_the_file_store_beside_the_token() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The goal at the middleware: once the refresh token is gone (a day later, a
+/// revoked session), the middleware logs in again, and the remembered device spares the
+/// user the MFA prompt.
+#[test]
+fn through_the_middleware_a_new_login_on_a_remembered_device_asks_no_mfa() {
+    use en_core_auth::AuthMiddleware;
+    let idp = builder()
+        .device_tracking(DeviceTracking::UserOptIn)
+        .start()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let auth = AuthMiddleware::new(
+        login(&idp, public(), "carol", "Car0l!")
+            .remember_device(true)
+            .with_challenge_handler(counting_totp_handler(&calls)),
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(auth.clone())
+        .build()
+        .into();
+    assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    for _ in 0..3 {
+        idp.revoke_refresh_tokens();
+        idp.expire_all_tokens();
+        assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);
+    }
+    // Three full logins more, by device proof: still one MFA answer in all.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(idp.requests(Operation::InitiateAuth), 1 + 3 * 2);
+    assert_eq!(idp.requests(Operation::ConfirmDevice), 1);
+}
