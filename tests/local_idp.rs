@@ -1514,6 +1514,8 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "USER_SRP_AUTH",
         "USER_PASSWORD_AUTH",
         "REFRESH_TOKEN_AUTH",
+        "CUSTOM_AUTH",
+        "USER_AUTH",
         "X",
         "",
     ];
@@ -1522,6 +1524,14 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "NEW_PASSWORD_REQUIRED",
         "SOFTWARE_TOKEN_MFA",
         "SMS_MFA",
+        "EMAIL_OTP",
+        "SMS_OTP",
+        "SELECT_MFA_TYPE",
+        "MFA_SETUP",
+        "CUSTOM_CHALLENGE",
+        "SELECT_CHALLENGE",
+        "DEVICE_SRP_AUTH",
+        "DEVICE_PASSWORD_VERIFIER",
         "?",
     ];
     let names = [
@@ -1535,6 +1545,10 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "PASSWORD_CLAIM_SIGNATURE",
         "NEW_PASSWORD",
         "SOFTWARE_TOKEN_MFA_CODE",
+        "DEVICE_KEY",
+        "PREFERRED_CHALLENGE",
+        "ANSWER",
+        "EMAIL_OTP_CODE",
     ];
     let values = [
         "alice",
@@ -1549,6 +1563,9 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "Tue Dec 3 09:05:07 UTC 2026",
         "\u{0}\u{ffff}",
         "123456",
+        "PASSWORD_SRP",
+        "EMAIL_OTP",
+        "us-east-1_00000000-0000-4000-8000-000000000000",
     ];
     for round in 0..300 {
         let mut params = serde_json::Map::new();
@@ -1560,6 +1577,30 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
             let body =
                 json!({"AuthFlow": rng.pick(&flows), "ClientId": client, "AuthParameters": params});
             ("InitiateAuth", body)
+        } else if rng.next().is_multiple_of(3) {
+            // The other operations take their fields at the top level.
+            let op = rng.pick(&[
+                "ConfirmDevice",
+                "UpdateDeviceStatus",
+                "GetTokensFromRefreshToken",
+                "RevokeToken",
+                "AssociateSoftwareToken",
+                "VerifySoftwareToken",
+            ]);
+            params.insert("ClientId".into(), json!(client));
+            for field in [
+                "AccessToken",
+                "DeviceKey",
+                "RefreshToken",
+                "Token",
+                "Session",
+                "UserCode",
+            ] {
+                if rng.next().is_multiple_of(2) {
+                    params.insert(field.into(), json!(rng.pick(&values)));
+                }
+            }
+            (op, Value::Object(params))
         } else {
             let body = json!({"ChallengeName": rng.pick(&challenges), "ClientId": client,
                 "Session": rng.pick(&values), "ChallengeResponses": params});
@@ -1580,6 +1621,8 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         );
         assert!(reply.json().is_object());
     }
+    // Random wrong passwords may have locked alice out, as Cognito would.
+    idp.unlock("alice");
     assert_eq!(
         password_auth(&idp, "public", "alice", "Passw0rd!").status,
         200
