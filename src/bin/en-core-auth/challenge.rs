@@ -16,6 +16,10 @@ use en_core_auth::{Error, ErrorKind};
 
 use crate::config::Config;
 
+// The QR encoder is only for this module's set-up prompt (kept out of main.rs).
+#[path = "qr.rs"]
+mod qr;
+
 /// Gives the SRP authorizer a terminal handler and, with `--remember-device`, the device
 /// kept in the cache directory (loaded now, saved when a login registers one).
 pub(crate) fn prepare(
@@ -70,9 +74,14 @@ fn question(challenge: &Challenge) -> String {
         Challenge::SelectChallenge { available } => {
             format!("How to log in ({}): ", available.join(", "))
         }
-        Challenge::MfaSetup { secret, uri } => format!(
-            "This account needs an authenticator app. Add this key to it:\n  {uri}\n  (or type the key: {secret})\nThen enter the app's current code: "
-        ),
+        Challenge::MfaSetup { secret, uri } => {
+            let code = qr::QrCode::encode(uri.as_bytes())
+                .map(|qr| qr.to_terminal())
+                .unwrap_or_default();
+            format!(
+                "This account needs an authenticator app. Scan this code with it:\n{code}  {uri}\n  (or type the key: {secret})\nThen enter the app's current code: "
+            )
+        }
         Challenge::CustomChallenge { parameters } => {
             let shown: Vec<String> = parameters
                 .iter()
@@ -157,7 +166,9 @@ mod tests {
             secret: "JBSWY3DPEHPK3PXP".into(),
             uri: "otpauth://totp/AWSCognito:alice?secret=JBSWY3DPEHPK3PXP&issuer=AWSCognito".into(),
         };
-        assert!(question(&setup).contains("otpauth://totp/AWSCognito:alice"));
+        let asked = question(&setup);
+        assert!(asked.contains("otpauth://totp/AWSCognito:alice"));
+        assert!(asked.contains('█'), "a QR code is drawn: {asked}");
         let email = Challenge::EmailOtp {
             destination: Some("a***@example.com".into()),
         };
