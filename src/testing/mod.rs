@@ -1110,9 +1110,10 @@ impl LocalIdp {
 
     // Cognito (issue 11).
 
-    /// Makes the next `n` requests to `op` run as usual (a challenge answer is used up, a
-    /// rotated refresh token is gone) and then closes the connection without the answer: a
-    /// response lost on the way back.
+    /// Makes the next `n` requests to the Cognito operation `op` run as usual (a challenge
+    /// answer is used up, a rotated refresh token is gone) and then closes the connection
+    /// without the answer: a response lost on the way back. Other operations (the OAuth2
+    /// token endpoint, `/protected`) are not affected.
     ///
     /// ```
     /// use en_core_auth::testing::{LocalIdp, Operation};
