@@ -55,8 +55,12 @@
 //!
 //! [`srp::SrpAuthorizer`] logs a user in with `USER_SRP_AUTH`, the password never leaving
 //! the machine, directly against the Cognito Identity Provider API (no AWS SDK), refreshes
-//! with `REFRESH_TOKEN_AUTH`, sends `SECRET_HASH` when the app client has a secret, and
-//! answers challenges (new password, MFA) through a handler you supply.
+//! with `REFRESH_TOKEN_AUTH` (or `GetTokensFromRefreshToken` where the app client rotates
+//! refresh tokens), sends `SECRET_HASH` when the app client has a secret, and answers every
+//! challenge (a new password, MFA and one-time codes, setting up an authenticator, custom
+//! challenges, the first factor of `USER_AUTH`) through a handler you supply. With
+//! [`remember_device`](srp::SrpAuthorizer::remember_device), a device Cognito remembers
+//! proves itself on later logins instead of asking for MFA again.
 //!
 //! ## Your own identity provider
 //!

@@ -238,6 +238,11 @@ fn new_password_required_with_and_without_a_handler() {
         });
     let token = answered.authorize().unwrap();
     assert!(idp.verify_access_token(token.access_token()));
+    // The same authorizer logs in again with the new password, with no challenge (the
+    // handler above would accept only NEW_PASSWORD_REQUIRED, and the pool asks nothing now).
+    let again = answered.authorize().unwrap();
+    assert!(idp.verify_access_token(again.access_token()));
+    assert_eq!(idp.failed_logins("bob"), 0);
     // The new password is now the password.
     assert!(
         login(

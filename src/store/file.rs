@@ -549,6 +549,9 @@ fn storage(what: &str, path: &Path, error: std::io::Error) -> Error {
     )
 }
 
+// Issue 11: the Cognito remembered device, kept beside the token.
+mod device;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,10 +75,22 @@ pub enum Operation {
     EchoHeaders,
     /// Anything else (unknown paths, wrong methods).
     Other,
+    /// Cognito `ConfirmDevice`.
+    ConfirmDevice,
+    /// Cognito `UpdateDeviceStatus`.
+    UpdateDeviceStatus,
+    /// Cognito `GetTokensFromRefreshToken`.
+    GetTokensFromRefreshToken,
+    /// Cognito `RevokeToken`.
+    RevokeToken,
+    /// Cognito `AssociateSoftwareToken`.
+    AssociateSoftwareToken,
+    /// Cognito `VerifySoftwareToken`.
+    VerifySoftwareToken,
 }
 
 impl Operation {
-    const ALL: [Operation; 10] = [
+    const ALL: [Operation; 16] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -89,6 +101,12 @@ impl Operation {
         Operation::Redirect,
         Operation::EchoHeaders,
         Operation::Other,
+        Operation::ConfirmDevice,
+        Operation::UpdateDeviceStatus,
+        Operation::GetTokensFromRefreshToken,
+        Operation::RevokeToken,
+        Operation::AssociateSoftwareToken,
+        Operation::VerifySoftwareToken,
     ];
 
     fn index(self) -> usize {
@@ -106,6 +124,12 @@ impl Operation {
                 | Operation::InitiateAuth
                 | Operation::RespondToAuthChallenge
                 | Operation::UnknownCognitoOperation
+                | Operation::ConfirmDevice
+                | Operation::UpdateDeviceStatus
+                | Operation::GetTokensFromRefreshToken
+                | Operation::RevokeToken
+                | Operation::AssociateSoftwareToken
+                | Operation::VerifySoftwareToken
         )
     }
 }

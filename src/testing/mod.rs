@@ -4,10 +4,16 @@
 //! Enabled by the cargo feature `testing`. [`LocalIdp`] serves, on background threads:
 //!
 //! - the Cognito Identity Provider JSON 1.1 API at `POST /` (`InitiateAuth` with
-//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH` and `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge`
-//!   for `PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA`),
-//!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
-//!   sends them;
+//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH`, `CUSTOM_AUTH`, `USER_AUTH` and
+//!   `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge` for `PASSWORD_VERIFIER`,
+//!   `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA`, `SMS_MFA`, `EMAIL_OTP`, `SMS_OTP`,
+//!   `SELECT_MFA_TYPE`, `MFA_SETUP`, `CUSTOM_CHALLENGE`, `SELECT_CHALLENGE`,
+//!   `DEVICE_SRP_AUTH` and `DEVICE_PASSWORD_VERIFIER`; `ConfirmDevice`,
+//!   `UpdateDeviceStatus`, `GetTokensFromRefreshToken`, `RevokeToken`,
+//!   `AssociateSoftwareToken`, `VerifySoftwareToken`), with `SECRET_HASH` checked for app
+//!   clients that have a secret, errors shaped as AWS sends them, and Cognito's own
+//!   strictness (the `TIMESTAMP` weekday and skew, lockout, single-use TOTP codes,
+//!   device-bound refresh tokens, rotation);
 //! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
 //!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
@@ -59,9 +65,11 @@ mod jwt;
 mod oauth;
 mod resources;
 mod server;
+mod srp_server;
 mod tokens;
 mod totp;
 
+pub use cognito::DeviceTracking;
 pub use faults::{Fault, Operation};
 pub use totp::totp_code;
 
@@ -133,6 +141,9 @@ pub struct User {
     email: Option<String>,
     totp_secret: Option<Vec<u8>>,
     sms_mfa_code: Option<String>,
+    // Cognito challenges (issue 11).
+    email_otp_code: Option<String>,
+    mfa_setup_required: bool,
 }
 
 impl User {
@@ -151,6 +162,8 @@ impl User {
             email: None,
             totp_secret: None,
             sms_mfa_code: None,
+            email_otp_code: None,
+            mfa_setup_required: false,
         }
     }
 
@@ -194,7 +207,8 @@ impl User {
     }
 
     /// Turns on SMS MFA: after the password the pool asks for `SMS_MFA`, and this fixed code
-    /// answers it (no SMS is sent). TOTP, if also set, wins.
+    /// answers it (no SMS is sent). The same code answers `SMS_OTP` in the `USER_AUTH` flow.
+    /// A user with more than one MFA gets `SELECT_MFA_TYPE` first.
     ///
     /// ```
     /// use en_core_auth::testing::User;
@@ -203,6 +217,34 @@ impl User {
     /// ```
     pub fn sms_mfa_code(mut self, code: impl Into<String>) -> User {
         self.sms_mfa_code = Some(code.into());
+        self
+    }
+
+    /// Turns on e-mail MFA: after the password the pool asks for `EMAIL_OTP`, and this fixed
+    /// code answers it (no e-mail is sent). The same code answers `EMAIL_OTP` as the first
+    /// factor of the passwordless `USER_AUTH` flow.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let gail = User::new("gail", "pw").email("gail@example.com").email_otp_code("777777");
+    /// # let _ = gail;
+    /// ```
+    pub fn email_otp_code(mut self, code: impl Into<String>) -> User {
+        self.email_otp_code = Some(code.into());
+        self
+    }
+
+    /// The pool requires MFA and the user has none yet: after the password comes
+    /// `MFA_SETUP`, answered by associating an authenticator (`AssociateSoftwareToken`,
+    /// `VerifySoftwareToken` with a code from it); TOTP MFA is then on for later logins.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let hal = User::new("hal", "pw").mfa_setup_required();
+    /// # let _ = hal;
+    /// ```
+    pub fn mfa_setup_required(mut self) -> User {
+        self.mfa_setup_required = true;
         self
     }
 
@@ -226,6 +268,8 @@ impl fmt::Debug for User {
             .field("email", &self.email)
             .field("totp", &self.totp_secret.is_some())
             .field("sms_mfa", &self.sms_mfa_code.is_some())
+            .field("email_otp", &self.email_otp_code.is_some())
+            .field("mfa_setup_required", &self.mfa_setup_required)
             .finish()
     }
 }
@@ -288,6 +332,8 @@ pub struct LocalIdpBuilder {
     issue_refresh_tokens: bool,
     port: u16,
     cognito_issuer: bool,
+    // Cognito pool settings (issue 11).
+    cognito: cognito::PoolSettings,
 }
 
 /// How an app client proves who it is.
@@ -455,6 +501,71 @@ impl LocalIdpBuilder {
         self
     }
 
+    // Cognito pool settings (issue 11).
+
+    /// Turns on device tracking: a login without a device key gets `NewDeviceMetadata`, the
+    /// tokens are bound to that device (refreshing them needs its `DEVICE_KEY`), and a
+    /// remembered device logs in with `DEVICE_SRP_AUTH` instead of answering MFA.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{DeviceTracking, LocalIdp};
+    /// let idp = LocalIdp::builder().device_tracking(DeviceTracking::Always).start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_tracking(mut self, tracking: DeviceTracking) -> LocalIdpBuilder {
+        self.cognito.device_tracking = Some(tracking);
+        self
+    }
+
+    /// Answers as an app client with `PreventUserExistenceErrors` does: an unknown user
+    /// gets `NotAuthorizedException` ("Incorrect username or password."), after a
+    /// `PASSWORD_VERIFIER` challenge that looks like any other; never
+    /// `UserNotFoundException`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().prevent_user_existence_errors().start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn prevent_user_existence_errors(mut self) -> LocalIdpBuilder {
+        self.cognito.prevent_user_existence_errors = true;
+        self
+    }
+
+    /// Turns on refresh-token rotation for the app client `client_id`: `REFRESH_TOKEN_AUTH`
+    /// is refused (`InvalidParameterException`), and `GetTokensFromRefreshToken` returns a
+    /// new refresh token each time and invalidates the old one at once.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .client("rotating", None)
+    ///     .refresh_token_rotation("rotating")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token_rotation(mut self, client_id: &str) -> LocalIdpBuilder {
+        self.cognito.rotating_clients.insert(client_id.to_owned());
+        self
+    }
+
+    /// Serves the `CUSTOM_AUTH` flow with one `CUSTOM_CHALLENGE`, as a pool's Lambda
+    /// triggers would: the challenge parameters carry `{"question": question}` and `answer`
+    /// is the right `ANSWER`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .custom_challenge("What is 6 × 7?", "42")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn custom_challenge(mut self, question: &str, answer: &str) -> LocalIdpBuilder {
+        self.cognito.custom_challenge = Some((question.to_owned(), answer.to_owned()));
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -562,6 +673,9 @@ impl LocalIdpBuilder {
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
             seen_assertions: Mutex::default(),
+            cognito_settings: self.cognito,
+            cognito: cognito::PoolState::default(),
+            lost_answers: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -591,6 +705,11 @@ pub(crate) struct State {
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
     pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
+    // Cognito (issue 11): pool settings, devices, lockouts, used TOTP steps, and answers to
+    // lose on the way back.
+    pub(crate) cognito_settings: cognito::PoolSettings,
+    pub(crate) cognito: cognito::PoolState,
+    pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
 }
 
 /// An app client as the server keeps it.
@@ -615,7 +734,19 @@ impl State {
             Operation::Token => oauth::token(self, &request),
             Operation::InitiateAuth
             | Operation::RespondToAuthChallenge
-            | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
+            | Operation::UnknownCognitoOperation
+            | Operation::ConfirmDevice
+            | Operation::UpdateDeviceStatus
+            | Operation::GetTokensFromRefreshToken
+            | Operation::RevokeToken
+            | Operation::AssociateSoftwareToken
+            | Operation::VerifySoftwareToken => {
+                let response = cognito::handle(self, op, &request);
+                if self.lose_answer(op) {
+                    return Reply::Drop;
+                }
+                response
+            }
             Operation::Protected => resources::protected(self, &request),
             Operation::Redirect => resources::redirect(&request),
             Operation::EchoHeaders => resources::headers(&request),
@@ -624,6 +755,23 @@ impl State {
             _ => resources::not_found(&request),
         }
         .into()
+    }
+}
+
+impl State {
+    /// Whether the answer to this request of `op` is to be lost (see
+    /// [`LocalIdp::lose_next_answers`]).
+    fn lose_answer(&self, op: Operation) -> bool {
+        let mut lost = self.lost_answers.lock();
+        let Some(entry) = lost
+            .iter_mut()
+            .find(|(lost_op, left)| *lost_op == op && *left > 0)
+        else {
+            return false;
+        };
+        entry.1 -= 1;
+        lost.retain(|(_, left)| *left > 0);
+        true
     }
 }
 
@@ -643,6 +791,20 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             Some("AWSCognitoIdentityProviderService.InitiateAuth") => Operation::InitiateAuth,
             Some("AWSCognitoIdentityProviderService.RespondToAuthChallenge") => {
                 Operation::RespondToAuthChallenge
+            }
+            Some("AWSCognitoIdentityProviderService.ConfirmDevice") => Operation::ConfirmDevice,
+            Some("AWSCognitoIdentityProviderService.UpdateDeviceStatus") => {
+                Operation::UpdateDeviceStatus
+            }
+            Some("AWSCognitoIdentityProviderService.GetTokensFromRefreshToken") => {
+                Operation::GetTokensFromRefreshToken
+            }
+            Some("AWSCognitoIdentityProviderService.RevokeToken") => Operation::RevokeToken,
+            Some("AWSCognitoIdentityProviderService.AssociateSoftwareToken") => {
+                Operation::AssociateSoftwareToken
+            }
+            Some("AWSCognitoIdentityProviderService.VerifySoftwareToken") => {
+                Operation::VerifySoftwareToken
             }
             _ => Operation::UnknownCognitoOperation,
         },
@@ -719,6 +881,7 @@ impl LocalIdp {
             issue_refresh_tokens: true,
             port: 0,
             cognito_issuer: false,
+            cognito: cognito::PoolSettings::default(),
         }
     }
 
@@ -943,6 +1106,59 @@ impl LocalIdp {
     /// ```
     pub fn last_token_use(&self) -> Option<String> {
         self.state.last_token_use.lock().clone()
+    }
+
+    // Cognito (issue 11).
+
+    /// Makes the next `n` requests to the Cognito operation `op` run as usual (a challenge
+    /// answer is used up, a rotated refresh token is gone) and then closes the connection
+    /// without the answer: a response lost on the way back. Other operations (the OAuth2
+    /// token endpoint, `/protected`) are not affected.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{LocalIdp, Operation};
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.lose_next_answers(1, Operation::RespondToAuthChallenge);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lose_next_answers(&self, n: usize, op: Operation) {
+        if n > 0 {
+            self.state.lost_answers.lock().push((op, n));
+        }
+    }
+
+    /// Wrong passwords in a row for `username` (reset by a right one). From the sixth on,
+    /// the user is locked out: "Password attempts exceeded".
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// assert_eq!(idp.failed_logins("alice"), 0);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.state.cognito.failed_logins(username)
+    }
+
+    /// Ends a lockout (as Cognito's does after a while).
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// idp.unlock("alice");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn unlock(&self, username: &str) {
+        self.state.cognito.unlock(username);
+    }
+
+    /// The devices the pool knows: `(device key, user name, confirmed, remembered)`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().start()?;
+    /// assert!(idp.devices().is_empty());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn devices(&self) -> Vec<(String, String, bool, bool)> {
+        self.state.cognito.devices()
     }
 
     /// Whether `/protected` would accept `token` now: signed by this server, unexpired and

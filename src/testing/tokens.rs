@@ -21,7 +21,15 @@ pub(crate) enum Grant {
         scope: Option<String>,
     },
     /// A Cognito login of `username` through `client_id`.
-    User { client_id: String, username: String },
+    User {
+        client_id: String,
+        username: String,
+        /// When the user typed the password (or passed a device proof): Cognito keeps it
+        /// across refreshes.
+        auth_time: u64,
+        /// The remembered device the tokens are bound to: refreshing them needs its key.
+        device_key: Option<String>,
+    },
 }
 
 impl Grant {
@@ -49,7 +57,7 @@ pub(crate) struct Issued {
     pub(crate) expires_in: u64,
 }
 
-fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs()
@@ -83,6 +91,8 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
         Grant::User {
             client_id,
             username,
+            auth_time,
+            device_key,
         } => {
             let (sub, email) = {
                 let users = state.users.lock();
@@ -92,20 +102,25 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
                     record.and_then(|r| r.user.email.clone()),
                 )
             };
+            // Claims as Cognito issues them: the access token names the user (`username`) and
+            // the app client (`client_id`); the ID token has `cognito:username` and `aud`
+            // instead, and neither `username` nor `client_id`.
             access["sub"] = json!(sub);
             access["username"] = json!(username);
             access["scope"] = json!("aws.cognito.signin.user.admin");
             access["origin_jti"] = json!(access_jti);
+            access["auth_time"] = json!(auth_time);
+            if let Some(device_key) = device_key {
+                access["device_key"] = json!(device_key);
+            }
             let mut id = json!({
                 "iss": state.issuer,
                 "sub": sub,
                 "aud": client_id,
-                "client_id": client_id,
                 "token_use": "id",
                 "cognito:username": username,
-                "username": username,
                 "iat": iat,
-                "auth_time": iat,
+                "auth_time": auth_time,
                 "exp": exp,
                 "jti": random_token::<16>()?,
                 "origin_jti": access_jti,
@@ -153,6 +168,20 @@ pub(crate) fn redeem_refresh(state: &State, refresh_token: &str, client_id: &str
     let tokens = state.tokens.lock();
     let grant = tokens.refresh.get(refresh_token)?;
     (grant.client_id() == client_id).then(|| grant.clone())
+}
+
+/// Forgets `refresh_token` if it belongs to `client_id` (a rotation or a revocation): it
+/// never works again. Whether it was live.
+pub(crate) fn forget_refresh(state: &State, refresh_token: &str, client_id: &str) -> bool {
+    let mut tokens = state.tokens.lock();
+    let owned = tokens
+        .refresh
+        .get(refresh_token)
+        .is_some_and(|grant| grant.client_id() == client_id);
+    if owned {
+        tokens.refresh.remove(refresh_token);
+    }
+    owned
 }
 
 /// The claims of `token` if `/protected` accepts it now.

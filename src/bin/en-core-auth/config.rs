@@ -53,6 +53,10 @@ AWS COGNITO USER POOL (SRP):
     --username NAME        EN_CORE_AUTH_USERNAME       user name (or alias)
                            EN_CORE_AUTH_PASSWORD       password (or --password-stdin)
     --endpoint URL         EN_CORE_AUTH_ENDPOINT       Cognito API endpoint (default: the pool's region)
+    --remember-device      EN_CORE_AUTH_REMEMBER_DEVICE=1  remember this device (Cognito device
+                           tracking): MFA once per device; kept beside the token (0600)
+    Challenges (MFA and one-time codes, a new password, authenticator set-up) are asked on
+    the terminal, codes and passwords without echo; with no terminal, exit status 6.
 
 OTHER OPTIONS:
     --client-secret-stdin  read the client secret from the first line of standard input
@@ -177,6 +181,8 @@ pub(crate) struct Config {
     pub(crate) min_ttl: Option<u64>,
     pub(crate) format: Format,
     pub(crate) git_username: String,
+    /// Cognito device tracking (issue 11).
+    pub(crate) remember_device: bool,
 }
 
 /// What the command line asks for.
@@ -232,6 +238,7 @@ pub(crate) fn parse(
     let (mut id_token, mut verbose, mut cache_refresh_tokens) = (false, false, true);
     let (mut no_cache, mut json) = (false, false);
     let mut params: Vec<(String, String)> = Vec::new();
+    let mut remember_device = false;
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -323,6 +330,10 @@ pub(crate) fn parse(
             "--id-token" => {
                 takes_no_value("--id-token")?;
                 id_token = true;
+            }
+            "--remember-device" => {
+                takes_no_value("--remember-device")?;
+                remember_device = true;
             }
             "--no-refresh-token-cache" => {
                 takes_no_value("--no-refresh-token-cache")?;
@@ -519,6 +530,8 @@ pub(crate) fn parse(
         min_ttl,
         format,
         git_username: setting("--git-username").unwrap_or_else(|| "oauth2".to_owned()),
+        remember_device: remember_device
+            || env("EN_CORE_AUTH_REMEMBER_DEVICE").is_some_and(|v| v == "1" || v == "true"),
     })))
 }
 

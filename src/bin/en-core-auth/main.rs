@@ -16,6 +16,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod challenge;
 mod config;
 
 use std::io::{BufRead, Write};
@@ -518,6 +519,7 @@ fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, Credenti
                 inner = inner.with_endpoint(endpoint);
             }
             let credentials = inner.credential_set();
+            let inner = challenge::prepare(inner, config, &credentials.cache_key())?;
             Ok((Deferred::ready(client, inner), credentials))
         }
     }
