@@ -73,6 +73,13 @@ mod endpoint;
 mod refresh_token;
 pub(crate) mod response;
 
+// The interactive logins (issue 12) and logout.
+mod authorization_code;
+mod device_code;
+mod interactive;
+mod loopback;
+mod revocation;
+
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
 pub use client_auth::PrivateKeyJwt;
@@ -80,3 +87,6 @@ pub use client_credentials::ClientCredentials;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use refresh_token::RefreshToken;
 pub use response::OAuthError;
+
+pub use authorization_code::{AuthorizationCode, DEFAULT_LOGIN_TIMEOUT};
+pub use device_code::{DeviceCode, DevicePrompt};

@@ -75,10 +75,16 @@ pub enum Operation {
     EchoHeaders,
     /// Anything else (unknown paths, wrong methods).
     Other,
+    /// `GET /oauth2/authorize`, the browser's side of the authorization code grant.
+    Authorize,
+    /// `POST /oauth2/device_authorization` (RFC 8628).
+    DeviceAuthorization,
+    /// `POST /oauth2/revoke` (RFC 7009).
+    Revocation,
 }
 
 impl Operation {
-    const ALL: [Operation; 10] = [
+    const ALL: [Operation; 13] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -89,6 +95,9 @@ impl Operation {
         Operation::Redirect,
         Operation::EchoHeaders,
         Operation::Other,
+        Operation::Authorize,
+        Operation::DeviceAuthorization,
+        Operation::Revocation,
     ];
 
     fn index(self) -> usize {
@@ -106,6 +115,8 @@ impl Operation {
                 | Operation::InitiateAuth
                 | Operation::RespondToAuthChallenge
                 | Operation::UnknownCognitoOperation
+                | Operation::DeviceAuthorization
+                | Operation::Revocation
         )
     }
 }
