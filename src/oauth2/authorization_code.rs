@@ -63,6 +63,8 @@ pub struct AuthorizationCode {
     redirect_uri: Option<String>,
     browser: Browser,
     timeout: Duration,
+    /// Extra parameters of the authorization request.
+    extra: Vec<(String, String)>,
 }
 
 impl AuthorizationCode {
@@ -168,6 +170,7 @@ impl AuthorizationCode {
             redirect_uri: None,
             browser: Box::new(open_in_browser),
             timeout: DEFAULT_LOGIN_TIMEOUT,
+            extra: Vec::new(),
         }
     }
 
@@ -224,6 +227,44 @@ impl AuthorizationCode {
         open: impl FnMut(&str) -> Result<(), Error> + Send + 'static,
     ) -> Self {
         self.browser = Box::new(open);
+        self
+    }
+
+    /// Adds a parameter to the authorization request (the URL the browser opens), such as
+    /// `prompt=consent` (needed by many servers to grant `offline_access`), `audience`
+    /// (Auth0) or `login_hint`. It is visible in the browser's history: never put a secret
+    /// here. Parameters the login sets itself (`response_type`, `client_id`,
+    /// `redirect_uri`, `state`, `code_challenge`, `code_challenge_method`, `scope`,
+    /// `nonce`) are ignored, with a warning in the log.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
+    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?
+    ///     .with_authorization_parameter("prompt", "consent");
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_authorization_parameter(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let name = name.into();
+        const OWN: &[&str] = &[
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "scope",
+            "nonce",
+        ];
+        if OWN.contains(&name.as_str()) {
+            log::warn!("ignoring the authorization request parameter `{name}`: the login sets it");
+        } else {
+            self.extra.push((name, value.into()));
+        }
         self
     }
 
@@ -367,6 +408,7 @@ impl AuthorizationCode {
         if let Some(nonce) = nonce {
             parameters.push(("nonce", nonce));
         }
+        parameters.extend(self.extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let query: Vec<String> = parameters
             .iter()
             .map(|(name, value)| format!("{name}={}", form_urlencode(value)))

@@ -146,6 +146,10 @@ const refreshToken = new provider.RefreshToken({
 });
 const refreshTokenValue = await refreshToken.save();
 
+// The test harness stops reading stdout after the lines above; a later write (the
+// development interactions log to the console) must not kill the provider with EPIPE.
+process.stdout.on('error', () => {});
+
 console.log(`listening on ${issuer}`);
 console.log(`refresh_token ${refreshTokenValue}`);
 console.log(`private_key ${Buffer.from(privatePem).toString('base64')}`);
