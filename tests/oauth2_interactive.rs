@@ -536,3 +536,36 @@ fn a_device_login_refreshes_and_logs_out() {
         ErrorKind::CredentialsRejected
     );
 }
+
+// ID tokens (feature jwt).
+
+#[test]
+fn id_tokens_are_verified_with_the_cached_jwks() {
+    let idp = idp();
+    let seen = Arc::new(Browser::default());
+    let mut auth = login(&idp, &seen);
+    assert!(auth.verifies_id_tokens());
+    let token = auth.authorize().unwrap();
+    auth.refresh(&token).unwrap();
+    auth.authorize().unwrap();
+    // Three ID tokens, one JWKS fetch.
+    assert_eq!(idp.requests(Operation::Jwks), 1);
+}
+
+#[test]
+fn an_id_token_with_another_nonce_is_refused() {
+    let idp = idp();
+    let seen = Arc::new(Browser::default());
+    // The browser swaps the nonce on its way to the server, as an attacker replaying
+    // another login's ID token would present one with a nonce this login never sent.
+    let mut auth = login(&idp, &seen).with_browser({
+        let mut inner = browser(&seen, as_is);
+        move |url: &str| {
+            let nonce = query_param(url, "nonce").unwrap();
+            inner(&url.replace(&nonce, "someone-elses-nonce"))
+        }
+    });
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    assert!(err.to_string().contains("nonce"), "{err}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::client_auth::{ClientAuth, form_urlencode};
 use super::endpoint::{Builder, TokenEndpoint, scope_list};
-use super::interactive::{code_challenge, discovered_endpoints, random_string};
+use super::interactive::{IdTokenCheck, code_challenge, discovered_endpoints, random_string};
 use super::loopback::Loopback;
 use super::revocation;
 use crate::http::{HttpClient, check_endpoint};
@@ -65,6 +65,7 @@ pub struct AuthorizationCode {
     timeout: Duration,
     /// Extra parameters of the authorization request.
     extra: Vec<(String, String)>,
+    id_tokens: IdTokenCheck,
 }
 
 impl AuthorizationCode {
@@ -149,11 +150,11 @@ impl AuthorizationCode {
             )?;
             let authorization_url = endpoints.authorization.unwrap_or_default();
             check_endpoint(&authorization_url, endpoint.allow_insecure_http)?;
-            Ok(AuthorizationCode::with_parts(
-                endpoint,
-                authorization_url,
-                endpoints.revocation,
-            ))
+            let id_tokens = IdTokenCheck::discovered(&endpoint)?;
+            let mut login =
+                AuthorizationCode::with_parts(endpoint, authorization_url, endpoints.revocation);
+            login.id_tokens = id_tokens;
+            Ok(login)
         })
     }
 
@@ -171,6 +172,7 @@ impl AuthorizationCode {
             browser: Box::new(open_in_browser),
             timeout: DEFAULT_LOGIN_TIMEOUT,
             extra: Vec::new(),
+            id_tokens: IdTokenCheck::default(),
         }
     }
 
@@ -372,6 +374,23 @@ impl AuthorizationCode {
         self.revocation_url.as_deref()
     }
 
+    /// Whether the ID tokens this login gets are verified: with the feature `jwt`, when
+    /// the login was discovered from an issuer that names its JWKS. Their signature (keys
+    /// cached by `kid`, fetched again for an unknown `kid`), `iss`, `aud`, `exp` and, right
+    /// after a browser login, the `nonce` are checked; a token that fails is
+    /// [`MalformedResponse`](ErrorKind::MalformedResponse). Otherwise nothing is checked.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
+    /// // Not discovered: there is no issuer or JWKS to check against.
+    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?;
+    /// assert!(!login.verifies_id_tokens());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn verifies_id_tokens(&self) -> bool {
+        self.id_tokens.is_on()
+    }
+
     /// The scopes asked for.
     ///
     /// ```
@@ -447,18 +466,25 @@ impl Authorizer for AuthorizationCode {
         log::debug!("login: waiting for the browser at {redirect_uri}");
         (self.browser)(&url)?;
         let code = listener.wait(&state, self.timeout)?;
-        self.endpoint.request(&[
+        let token = self.endpoint.request(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", &redirect_uri),
             ("code_verifier", &verifier),
-        ])
+        ])?;
+        self.id_tokens
+            .check(&self.endpoint, &token, nonce.as_deref())?;
+        Ok(token)
     }
 
     /// Uses the refresh token; without one, logs in again.
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
-            Some(refresh_token) => self.endpoint.refresh(refresh_token, &[]),
+            Some(refresh_token) => {
+                let renewed = self.endpoint.refresh(refresh_token, &[])?;
+                self.id_tokens.check(&self.endpoint, &renewed, None)?;
+                Ok(renewed)
+            }
             None => self.authorize(),
         }
     }

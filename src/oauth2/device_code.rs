@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::authorization_code::no_revocation_endpoint;
 use super::client_auth::ClientAuth;
 use super::endpoint::{Builder, TokenEndpoint, scope_list};
-use super::interactive::{discovered_endpoints, error_of, post};
+use super::interactive::{IdTokenCheck, discovered_endpoints, error_of, post};
 use super::response::OAuthError;
 use super::revocation;
 use crate::http::{HttpClient, check_endpoint};
@@ -141,6 +141,7 @@ pub struct DeviceCode {
     scopes: Vec<String>,
     prompt: Prompt,
     sleep: Sleep,
+    id_tokens: IdTokenCheck,
 }
 
 impl DeviceCode {
@@ -216,7 +217,10 @@ impl DeviceCode {
             )?;
             let url = endpoints.device_authorization.unwrap_or_default();
             check_endpoint(&url, endpoint.allow_insecure_http)?;
-            Ok(DeviceCode::with_parts(endpoint, url, endpoints.revocation))
+            let id_tokens = IdTokenCheck::discovered(&endpoint)?;
+            let mut login = DeviceCode::with_parts(endpoint, url, endpoints.revocation);
+            login.id_tokens = id_tokens;
+            Ok(login)
         })
     }
 
@@ -232,6 +236,7 @@ impl DeviceCode {
             scopes: Vec::new(),
             prompt: Box::new(print_prompt),
             sleep: Box::new(std::thread::sleep),
+            id_tokens: IdTokenCheck::default(),
         }
     }
 
@@ -376,6 +381,23 @@ impl DeviceCode {
         self.revocation_url.as_deref()
     }
 
+    /// Whether the ID tokens this login gets are verified: with the feature `jwt`, when
+    /// the login was discovered from an issuer that names its JWKS. Their signature (keys
+    /// cached by `kid`, fetched again for an unknown `kid`), `iss`, `aud`, `exp` and, right
+    /// after a browser login, the `nonce` are checked; a token that fails is
+    /// [`MalformedResponse`](ErrorKind::MalformedResponse). Otherwise nothing is checked.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::DeviceCode};
+    /// // Not discovered: there is no issuer or JWKS to check against.
+    /// let login = DeviceCode::new(ClientInfo::new("cli", ""), "https://i.example/d", "https://i.example/t")?;
+    /// assert!(!login.verifies_id_tokens());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn verifies_id_tokens(&self) -> bool {
+        self.id_tokens.is_on()
+    }
+
     /// The scopes asked for.
     ///
     /// ```
@@ -482,7 +504,10 @@ impl Authorizer for DeviceCode {
                 .endpoint
                 .request(&[("grant_type", GRANT_TYPE), ("device_code", &device_code)])
             {
-                Ok(token) => return Ok(token),
+                Ok(token) => {
+                    self.id_tokens.check(&self.endpoint, &token, None)?;
+                    return Ok(token);
+                }
                 Err(error) => error,
             };
             let Some(oauth) = error.downcast_ref::<OAuthError>() else {
@@ -502,7 +527,11 @@ impl Authorizer for DeviceCode {
     /// Uses the refresh token; without one, logs in again.
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
-            Some(refresh_token) => self.endpoint.refresh(refresh_token, &[]),
+            Some(refresh_token) => {
+                let renewed = self.endpoint.refresh(refresh_token, &[])?;
+                self.id_tokens.check(&self.endpoint, &renewed, None)?;
+                Ok(renewed)
+            }
             None => self.authorize(),
         }
     }

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::discovery::{self, Endpoints};
 use super::endpoint::TokenEndpoint;
 use super::response;
-use crate::http::{Attempt, HttpClient, Reply};
-use crate::{Error, ErrorKind};
+use crate::http::{Attempt, HttpClient, Reply, check_endpoint};
+use crate::{Error, ErrorKind, Token};
 
 /// 32 bytes from the operating system's random source, base64url: 43 characters, as RFC
 /// 7636 §4.1 recommends for a code verifier, and plenty for `state` and `nonce`.
@@ -127,6 +127,59 @@ pub(crate) fn error_of(reply: &Reply, what: &str) -> Error {
     }
 }
 
+/// The ID token check of an interactive login: with the feature `jwt` and a discovered
+/// issuer that names its JWKS, every ID token the login gets is verified; otherwise nothing
+/// is checked, and nothing claims to be.
+#[derive(Debug, Default)]
+pub(crate) struct IdTokenCheck {
+    #[cfg(feature = "jwt")]
+    verifier: Option<super::id_token::IdTokenVerifier>,
+}
+
+impl IdTokenCheck {
+    /// The check for a login set up from `endpoint`'s metadata.
+    pub(crate) fn discovered(endpoint: &TokenEndpoint) -> Result<IdTokenCheck, Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(metadata) = &endpoint.metadata {
+            if let Some(jwks) = &metadata.endpoints.jwks {
+                check_endpoint(jwks, endpoint.allow_insecure_http)?;
+                return Ok(IdTokenCheck {
+                    verifier: Some(super::id_token::IdTokenVerifier::new(
+                        &metadata.issuer,
+                        endpoint.client.client_id(),
+                        jwks,
+                    )),
+                });
+            }
+        }
+        let _ = (endpoint, check_endpoint);
+        Ok(IdTokenCheck::default())
+    }
+
+    /// Whether ID tokens are verified.
+    pub(crate) fn is_on(&self) -> bool {
+        #[cfg(feature = "jwt")]
+        return self.verifier.is_some();
+        #[cfg(not(feature = "jwt"))]
+        false
+    }
+
+    /// Verifies `token`'s ID token, if it has one and the check is on.
+    pub(crate) fn check(
+        &mut self,
+        endpoint: &TokenEndpoint,
+        token: &Token,
+        nonce: Option<&str>,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(verifier) = &mut self.verifier {
+            return verifier.check(&endpoint.http, token, nonce);
+        }
+        let _ = (endpoint, token, nonce);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +188,7 @@ mod tests {
     fn the_rfc_7636_example_challenge() {
         // RFC 7636 Appendix B.
         assert_eq!(
-            code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFG5Ms5M"),
+            code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }

@@ -76,6 +76,8 @@ pub(crate) mod response;
 // The interactive logins (issue 12) and logout.
 mod authorization_code;
 mod device_code;
+#[cfg(feature = "jwt")]
+mod id_token;
 mod interactive;
 mod loopback;
 mod revocation;
