@@ -569,3 +569,22 @@ fn an_id_token_with_another_nonce_is_refused() {
     assert_eq!(err.kind(), ErrorKind::MalformedResponse);
     assert!(err.to_string().contains("nonce"), "{err}");
 }
+
+#[test]
+fn client_credentials_log_out_at_the_discovered_endpoint() {
+    let idp = idp();
+    let mut auth = en_core_auth::oauth2::ClientCredentials::discover(
+        ClientInfo::new(CONFIDENTIAL.0, CONFIDENTIAL.1),
+        idp.issuer(),
+    )
+    .unwrap();
+    let token = auth.authorize().unwrap();
+    auth.revoke(&token).unwrap();
+    // Refresh token, then access token.
+    assert_eq!(idp.requests(Operation::Revocation), 2);
+    assert!(!idp.verify_access_token(token.access_token()));
+    assert_eq!(
+        auth.refresh(&token).unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+}
