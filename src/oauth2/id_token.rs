@@ -96,10 +96,10 @@ impl IdTokenVerifier {
         let claims = decode::<Value>(id_token, key, &validation)
             .map_err(rejected)?
             .claims;
-        if let Some(nonce) = nonce {
-            if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
-                return Err(rejected("its nonce is not the one this login sent"));
-            }
+        if let Some(nonce) = nonce
+            && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
+        {
+            return Err(rejected("its nonce is not the one this login sent"));
         }
         Ok(claims)
     }

@@ -140,17 +140,17 @@ impl IdTokenCheck {
     /// The check for a login set up from `endpoint`'s metadata.
     pub(crate) fn discovered(endpoint: &TokenEndpoint) -> Result<IdTokenCheck, Error> {
         #[cfg(feature = "jwt")]
-        if let Some(metadata) = &endpoint.metadata {
-            if let Some(jwks) = &metadata.endpoints.jwks {
-                check_endpoint(jwks, endpoint.allow_insecure_http)?;
-                return Ok(IdTokenCheck {
-                    verifier: Some(super::id_token::IdTokenVerifier::new(
-                        &metadata.issuer,
-                        endpoint.client.client_id(),
-                        jwks,
-                    )),
-                });
-            }
+        if let Some(metadata) = &endpoint.metadata
+            && let Some(jwks) = &metadata.endpoints.jwks
+        {
+            check_endpoint(jwks, endpoint.allow_insecure_http)?;
+            return Ok(IdTokenCheck {
+                verifier: Some(super::id_token::IdTokenVerifier::new(
+                    &metadata.issuer,
+                    endpoint.client.client_id(),
+                    jwks,
+                )),
+            });
         }
         let _ = (endpoint, check_endpoint);
         Ok(IdTokenCheck::default())
