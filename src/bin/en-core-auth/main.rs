@@ -17,6 +17,7 @@
 )]
 
 mod config;
+mod login;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
     let Ok(args) = args else {
         return fail(2, "an argument is not valid UTF-8");
     };
+    // `login` and `logout` (issue 12) have their own options.
+    if let Some(code) = login::main(&args, env, fail, exit_status) {
+        return code;
+    }
     let mut stdin = std::io::stdin().lock();
     let read_line = || {
         let mut line = String::new();
@@ -155,6 +160,15 @@ fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, CacheKey
             // Cheap and offline: a bad URL is reported even when the cache has a token.
             let inner = ClientCredentials::new(client.clone(), token_url)?.with_scopes(scopes);
             Ok((Deferred::ready(client, inner), key))
+        }
+        // No secret with an issuer: a person's stored login (`en-core-auth login`).
+        Provider::OAuth2 {
+            issuer: Some(issuer),
+            scopes,
+            ..
+        } if config.client_secret.0.is_empty() => {
+            let key = login::cache_key(issuer, client.client_id(), &login::login_scopes(scopes));
+            Ok((Deferred::lazy(client, login::stored(issuer, scopes)), key))
         }
         Provider::OAuth2 {
             issuer: Some(issuer),
