@@ -8,10 +8,15 @@
 //!   for `PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA`),
 //!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
 //!   sends them;
-//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
-//!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
+//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials`,
+//!   `refresh_token`, `authorization_code` and `device_code`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
 //!   a JWKS at `/.well-known/jwks.json`;
+//! - a person's logins without pages: an authorization endpoint at `GET /oauth2/authorize`
+//!   (PKCE required; approves the user named by [`LocalIdp::login_as`]), a device
+//!   authorization endpoint at `POST /oauth2/device_authorization` (codes approved or
+//!   denied by [`LocalIdp::approve_device_code`] and [`LocalIdp::deny_device_code`]) and a
+//!   revocation endpoint at `POST /oauth2/revoke` (RFC 7009), all listed in discovery;
 //! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued,
 //!   and two helpers for checking what clients send where: a redirect
 //!   ([`LocalIdp::redirect_url`]) and a request echo ([`LocalIdp::headers_url`]);
