@@ -209,6 +209,21 @@ fn a_callback_with_another_state_ends_the_login_before_the_token_endpoint() {
 }
 
 #[test]
+fn a_callback_from_another_issuer_ends_the_login_before_the_token_endpoint() {
+    let idp = idp();
+    let seen = Arc::new(Browser::default());
+    // RFC 9207: the callback's `iss` names the server that answered.
+    let mut auth = login(&idp, &seen).with_browser(browser(&seen, |location| {
+        let iss = query_param(&location, "iss").unwrap();
+        location.replace(&iss, "https%3A%2F%2Fevil.example.com")
+    }));
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Other);
+    assert!(err.to_string().contains("evil.example.com"), "{err}");
+    assert_eq!(idp.requests(Operation::Token), 0);
+}
+
+#[test]
 fn access_denied_is_credentials_rejected() {
     let idp = idp();
     idp.deny_logins();

@@ -40,7 +40,8 @@ type Browser = Box<dyn FnMut(&str) -> Result<(), Error> + Send>;
 /// - `state`, the PKCE verifier and `nonce` (sent when `openid` is asked) come from the
 ///   OS random source; the verifier never leaves this process except to the token
 ///   endpoint, and nothing secret goes into the authorization URL.
-/// - A callback with another `state` ends the login at once
+/// - A callback with another `state`, or (for a discovered login) whose RFC 9207 `iss`
+///   names another issuer, ends the login at once
 ///   ([`Other`](ErrorKind::Other)); `error=access_denied` is
 ///   [`CredentialsRejected`](ErrorKind::CredentialsRejected); no callback within the timeout
 ///   is [`Transport`](ErrorKind::Transport). In none of these is the token endpoint called.
@@ -465,7 +466,8 @@ impl Authorizer for AuthorizationCode {
         );
         log::debug!("login: waiting for the browser at {redirect_uri}");
         (self.browser)(&url)?;
-        let code = listener.wait(&state, self.timeout)?;
+        let issuer = self.endpoint.metadata.as_ref().map(|m| m.issuer.as_str());
+        let code = listener.wait(&state, issuer, self.timeout)?;
         let token = self.endpoint.request(&[
             ("grant_type", "authorization_code"),
             ("code", &code),

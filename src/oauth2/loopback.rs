@@ -117,12 +117,20 @@ impl Loopback {
     /// when the callback carries one; [`Other`](ErrorKind::Other) at once for a callback
     /// with another `state`, which this login did not start (a stale tab, or a forged
     /// request).
-    pub(crate) fn wait(self, state: &str, timeout: Duration) -> Result<String, Error> {
+    /// With `issuer` known (a discovered login), a callback whose RFC 9207 `iss` names
+    /// another issuer fails the same way as a wrong `state`: the answer came from a server
+    /// this login did not ask (a mix-up attack).
+    pub(crate) fn wait(
+        self,
+        state: &str,
+        issuer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
         let deadline = Instant::now() + timeout;
         self.listener.set_nonblocking(true).map_err(io_error)?;
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => match self.serve(stream, state) {
+                Ok((stream, _)) => match self.serve(stream, state, issuer) {
                     Outcome::Ignored => continue,
                     Outcome::Code(code) => return Ok(code),
                     Outcome::Failed(error) => return Err(error),
@@ -147,7 +155,7 @@ impl Loopback {
         }
     }
 
-    fn serve(&self, mut stream: TcpStream, state: &str) -> Outcome {
+    fn serve(&self, mut stream: TcpStream, state: &str, issuer: Option<&str>) -> Outcome {
         let Some(target) = read_request_target(&mut stream) else {
             return Outcome::Ignored;
         };
@@ -174,6 +182,21 @@ impl Loopback {
                 ErrorKind::Other,
                 "the browser came back with a state this login did not send (a stale tab \
                  or a forged request); nothing was exchanged, log in again",
+            ));
+        }
+        if let (Some(expected), Some(iss)) = (issuer, param("iss"))
+            && iss.trim_end_matches('/') != expected.trim_end_matches('/')
+        {
+            respond(&mut stream, 400, FAILED_PAGE);
+            // Whatever came in the URL goes into a message that may be logged: no
+            // control characters, bounded.
+            let iss: String = iss.chars().filter(|c| !c.is_control()).take(200).collect();
+            return Outcome::Failed(Error::new(
+                ErrorKind::Other,
+                format!(
+                    "the browser came back from issuer `{iss}`, not `{expected}` (RFC 9207; \
+                     a mix-up attack or a misconfigured client); nothing was exchanged"
+                ),
             ));
         }
         if let Some(error) = error {
