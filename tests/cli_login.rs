@@ -111,8 +111,27 @@ fn browser_login_then_token_from_the_stored_login_then_logout() {
     assert!(setup.idp.verify_access_token(token.trim()));
     assert_eq!(setup.idp.requests(Operation::Token), 1);
 
+    let (status, out, stderr) = run(&setup, &["status", "--json"]);
+    assert_eq!(status, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["logged_in"], true);
+    assert_eq!(json["user"], "alice");
+    assert_eq!(json["refresh_token"], true);
+    assert_eq!(
+        json["scopes"],
+        serde_json::json!(["openid", "offline_access"])
+    );
+    let (status, out, _) = run(&setup, &["status"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("as alice"), "{out}");
+    // Status reads the cache: no request at all.
+    assert_eq!(setup.idp.requests(Operation::Token), 1);
+
     let (status, _, stderr) = run(&setup, &["logout"]);
     assert_eq!(status, 0, "{stderr}");
+    let (status, out, _) = run(&setup, &["status", "--json"]);
+    assert_eq!(status, 3);
+    assert_eq!(out.trim(), r#"{"logged_in":false}"#);
     assert_eq!(setup.idp.requests(Operation::Revocation), 2);
     assert!(!setup.idp.verify_access_token(token.trim()));
 

@@ -20,6 +20,8 @@ en-core-auth login / logout: a person's login, kept in the token cache
 USAGE:
     en-core-auth [OPTIONS] login     log in with the browser (or --device), keep the login
     en-core-auth [OPTIONS] logout    revoke the login at the server and forget it
+    en-core-auth [OPTIONS] status    who is logged in, until when, with which scopes
+                                     (--json for scripts; exit 3 when not logged in)
 
 Then `en-core-auth token` and `header` with the same --issuer and --client-id (and no client
 secret) print the login's tokens, renewing them with its refresh token.
@@ -33,6 +35,7 @@ OPTIONS:
     --device               show a code to enter on another device instead of the browser
     --no-browser           print the login URL only (over SSH: open it on your machine)
     --redirect-uri URI     an exact loopback redirect URI, for servers that match them exactly
+    --json                 status: one JSON object on standard output
 ";
 
 const VALUE_FLAGS: &[(&str, &str)] = &[
@@ -88,6 +91,7 @@ struct Options {
     device: bool,
     no_browser: bool,
     redirect_uri: Option<String>,
+    json: bool,
 }
 
 /// Runs `login` or `logout` when the command is one of them; `None` leaves the arguments
@@ -104,6 +108,7 @@ pub(crate) fn main(
     };
     let result = match options.command {
         "login" => login(&options),
+        "status" => return Some(status(&options, &fail, &exit_status)),
         _ => logout(&options),
     };
     Some(match result {
@@ -121,6 +126,7 @@ fn parse(
 ) -> Option<Result<Options, String>> {
     let mut values: Vec<(&str, String)> = Vec::new();
     let (mut command, mut device, mut no_browser, mut help) = (None, false, false, false);
+    let mut json = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -137,9 +143,23 @@ fn parse(
         match name {
             "--device" => device = true,
             "--no-browser" => no_browser = true,
+            "--json" => json = true,
             "-h" | "--help" => help = true,
             "login" if command.is_none() => command = Some("login"),
             "logout" if command.is_none() => command = Some("logout"),
+            // `status` of a login: with an issuer and no client secret (else it is the
+            // status of another credential set, not ours to answer).
+            "status"
+                if command.is_none()
+                    && env("EN_CORE_AUTH_CLIENT_SECRET").is_none()
+                    && (args
+                        .clone()
+                        .any(|a| a == "--issuer" || a.starts_with("--issuer="))
+                        || values.iter().any(|(f, _)| *f == "--issuer")
+                        || env("EN_CORE_AUTH_ISSUER").is_some()) =>
+            {
+                command = Some("status");
+            }
             // The first other word is another command: not ours.
             word if !word.starts_with('-') && command.is_none() => return None,
             _ if command.is_some() => return Some(Err(format!("unknown option {name}"))),
@@ -186,6 +206,7 @@ fn parse(
         device,
         no_browser,
         redirect_uri: value("--redirect-uri"),
+        json,
     }))
 }
 
@@ -256,4 +277,79 @@ fn logout(options: &Options) -> Result<String, Error> {
     // The local login goes whatever the server said: the person asked to be logged out.
     store.clear()?;
     revoked.map(|()| "Logged out.".to_owned())
+}
+
+/// `status`: the stored login, read from the cache (no network): who, until when, which
+/// scopes. Claims come from the ID token stored at login (verified then, with `jwt`).
+fn status(
+    options: &Options,
+    fail: &impl Fn(u8, &str) -> ExitCode,
+    exit_status: &impl Fn(ErrorKind) -> u8,
+) -> ExitCode {
+    let token = match store(options).and_then(|store| store.load()) {
+        Ok(token) => token,
+        Err(error) => return fail(exit_status(error.kind()), &error.to_string()),
+    };
+    let Some(token) = token else {
+        if options.json {
+            println!("{}", serde_json::json!({"logged_in": false}));
+        } else {
+            eprintln!("Not logged in.");
+        }
+        return ExitCode::from(3);
+    };
+    let claims = token.id_token().and_then(claims).unwrap_or_default();
+    let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let who = ["preferred_username", "email", "username"]
+        .iter()
+        .find_map(|name| claim(name));
+    let expires_at = token
+        .expires_at()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| since.as_secs());
+    let scopes: Vec<&str> = token
+        .scope()
+        .map_or_else(Vec::new, |scope| scope.split_whitespace().collect());
+    if options.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "logged_in": true,
+                "issuer": options.issuer,
+                "client_id": options.client.client_id(),
+                "subject": claim("sub"),
+                "user": who,
+                "expires_at": expires_at,
+                "expired": token.is_expired(),
+                "refresh_token": token.refresh_token().is_some(),
+                "scopes": scopes,
+            })
+        );
+    } else {
+        let who = who
+            .or_else(|| claim("sub"))
+            .unwrap_or_else(|| "someone".to_owned());
+        let left = token
+            .expires_at()
+            .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+            .map_or_else(
+                || "expired (renewed on next use)".to_owned(),
+                |left| format!("valid for {} more minutes", left.as_secs() / 60),
+            );
+        println!(
+            "Logged in to {} as {who}; access token {left}; refresh token: {}; scopes: {}",
+            options.issuer,
+            if token.refresh_token().is_some() {
+                "yes"
+            } else {
+                "no"
+            },
+            if scopes.is_empty() {
+                "-".to_owned()
+            } else {
+                scopes.join(" ")
+            }
+        );
+    }
+    ExitCode::SUCCESS
 }
