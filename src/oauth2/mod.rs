@@ -6,8 +6,11 @@
 //!   issuer's metadata with [`ClientCredentials::discover`].
 //! - [`RefreshToken`]: access tokens from a refresh token obtained elsewhere, following the
 //!   server's rotation.
+//! - [`AuthorizationCode`] and [`DeviceCode`]: a person logs in, with the browser
+//!   (authorization code + PKCE, loopback redirect) or a code typed on another device
+//!   (RFC 8628); both refresh without asking again and log out with RFC 7009 revocation.
 //!
-//! Both are [`Authorizer`](crate::Authorizer)s: hand them to
+//! All four are [`Authorizer`](crate::Authorizer)s: hand them to
 //! [`AuthMiddleware`](crate::AuthMiddleware), which decides when to ask for a token.
 //!
 //! ```
