@@ -51,6 +51,23 @@
 //! `client_secret_post`, and refresh tokens where the server issues them.
 //! [`oauth2::RefreshToken`] starts from a refresh token obtained elsewhere.
 //!
+//! ## People at a terminal: browser and device logins
+//!
+//! [`oauth2::AuthorizationCode`] logs a person in with their browser (authorization code +
+//! PKCE, a one-shot listener on `127.0.0.1`), [`oauth2::DeviceCode`] with a code typed on
+//! another device (RFC 8628). Both refresh without asking again, log out with
+//! [`Authorizer::revoke`] (RFC 7009), and with the feature `jwt` verify the ID tokens they
+//! get. With a file store (below), the person logs in once per refresh token, not per run.
+//!
+//! ```no_run
+//! use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::DeviceCode};
+//! let login = DeviceCode::discover(ClientInfo::new("my-cli", ""), "https://idp.example.com")?
+//!     .with_scopes(["openid", "offline_access"]);
+//! let auth = AuthMiddleware::new(login); // the code is shown on the first request
+//! # let _ = auth;
+//! # Ok::<(), en_core_auth::Error>(())
+//! ```
+//!
 //! ## AWS Cognito user pools (SRP)
 //!
 //! [`srp::SrpAuthorizer`] logs a user in with `USER_SRP_AUTH`, the password never leaving

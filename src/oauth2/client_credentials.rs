@@ -229,6 +229,11 @@ impl Authorizer for ClientCredentials {
         &self.endpoint.client
     }
 
+    /// Revokes at the discovered revocation endpoint (RFC 7009), if any.
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        super::revocation::revoke_discovered(&self.endpoint, token)
+    }
+
     fn authorize(&mut self) -> Result<Token, Error> {
         let scope = self.scopes.join(" ");
         let mut grant = vec![("grant_type", "client_credentials")];

@@ -60,10 +60,16 @@ pub(crate) struct TokenEndpoint {
     pub(crate) http: HttpClient,
     pub(crate) default_lifetime: Duration,
     pub(crate) parameters: Vec<(String, String)>,
+    /// The issuer's metadata when the endpoint was discovered: the interactive flows and
+    /// logout read their other endpoints from it.
+    pub(crate) metadata: Option<discovery::Metadata>,
+    /// Whether plain-HTTP URLs to hosts other than loopback were allowed, so that the
+    /// other endpoints follow the same rule as this one.
+    pub(crate) allow_insecure_http: bool,
 }
 
 impl TokenEndpoint {
-    fn new(client: ClientInfo, url: String) -> TokenEndpoint {
+    pub(crate) fn new(client: ClientInfo, url: String) -> TokenEndpoint {
         TokenEndpoint {
             client,
             url,
@@ -71,6 +77,8 @@ impl TokenEndpoint {
             http: HttpClient::new(),
             default_lifetime: DEFAULT_LIFETIME,
             parameters: Vec::new(),
+            metadata: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -311,6 +319,7 @@ impl<A> Builder<A> {
     pub fn build(self) -> Result<A, Error> {
         self.client.validate()?;
         let http = self.http.unwrap_or_default();
+        let mut discovered = None;
         let (url, auth) = match self.location {
             Location::Unset => {
                 return Err(Error::new(
@@ -327,12 +336,16 @@ impl<A> Builder<A> {
                 let auth = self
                     .auth
                     .unwrap_or_else(|| preferred_auth(&metadata.auth_methods));
-                (metadata.token_endpoint, auth)
+                let url = metadata.token_endpoint.clone();
+                discovered = Some(metadata);
+                (url, auth)
             }
         };
         let mut endpoint = TokenEndpoint::new(self.client, url);
         endpoint.http = http;
         endpoint.auth = auth;
+        endpoint.metadata = discovered;
+        endpoint.allow_insecure_http = self.allow_insecure_http;
         (self.make)(endpoint)
     }
 }

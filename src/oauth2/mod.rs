@@ -6,8 +6,11 @@
 //!   issuer's metadata with [`ClientCredentials::discover`].
 //! - [`RefreshToken`]: access tokens from a refresh token obtained elsewhere, following the
 //!   server's rotation.
+//! - [`AuthorizationCode`] and [`DeviceCode`]: a person logs in, with the browser
+//!   (authorization code + PKCE, loopback redirect) or a code typed on another device
+//!   (RFC 8628); both refresh without asking again and log out with RFC 7009 revocation.
 //!
-//! Both are [`Authorizer`](crate::Authorizer)s: hand them to
+//! All four are [`Authorizer`](crate::Authorizer)s: hand them to
 //! [`AuthMiddleware`](crate::AuthMiddleware), which decides when to ask for a token.
 //!
 //! ```
@@ -73,6 +76,15 @@ mod endpoint;
 mod refresh_token;
 pub(crate) mod response;
 
+// The interactive logins (issue 12) and logout.
+mod authorization_code;
+mod device_code;
+#[cfg(feature = "jwt")]
+mod id_token;
+mod interactive;
+mod loopback;
+mod revocation;
+
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
 pub use client_auth::PrivateKeyJwt;
@@ -80,3 +92,6 @@ pub use client_credentials::ClientCredentials;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use refresh_token::RefreshToken;
 pub use response::OAuthError;
+
+pub use authorization_code::{AuthorizationCode, DEFAULT_LOGIN_TIMEOUT};
+pub use device_code::{DeviceCode, DevicePrompt};

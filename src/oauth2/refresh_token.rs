@@ -211,6 +211,11 @@ impl Authorizer for RefreshToken {
         &self.endpoint.client
     }
 
+    /// Revokes at the discovered revocation endpoint (RFC 7009), if any.
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        super::revocation::revoke_discovered(&self.endpoint, token)
+    }
+
     /// Trades the newest refresh token this authorizer knows for an access token.
     fn authorize(&mut self) -> Result<Token, Error> {
         let refresh_token = self.refresh_token.clone();

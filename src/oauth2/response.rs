@@ -137,7 +137,7 @@ impl OAuthError {
     /// [`Configuration`](ErrorKind::Configuration); `server_error` and
     /// `temporarily_unavailable` are [`Server`](ErrorKind::Server). An unknown code counts
     /// as a rejection when the status is 401 or 403, as a configuration error otherwise.
-    fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         match self.error.as_str() {
             "invalid_client"
             | "invalid_grant"

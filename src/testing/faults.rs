@@ -87,10 +87,16 @@ pub enum Operation {
     AssociateSoftwareToken,
     /// Cognito `VerifySoftwareToken`.
     VerifySoftwareToken,
+    /// `GET /oauth2/authorize`, the browser's side of the authorization code grant.
+    Authorize,
+    /// `POST /oauth2/device_authorization` (RFC 8628).
+    DeviceAuthorization,
+    /// `POST /oauth2/revoke` (RFC 7009).
+    Revocation,
 }
 
 impl Operation {
-    const ALL: [Operation; 16] = [
+    const ALL: [Operation; 19] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -107,6 +113,9 @@ impl Operation {
         Operation::RevokeToken,
         Operation::AssociateSoftwareToken,
         Operation::VerifySoftwareToken,
+        Operation::Authorize,
+        Operation::DeviceAuthorization,
+        Operation::Revocation,
     ];
 
     fn index(self) -> usize {
@@ -130,6 +139,8 @@ impl Operation {
                 | Operation::RevokeToken
                 | Operation::AssociateSoftwareToken
                 | Operation::VerifySoftwareToken
+                | Operation::DeviceAuthorization
+                | Operation::Revocation
         )
     }
 }

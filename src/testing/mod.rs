@@ -14,10 +14,16 @@
 //!   clients that have a secret, errors shaped as AWS sends them, and Cognito's own
 //!   strictness (the `TIMESTAMP` weekday and skew, lockout, single-use TOTP codes,
 //!   device-bound refresh tokens, rotation);
-//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
-//!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
+//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials`,
+//!   `refresh_token`, `authorization_code` and `device_code`; `client_secret_basic`,
+//!   `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
 //!   a JWKS at `/.well-known/jwks.json`;
+//! - a person's logins without pages: an authorization endpoint at `GET /oauth2/authorize`
+//!   (PKCE required; approves the user named by [`LocalIdp::login_as`]), a device
+//!   authorization endpoint at `POST /oauth2/device_authorization` (codes approved or
+//!   denied by [`LocalIdp::approve_device_code`] and [`LocalIdp::deny_device_code`]) and a
+//!   revocation endpoint at `POST /oauth2/revoke` (RFC 7009), all listed in discovery;
 //! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued,
 //!   and two helpers for checking what clients send where: a redirect
 //!   ([`LocalIdp::redirect_url`]) and a request echo ([`LocalIdp::headers_url`]);
@@ -61,6 +67,7 @@ use crate::{Error, ErrorKind};
 mod assertion;
 mod cognito;
 mod faults;
+mod interactive;
 mod jwt;
 mod oauth;
 mod resources;
@@ -676,6 +683,7 @@ impl LocalIdpBuilder {
             cognito_settings: self.cognito,
             cognito: cognito::PoolState::default(),
             lost_answers: Mutex::default(),
+            logins: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -710,6 +718,8 @@ pub(crate) struct State {
     pub(crate) cognito_settings: cognito::PoolSettings,
     pub(crate) cognito: cognito::PoolState,
     pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
+    /// Browser and device logins in progress (issue 12).
+    pub(crate) logins: Mutex<interactive::Logins>,
 }
 
 /// An app client as the server keeps it.
@@ -752,6 +762,9 @@ impl State {
             Operation::EchoHeaders => resources::headers(&request),
             Operation::Discovery => oauth::discovery(self),
             Operation::Jwks => oauth::jwks(self),
+            Operation::Authorize => interactive::authorize(self, &request),
+            Operation::DeviceAuthorization => interactive::device_authorization(self, &request),
+            Operation::Revocation => interactive::revoke(self, &request),
             _ => resources::not_found(&request),
         }
         .into()
@@ -815,6 +828,9 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             Operation::Discovery
         }
         "/.well-known/jwks.json" if get => Operation::Jwks,
+        "/oauth2/authorize" if get => Operation::Authorize,
+        "/oauth2/device_authorization" if post => Operation::DeviceAuthorization,
+        "/oauth2/revoke" if post => Operation::Revocation,
         _ => Operation::Other,
     }
 }
@@ -823,7 +839,10 @@ fn fault_reply(op: Operation, fault: Fault) -> Reply {
     if fault == Fault::DropConnection {
         return Reply::Drop;
     }
-    if op == Operation::Token {
+    if matches!(
+        op,
+        Operation::Token | Operation::DeviceAuthorization | Operation::Revocation
+    ) {
         oauth::fault(fault).into()
     } else {
         cognito::fault(fault).into()
@@ -1173,6 +1192,152 @@ impl LocalIdp {
     /// ```
     pub fn verify_access_token(&self, token: &str) -> bool {
         tokens::check(&self.state, token).is_some()
+    }
+}
+
+/// A person's logins (issue 12): the authorization endpoint, the device authorization
+/// endpoint and the revocation endpoint, with hooks in place of the pages a person would
+/// use.
+impl LocalIdp {
+    /// The authorization endpoint, [`url`](Self::url) + `/oauth2/authorize`. It shows no
+    /// page: it logs in the user named by [`login_as`](Self::login_as) at once and
+    /// redirects to the (loopback only) `redirect_uri` with a code, or with
+    /// `error=access_denied` when no user is named. PKCE (`S256`) is required.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.authorization_url(), format!("{}/oauth2/authorize", idp.url()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn authorization_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.url)
+    }
+
+    /// The device authorization endpoint (RFC 8628), [`url`](Self::url) +
+    /// `/oauth2/device_authorization`. Codes wait for
+    /// [`approve_device_code`](Self::approve_device_code) or
+    /// [`deny_device_code`](Self::deny_device_code); the interval is five seconds and codes
+    /// live ten minutes unless [`device_timing`](Self::device_timing) says otherwise.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.device_authorization_url().ends_with("/oauth2/device_authorization"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_authorization_url(&self) -> String {
+        format!("{}/oauth2/device_authorization", self.url)
+    }
+
+    /// The revocation endpoint (RFC 7009), [`url`](Self::url) + `/oauth2/revoke`: a revoked
+    /// refresh token is refused afterwards, a revoked access token rejected at `/protected`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.revocation_url().ends_with("/oauth2/revoke"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn revocation_url(&self) -> String {
+        format!("{}/oauth2/revoke", self.url)
+    }
+
+    /// Makes the authorization endpoint log in `username` (as if the person had typed the
+    /// password and consented); [`deny_logins`](Self::deny_logins) undoes it.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().user("alice", "Passw0rd!").start()?;
+    /// idp.login_as("alice");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn login_as(&self, username: &str) {
+        self.state.logins.lock().login_as(Some(username.to_owned()));
+    }
+
+    /// Makes the authorization endpoint answer `error=access_denied` (the person said no);
+    /// the default.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.deny_logins();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn deny_logins(&self) {
+        self.state.logins.lock().login_as(None);
+    }
+
+    /// Approves the pending device login showing `user_code` as `username`: its next poll
+    /// gets tokens. False when no pending login shows that code.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(!idp.approve_device_code("BCDF-GHJK", "alice"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn approve_device_code(&self, user_code: &str, username: &str) -> bool {
+        self.state
+            .logins
+            .lock()
+            .decide(user_code, Some(username.to_owned()))
+    }
+
+    /// Denies the pending device login showing `user_code`: its next poll gets
+    /// `access_denied`. False when no pending login shows that code.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(!idp.deny_device_code("BCDF-GHJK"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        self.state.logins.lock().decide(user_code, None)
+    }
+
+    /// Answers the next `polls` device code polls with `slow_down`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.slow_down_device_polls(2);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn slow_down_device_polls(&self, polls: usize) {
+        self.state.logins.lock().slow_down(polls);
+    }
+
+    /// Makes every device code handed out so far expire: the next poll gets
+    /// `expired_token`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.expire_device_codes();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn expire_device_codes(&self) {
+        self.state.logins.lock().expire_device_codes();
+    }
+
+    /// The polling `interval` and lifetime (`expires_in`) of device codes handed out from
+    /// now on; default five seconds and ten minutes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.device_timing(Duration::from_secs(1), Duration::from_secs(30));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_timing(&self, interval: Duration, lifetime: Duration) {
+        self.state
+            .logins
+            .lock()
+            .set_device_timing(interval, lifetime);
     }
 }
 

@@ -30,12 +30,22 @@ pub(crate) enum Grant {
         /// The remembered device the tokens are bound to: refreshing them needs its key.
         device_key: Option<String>,
     },
+    /// A browser or device login (authorization code, device code) of `username`: like
+    /// `User`, with the scope asked for and the OpenID Connect `nonce` of the request.
+    Login {
+        client_id: String,
+        username: String,
+        scope: Option<String>,
+        nonce: Option<String>,
+    },
 }
 
 impl Grant {
     pub(crate) fn client_id(&self) -> &str {
         match self {
-            Grant::Client { client_id, .. } | Grant::User { client_id, .. } => client_id,
+            Grant::Client { client_id, .. }
+            | Grant::User { client_id, .. }
+            | Grant::Login { client_id, .. } => client_id,
         }
     }
 }
@@ -91,9 +101,22 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
         Grant::User {
             client_id,
             username,
-            auth_time,
-            device_key,
+            ..
+        }
+        | Grant::Login {
+            client_id,
+            username,
+            ..
         } => {
+            // A browser or device login is a fresh authentication each time it is issued.
+            let (auth_time, device_key) = match grant {
+                Grant::User {
+                    auth_time,
+                    device_key,
+                    ..
+                } => (*auth_time, device_key.as_deref()),
+                _ => (iat, None),
+            };
             let (sub, email) = {
                 let users = state.users.lock();
                 let record = users.get(username);
@@ -128,6 +151,14 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
             if let Some(email) = email {
                 id["email"] = json!(email);
                 id["email_verified"] = json!(true);
+            }
+            if let Grant::Login { scope, nonce, .. } = grant {
+                if let Some(scope) = scope {
+                    access["scope"] = json!(scope);
+                }
+                if let Some(nonce) = nonce {
+                    id["nonce"] = json!(nonce);
+                }
             }
             id_claims = Some(id);
         }
@@ -193,6 +224,22 @@ pub(crate) fn check(state: &State, token: &str) -> Option<Value> {
 }
 
 impl Tokens {
+    /// RFC 7009 at the server: forgets `token` if it is a refresh token of `client_id`, or
+    /// the access or ID token whose `jti` is `jti`. Unknown tokens are ignored, as the RFC
+    /// asks.
+    pub(crate) fn revoke(&mut self, token: &str, client_id: &str, jti: Option<&str>) {
+        if self
+            .refresh
+            .get(token)
+            .is_some_and(|grant| grant.client_id() == client_id)
+        {
+            self.refresh.remove(token);
+        }
+        if let Some(jti) = jti {
+            self.live.remove(jti);
+        }
+    }
+
     pub(crate) fn expire_all(&mut self) {
         self.live.clear();
     }

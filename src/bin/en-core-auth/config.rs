@@ -495,8 +495,10 @@ pub(crate) fn parse(
             }
         }
         (None, token_url, issuer) => {
+            // An issuer without a secret is a person's stored login (`en-core-auth login`).
             if client_secret.is_empty()
                 && !matches!(client_auth, ClientAuthChoice::PrivateKeyJwt(_))
+                && (issuer.is_none() || token_url.is_some())
             {
                 return Err(UsageError(
                     "client credentials need a client secret: set EN_CORE_AUTH_CLIENT_SECRET \

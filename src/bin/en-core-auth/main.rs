@@ -18,6 +18,7 @@
 
 mod challenge;
 mod config;
+mod login;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ fn main() -> ExitCode {
     let Ok(args) = args else {
         return fail(2, "an argument is not valid UTF-8");
     };
+    // `login` and `logout` (issue 12) have their own options.
+    if let Some(code) = login::main(&args, env, fail, exit_status) {
+        return code;
+    }
     let mut stdin = std::io::stdin().lock();
     let read_line = || {
         let mut line = String::new();
@@ -472,6 +477,18 @@ fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, Credenti
             .with_client_auth(client_auth_of(client_auth)?);
             let credentials = inner.credential_set();
             Ok((Deferred::ready(client, inner), credentials))
+        }
+        // No secret with an issuer: a person's stored login (`en-core-auth login`).
+        Provider::OAuth2 {
+            issuer: Some(issuer),
+            scopes,
+            ..
+        } if config.client_secret.0.is_empty() => {
+            let credentials = login::credential_set(issuer, &client, &login::login_scopes(scopes));
+            Ok((
+                Deferred::lazy(client, login::stored(issuer, scopes)),
+                credentials,
+            ))
         }
         Provider::OAuth2 {
             issuer: Some(issuer),

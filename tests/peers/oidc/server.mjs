@@ -12,6 +12,11 @@
 //   post-client    client_secret_post   client_credentials           scopes read write
 //   refresh-client client_secret_basic  authorization_code, refresh_token
 //   jwt-client     private_key_jwt (ES256) client_credentials        scopes read write
+//   native-cli     public (none), native: authorization_code (PKCE, any loopback port),
+//                  device_code, refresh_token; scopes openid offline_access read write
+//
+// People log in through oidc-provider's development interaction pages (any login name,
+// no password check, then a consent page), which the tests fill in as a person would.
 //
 // The jwt-client's key pair is made at start-up; its private key is printed as a third
 // line, `private_key BASE64(PKCS#8 PEM)`, so that no key is committed.
@@ -67,6 +72,19 @@ const provider = new Provider(issuer, {
       scope: 'openid offline_access read write',
     },
     {
+      client_id: 'native-cli',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: [
+        'authorization_code',
+        'refresh_token',
+        'urn:ietf:params:oauth:grant-type:device_code',
+      ],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/'],
+      scope: 'openid offline_access read write',
+    },
+    {
       client_id: 'jwt-client',
       token_endpoint_auth_method: 'private_key_jwt',
       token_endpoint_auth_signing_alg: 'ES256',
@@ -81,7 +99,9 @@ const provider = new Provider(issuer, {
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   features: {
     clientCredentials: { enabled: true },
-    devInteractions: { enabled: false },
+    // The login and consent pages a person uses in the browser (issue 12's tests).
+    devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
     revocation: { enabled: true },
     // Access tokens for the API are JWTs; without a resource they are opaque, so both
     // kinds of access token go through the client.
@@ -125,6 +145,10 @@ const refreshToken = new provider.RefreshToken({
   resource: RESOURCE,
 });
 const refreshTokenValue = await refreshToken.save();
+
+// The test harness stops reading stdout after the lines above; a later write (the
+// development interactions log to the console) must not kill the provider with EPIPE.
+process.stdout.on('error', () => {});
 
 console.log(`listening on ${issuer}`);
 console.log(`refresh_token ${refreshTokenValue}`);
