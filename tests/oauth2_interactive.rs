@@ -135,7 +135,7 @@ fn a_browser_login_with_pkce_gets_tokens_for_the_user() {
     let nonce = query_param(&url, "nonce").unwrap();
     let id = claims(token.id_token().unwrap());
     assert_eq!(id["nonce"], nonce.as_str());
-    assert_eq!(id["username"], "alice");
+    assert_eq!(id["cognito:username"], "alice");
     assert_eq!(id["aud"], PUBLIC);
 }
 

@@ -254,7 +254,7 @@ fn login(options: &Options) -> Result<String, Error> {
         .build();
     let token = auth.token()?;
     let who = token.id_token().and_then(claims).and_then(|claims| {
-        ["preferred_username", "email", "username", "sub"]
+        ["preferred_username", "cognito:username", "email", "username", "sub"]
             .iter()
             .find_map(|name| claims.get(*name)?.as_str().map(str::to_owned))
     });
@@ -307,7 +307,7 @@ fn status(
     };
     let claims = token.id_token().and_then(claims).unwrap_or_default();
     let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let who = ["preferred_username", "email", "username"]
+    let who = ["preferred_username", "cognito:username", "email", "username"]
         .iter()
         .find_map(|name| claim(name));
     let expires_at = token
