@@ -30,8 +30,9 @@ use crate::{Error, ErrorKind};
 /// `TooManyRequestsException`). A rejected credential is never retried.
 ///
 /// The wait before retry *n* is `initial_backoff · 2ⁿ⁻¹`, capped at `max_backoff`, with
-/// "full jitter" (a random fraction of it) so that many clients do not retry in step; a
-/// `Retry-After` from the server replaces it, capped at `max_retry_after`. No retry starts
+/// "equal jitter" (a random duration between half of it and all of it) so that many
+/// clients do not retry in step; a `Retry-After` from the server (seconds, or an HTTP
+/// date) replaces it, and one longer than `max_retry_after` ends the retries. No retry starts
 /// once `max_elapsed` has passed since the first attempt.
 ///
 /// ```
@@ -152,6 +153,9 @@ impl Default for HttpClient {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<Duration>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8), when the server sent one.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) dpop_nonce: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -369,7 +373,12 @@ impl HttpClient {
             .headers()
             .get("retry-after")
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+        let dpop_nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .body_mut()
             .with_config()
@@ -379,6 +388,7 @@ impl HttpClient {
         Ok(Reply {
             status,
             retry_after,
+            dpop_nonce,
             body,
         })
     }
@@ -398,10 +408,62 @@ pub(crate) fn transport_error(error: ureq::Error) -> Error {
     }
 }
 
-/// `Retry-After` in seconds. The HTTP-date form is rare on token endpoints and is
-/// treated as absent (the back-off applies instead).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// Whether a failed request surely never reached the server: the connection was
+/// refused or could not be made, or the host name did not resolve. Anything else (a reset,
+/// a timeout while waiting for the answer) may have come after the server acted on it.
+pub(crate) fn surely_unsent(error: &Error) -> bool {
+    match error.downcast_ref::<ureq::Error>() {
+        Some(ureq::Error::Io(io)) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        Some(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => true,
+        Some(ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)) => true,
+        _ => false,
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (the IMF-fixdate
+/// form, `Sun, 06 Nov 1994 08:49:37 GMT`, which RFC 9110 requires senders to use), as
+/// the time left from `now` (zero for a date already past).
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time.
+fn parse_http_date(value: &str) -> Option<std::time::SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_weekday, rest) = value.split_once(", ")?;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
+        return None;
+    }
+    if !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 (the civil-from-days algorithm, run backwards).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// Checks that `url` is a usable endpoint for sending credentials: an absolute `https`
@@ -493,9 +555,58 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_in_seconds() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    fn a_refused_connection_is_surely_unsent() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let http = HttpClient::new().with_retry(RetryPolicy::none());
+        let err = http
+            .post_form(&format!("http://127.0.0.1:{port}/token"), &[], &[])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert!(surely_unsent(&err), "{err:?}");
+        let timeout = Error::new(
+            ErrorKind::Transport,
+            ureq::Error::Timeout(ureq::Timeout::RecvResponse),
+        );
+        assert!(!surely_unsent(&timeout));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00
+        assert_eq!(parse_retry_after(" 3 ", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        // A date already past: retry at once.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 00:00:00 GMT"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_835_395_200))
+        );
+        for bad in [
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 CET",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "Wed, 21 Foo 2015 07:28:00 GMT",
+            "Wed, 21 Oct 2015 24:28:00 GMT",
+            "Wed, 21 Oct 2015 07:28 GMT",
+            "-5",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
     }
 
     #[test]

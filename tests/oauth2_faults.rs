@@ -210,9 +210,12 @@ fn a_429_retry_after_is_honoured() {
 }
 
 #[test]
-fn invalid_client_is_never_retried() {
+fn invalid_client_with_a_chosen_method_is_never_retried() {
     let server = FaultServer::start(vec![], Answer::oauth_error(401, "invalid_client"));
-    let err = authorizer(&server, "wrong-s3cr3t").authorize().unwrap_err();
+    let err = authorizer(&server, "wrong-s3cr3t")
+        .with_client_auth(ClientAuth::SecretBasic)
+        .authorize()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
     let oauth = err.downcast_ref::<OAuthError>().unwrap();
     assert_eq!(oauth.error(), "invalid_client");
@@ -220,6 +223,76 @@ fn invalid_client_is_never_retried() {
     assert_eq!(oauth.status(), 401);
     assert_eq!(server.count(), 1);
     assert!(!format!("{err} {err:?}").contains("wrong-s3cr3t"));
+}
+
+#[test]
+fn basic_refused_then_post_once_and_remembered() {
+    // An Azure-style secret, and a server that compares Basic credentials undecoded.
+    let server = server(vec![
+        Answer::oauth_error(401, "invalid_client"),
+        Answer::token("t-1"),
+        Answer::token("t-2"),
+    ]);
+    let mut auth = authorizer(&server, "Ab8Q~x.y");
+    assert_eq!(auth.authorize().unwrap().access_token(), "t-1");
+    assert_eq!(auth.authorize().unwrap().access_token(), "t-2");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let basic = requests[0].header("authorization").unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"svc:Ab8Q~x.y", "`~` is unreserved: not encoded");
+    for request in &requests[1..] {
+        assert_eq!(request.header("authorization"), None);
+        assert_eq!(request.field("client_secret").as_deref(), Some("Ab8Q~x.y"));
+    }
+}
+
+#[test]
+fn when_post_is_refused_too_the_error_stands_and_basic_stays() {
+    let server = FaultServer::start(vec![], Answer::oauth_error(401, "invalid_client"));
+    let mut auth = authorizer(&server, "wrong");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    assert_eq!(server.count(), 2);
+    auth.authorize().unwrap_err();
+    assert_eq!(server.count(), 3, "adapting happens once");
+    assert!(server.requests()[2].header("authorization").is_some());
+}
+
+#[test]
+fn a_retry_after_date_is_honoured() {
+    let server = server(vec![
+        Answer::json(429, r#"{"error":"slow_down"}"#)
+            .with_header("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        Answer::token("after-date"),
+    ]);
+    let token = authorizer(&server, "s").authorize().unwrap();
+    assert_eq!(token.access_token(), "after-date");
+    assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn token_types_it_cannot_use_are_errors() {
+    for (kind, expected) in [
+        ("N_A", ErrorKind::MalformedResponse),
+        ("mac", ErrorKind::MalformedResponse),
+        ("DPoP", ErrorKind::Configuration),
+    ] {
+        let server = server(vec![Answer::json(
+            200,
+            &format!(r#"{{"access_token":"t","token_type":"{kind}","expires_in":60}}"#),
+        )]);
+        let err = authorizer(&server, "s").authorize().unwrap_err();
+        assert_eq!(err.kind(), expected, "{kind}: {err}");
+        assert_eq!(server.count(), 1);
+    }
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"t","token_type":"bearer","expires_in":60}"#,
+    )]);
+    assert!(authorizer(&server, "s").authorize().is_ok(), "any case");
 }
 
 #[test]
@@ -506,4 +579,191 @@ fn plain_http_elsewhere_needs_the_opt_in() {
         .allow_insecure_http()
         .build();
     assert!(opted_in.is_ok());
+}
+
+fn refresh_authorizer(server: &FaultServer, refresh_token: &str) -> RefreshToken {
+    RefreshToken::new(
+        ClientInfo::new("app", ""),
+        server.url("/token"),
+        refresh_token,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+}
+
+/// How often the server saw each refresh token.
+fn refresh_tokens_seen(server: &FaultServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| r.field("refresh_token"))
+        .collect()
+}
+
+#[test]
+fn a_lost_answer_after_rotation_never_replays_the_refresh_token() {
+    let server = server(vec![
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#,
+        ),
+        // The server rotates rt-2 away, then the answer is lost.
+        Answer::Drop,
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt-1");
+    assert_eq!(auth.authorize().unwrap().access_token(), "a-1");
+    assert_eq!(auth.authorize().unwrap_err().kind(), ErrorKind::Transport);
+    // Neither a refresh nor the middleware's fallback sends rt-2 again.
+    let token = Token::new("a-1").with_refresh_token("rt-2");
+    let err = auth.refresh(&token).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    assert!(err.to_string().contains("lost"), "{err}");
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+}
+
+#[test]
+fn a_refresh_grant_is_not_retried_after_a_5xx_or_a_timeout() {
+    for answer in [
+        Answer::Reply(500, vec![], "oops".into()),
+        Answer::Reply(502, vec![], "bad gateway".into()),
+        Answer::Reply(503, vec![], "no retry-after".into()),
+        Answer::Delay(Duration::from_secs(3), Box::new(Answer::token("late"))),
+    ] {
+        let server = server(vec![answer.clone()]);
+        let mut auth = refresh_authorizer(&server, "rt").with_http_client(
+            fast_http().with_timeouts(Duration::from_secs(5), Duration::from_secs(1)),
+        );
+        let err = auth.authorize().unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Server | ErrorKind::Transport),
+            "{answer:?}: {err}"
+        );
+        assert_eq!(server.count(), 1, "{answer:?}");
+    }
+}
+
+#[test]
+fn a_refresh_grant_is_retried_after_429_or_503_with_retry_after() {
+    for status in [429, 503] {
+        let server = server(vec![
+            Answer::Reply(status, vec![], "busy".into()).with_header("retry-after", "0"),
+            Answer::token("after-wait"),
+        ]);
+        let token = refresh_authorizer(&server, "rt").authorize().unwrap();
+        assert_eq!(token.access_token(), "after-wait");
+        assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"], "{status}");
+    }
+}
+
+#[test]
+fn a_refused_refresh_token_fails_once_then_without_a_request() {
+    let server = server(vec![Answer::oauth_error(400, "invalid_grant")]);
+    let mut auth = refresh_authorizer(&server, "revoked");
+    for _ in 0..3 {
+        let err = auth.authorize().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+        assert_eq!(
+            err.downcast_ref::<OAuthError>().unwrap().error(),
+            "invalid_grant"
+        );
+    }
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn through_the_middleware_invalid_grant_costs_one_token_request() {
+    let server = server(vec![
+        // Already expired: the next use refreshes.
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":0,"refresh_token":"rt-2"}"#,
+        ),
+        Answer::oauth_error(400, "invalid_grant"),
+    ]);
+    let middleware = en_core_auth::AuthMiddleware::new(refresh_authorizer(&server, "rt-1"));
+    let mut uses = 0;
+    for _ in 0..4 {
+        uses += 1;
+        let before = server.count();
+        let _ = middleware.access_token();
+        assert!(
+            server.count() - before <= 1,
+            "more than one token request per use"
+        );
+    }
+    assert_eq!(uses, 4);
+    // rt-1 once (the first token), rt-2 once (refused); never again after that.
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+}
+
+#[test]
+fn client_credentials_falls_back_to_a_new_grant_after_a_lost_refresh() {
+    let server = server(vec![Answer::Drop, Answer::token("fresh")]);
+    let mut auth = authorizer(&server, "s");
+    let token = Token::new("old").with_refresh_token("rt-1");
+    assert_eq!(
+        auth.refresh(&token).unwrap_err().kind(),
+        ErrorKind::Transport
+    );
+    assert_eq!(auth.refresh(&token).unwrap().access_token(), "fresh");
+    let requests = server.requests();
+    assert_eq!(
+        requests[1].field("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1"]);
+}
+
+#[test]
+fn discovery_moves_on_after_a_redirect_or_html() {
+    for first in [
+        Answer::Reply(
+            302,
+            vec![("location".into(), "https://login.example.com/".into())],
+            String::new(),
+        ),
+        Answer::Reply(
+            200,
+            vec![("content-type".into(), "text/html".into())],
+            "<html>login</html>".into(),
+        ),
+    ] {
+        let server = server(vec![first.clone(), metadata("{base}", "{base}/token", "")]);
+        let auth = discover(&server.url("")).unwrap();
+        assert_eq!(auth.token_url(), server.url("/token"), "{first:?}");
+        assert_eq!(server.count(), 2);
+    }
+}
+
+#[test]
+fn discovery_with_only_key_based_methods_asks_for_one() {
+    let server = server(vec![metadata(
+        "{base}",
+        "{base}/token",
+        r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#,
+    )]);
+    let err = discover(&server.url("")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("private_key_jwt"), "{err}");
+}
+
+#[test]
+fn discovery_with_tls_client_auth_sends_the_id_only() {
+    let server = server(vec![
+        metadata(
+            "{base}",
+            "{base}/token",
+            r#","token_endpoint_auth_methods_supported":["tls_client_auth","private_key_jwt"]"#,
+        ),
+        Answer::token("t"),
+    ]);
+    discover(&server.url("")).unwrap().authorize().unwrap();
+    let request = &server.requests()[1];
+    assert_eq!(request.header("authorization"), None);
+    assert_eq!(request.field("client_id").as_deref(), Some("svc"));
+    assert_eq!(request.field("client_secret"), None);
 }

@@ -69,6 +69,8 @@
 mod client_auth;
 mod client_credentials;
 mod discovery;
+#[cfg(feature = "jwt")]
+mod dpop;
 mod endpoint;
 mod refresh_token;
 pub(crate) mod response;
@@ -77,6 +79,8 @@ pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
 pub use client_auth::PrivateKeyJwt;
 pub use client_credentials::ClientCredentials;
+#[cfg(feature = "jwt")]
+pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use refresh_token::RefreshToken;
 pub use response::OAuthError;

@@ -664,6 +664,7 @@ mod tests {
         Reply {
             status,
             retry_after: None,
+            dpop_nonce: None,
             body: body.as_bytes().to_vec(),
         }
     }
