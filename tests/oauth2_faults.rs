@@ -767,3 +767,87 @@ fn discovery_with_tls_client_auth_sends_the_id_only() {
     assert_eq!(request.field("client_id").as_deref(), Some("svc"));
     assert_eq!(request.field("client_secret"), None);
 }
+
+/// A DPoP proof's claims, verified with the key in its header (as a server does).
+#[cfg(feature = "jwt")]
+fn dpop_claims(proof: &str) -> serde_json::Value {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header = jsonwebtoken::decode_header(proof).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("dpop+jwt"));
+    let key = DecodingKey::from_jwk(&header.jwk.unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(proof, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn dpop_token_requests_carry_a_proof_and_follow_the_nonce_once() {
+    use en_core_auth::oauth2::DpopKey;
+    let dpop_token = Answer::json(
+        200,
+        r#"{"access_token":"bound","token_type":"DPoP","expires_in":60}"#,
+    );
+    let server = server(vec![
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-1"),
+        dpop_token.clone(),
+        dpop_token,
+        // A server that keeps asking gets no loop.
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-2"),
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-3"),
+    ]);
+    let key = DpopKey::generate().unwrap();
+    let mut auth = authorizer(&server, "s").with_dpop(key);
+    let token = auth.authorize().unwrap();
+    assert_eq!(
+        (token.access_token(), token.token_type()),
+        ("bound", "DPoP")
+    );
+    assert_eq!(server.count(), 2, "one retry with the nonce");
+    auth.authorize().unwrap();
+    assert_eq!(server.count(), 3, "the nonce was kept");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<OAuthError>().unwrap().error(),
+        "use_dpop_nonce"
+    );
+    assert_eq!(server.count(), 5);
+    let proofs: Vec<serde_json::Value> = server
+        .requests()
+        .iter()
+        .map(|r| dpop_claims(r.header("dpop").unwrap()))
+        .collect();
+    for claims in &proofs {
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(claims["htu"], server.url("/oauth2/token"));
+        assert!(claims.get("ath").is_none(), "no access token yet");
+    }
+    assert!(proofs[0].get("nonce").is_none());
+    assert_eq!(proofs[1]["nonce"], "n-1");
+    assert_eq!(proofs[2]["nonce"], "n-1");
+    assert_eq!(proofs[4]["nonce"], "n-2");
+    let mut jtis: Vec<&str> = proofs.iter().map(|c| c["jti"].as_str().unwrap()).collect();
+    jtis.sort_unstable();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 5, "a new jti per request");
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn a_refresh_token_is_resent_after_use_dpop_nonce() {
+    use en_core_auth::oauth2::DpopKey;
+    let server = server(vec![
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-1"),
+        Answer::json(
+            200,
+            r#"{"access_token":"a","token_type":"DPoP","expires_in":60}"#,
+        ),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt").with_dpop(DpopKey::generate().unwrap());
+    assert!(auth.authorize().is_ok());
+    // The server refused the proof before looking at the grant: sending it again is safe.
+    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+}

@@ -130,6 +130,40 @@ impl DpopKey {
         &self.inner.thumbprint
     }
 
+    /// The `DPoP` header value for one request with `access_token`, for HTTP clients other
+    /// than a ureq agent with [`AuthMiddleware`](crate::AuthMiddleware) (which adds it by
+    /// itself): `method` and `url` are the request's (the query and fragment are left out
+    /// of `htu`). Each call makes a new proof with its own `jti`; it carries the nonce last
+    /// given to [`use_nonce`](DpopKey::use_nonce) or seen by the middleware.
+    ///
+    /// # Errors
+    ///
+    /// [`Other`](ErrorKind::Other) when the operating system gives no randomness.
+    ///
+    /// ```
+    /// let key = en_core_auth::oauth2::DpopKey::generate()?;
+    /// let proof = key.proof("GET", "https://api.example.com/orders?page=2", "access-token")?;
+    /// assert_eq!(proof.split('.').count(), 3);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<String, Error> {
+        let nonce = self.inner.resource_nonce.lock().clone();
+        self.inner
+            .sign(method, url, Some(access_token), nonce.as_deref())
+    }
+
+    /// Puts `nonce`, a resource server's `DPoP-Nonce` header (RFC 9449 §9), in the next
+    /// proofs made by [`proof`](DpopKey::proof). The middleware does this by itself.
+    ///
+    /// ```
+    /// let key = en_core_auth::oauth2::DpopKey::generate()?;
+    /// key.use_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn use_nonce(&self, nonce: impl Into<String>) {
+        *self.inner.resource_nonce.lock() = Some(nonce.into());
+    }
+
     /// A proof for a token request to `url` (no access token yet), with the token
     /// endpoint's nonce if it gave one.
     pub(crate) fn token_proof(&self, url: &str) -> Result<String, Error> {
@@ -197,6 +231,7 @@ impl RequestProof for KeyInner {
     fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<HeaderValue, Error> {
         let nonce = self.resource_nonce.lock().clone();
         let jwt = self.sign(method, url, Some(access_token), nonce.as_deref())?;
+        // base64url and dots only: always a valid header value.
         HeaderValue::try_from(jwt).map_err(|e| Error::new(ErrorKind::Other, e))
     }
 
