@@ -677,26 +677,27 @@ fn a_refused_refresh_token_fails_once_then_without_a_request() {
 #[test]
 fn through_the_middleware_invalid_grant_costs_one_token_request() {
     let server = server(vec![
-        // Already expired: the next use refreshes.
         Answer::json(
             200,
-            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":0,"refresh_token":"rt-2"}"#,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
         ),
         Answer::oauth_error(400, "invalid_grant"),
     ]);
     let middleware = en_core_auth::AuthMiddleware::new(refresh_authorizer(&server, "rt-1"));
-    let mut uses = 0;
-    for _ in 0..4 {
-        uses += 1;
+    assert_eq!(middleware.access_token().unwrap(), "a-1");
+    assert_eq!(server.count(), 1);
+    for _ in 0..3 {
+        // As after a 401: the next use renews with refresh(), which is refused; the
+        // middleware's fallback, authorize(), must not send the refused token again.
+        middleware.invalidate();
         let before = server.count();
-        let _ = middleware.access_token();
+        let err = middleware.access_token().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
         assert!(
             server.count() - before <= 1,
             "more than one token request per use"
         );
     }
-    assert_eq!(uses, 4);
-    // rt-1 once (the first token), rt-2 once (refused); never again after that.
     assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
 }
 
@@ -850,4 +851,161 @@ fn a_refresh_token_is_resent_after_use_dpop_nonce() {
     assert!(auth.authorize().is_ok());
     // The server refused the proof before looking at the grant: sending it again is safe.
     assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+}
+
+/// A closure that hands out `subject-1`, `subject-2`, … and counts its calls.
+fn numbered(
+    prefix: &'static str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    impl FnMut() -> Result<String, en_core_auth::Error> + Send + 'static,
+) {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&calls);
+    (calls, move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(format!("{prefix}-{n}"))
+    })
+}
+
+#[test]
+fn token_exchange_sends_the_subject_token_and_what_it_asks_for() {
+    use en_core_auth::oauth2::TokenExchange;
+    let server = server(vec![
+        Answer::token("exchanged-1"),
+        Answer::token("exchanged-2"),
+    ]);
+    let (calls, subject) = numbered("subject");
+    let mut auth = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        subject,
+        TokenExchange::JWT,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+    .with_audience("orders-api")
+    .with_resource("https://a.example.com/")
+    .with_resource("https://b.example.com/")
+    .with_requested_token_type(TokenExchange::ACCESS_TOKEN)
+    .with_scopes(["deploy"]);
+    assert_eq!(auth.authorize().unwrap().access_token(), "exchanged-1");
+    // A refresh is a new exchange with a fresh subject token.
+    let renewed = auth.refresh(&Token::new("exchanged-1")).unwrap();
+    assert_eq!(renewed.access_token(), "exchanged-2");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let requests = server.requests();
+    let form = requests[0].form();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ),
+            ("subject_token", "subject-1"),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("audience", "orders-api"),
+            ("resource", "https://a.example.com/"),
+            ("resource", "https://b.example.com/"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token"
+            ),
+            ("scope", "deploy"),
+            ("client_id", "ci"),
+        ]
+    );
+    assert_eq!(
+        requests[1].field("subject_token").as_deref(),
+        Some("subject-2")
+    );
+}
+
+#[test]
+fn token_exchange_refuses_an_n_a_token_and_a_failing_closure_sends_nothing() {
+    use en_core_auth::oauth2::TokenExchange;
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"an-id-token","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"N_A"}"#,
+    )]);
+    let (_, subject) = numbered("subject");
+    let mut auth = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        subject,
+        TokenExchange::JWT,
+    )
+    .unwrap()
+    .with_http_client(fast_http());
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::MalformedResponse
+    );
+
+    let mut failing = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        || {
+            Err(en_core_auth::Error::new(
+                ErrorKind::Configuration,
+                "no token file",
+            ))
+        },
+        TokenExchange::JWT,
+    )
+    .unwrap();
+    let err = failing.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("no token file"));
+    let mut empty = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        || Ok("  ".to_owned()),
+        TokenExchange::JWT,
+    )
+    .unwrap();
+    assert_eq!(
+        empty.authorize().unwrap_err().kind(),
+        ErrorKind::Configuration
+    );
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn jwt_bearer_sends_a_fresh_assertion_for_every_token_through_the_middleware() {
+    use en_core_auth::oauth2::JwtBearer;
+    let server = server(vec![Answer::token("jb-1"), Answer::token("jb-2")]);
+    let (calls, assertion) = numbered("assertion");
+    let auth = JwtBearer::new(
+        ClientInfo::new("svc", "s"),
+        server.url("/oauth2/token"),
+        assertion,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+    .with_scopes(["read"]);
+    let middleware = en_core_auth::AuthMiddleware::new(auth);
+    assert_eq!(middleware.access_token().unwrap(), "jb-1");
+    middleware.invalidate();
+    assert_eq!(middleware.access_token().unwrap(), "jb-2");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for (n, request) in requests.iter().enumerate() {
+        assert_eq!(
+            request.field("grant_type").as_deref(),
+            Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        );
+        assert_eq!(
+            request.field("assertion"),
+            Some(format!("assertion-{}", n + 1))
+        );
+        assert_eq!(request.field("scope").as_deref(), Some("read"));
+        assert!(
+            request.header("authorization").is_some(),
+            "client_secret_basic"
+        );
+    }
 }

@@ -72,8 +72,10 @@ mod discovery;
 #[cfg(feature = "jwt")]
 mod dpop;
 mod endpoint;
+mod jwt_bearer;
 mod refresh_token;
 pub(crate) mod response;
+mod token_exchange;
 
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
@@ -82,5 +84,7 @@ pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt")]
 pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
+pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
 pub use response::OAuthError;
+pub use token_exchange::TokenExchange;
