@@ -1,6 +1,8 @@
 //! What a token costs the client: one client-credentials fetch with
 //! `ClientCredentials::authorize()` beside the `oauth2` crate (5.x, its ureq backend) against
-//! the same keep-alive loopback token server, and one DPoP proof.
+//! the same keep-alive loopback token server, and one DPoP proof. Two bare ureq 3 POSTs of
+//! the same form show the floor under anything built on ureq 3, and what a whole-request
+//! timeout adds to it (a thread per request for name resolution; BENCHMARKS.md, issue 14).
 //!
 //! `cargo bench --all-features --bench token_fetch`. Times are the benchmark thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`): both clients are synchronous, so everything a fetch costs the
@@ -128,6 +130,35 @@ fn token_fetch(c: &mut Criterion<ThreadCpuTime>) {
     ours.authorize().expect("our client gets a token");
     group.bench_function("en_core_auth_client_credentials", |b| {
         b.iter(|| black_box(ours.authorize().expect("token")))
+    });
+
+    // The floor: the same POST with a bare ureq 3 agent, nothing parsed; then the same
+    // with a whole-request timeout, as HttpClient had before issue 14.
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "read write"),
+    ];
+    let bare_post = |agent: &ureq::Agent| {
+        agent
+            .post(&url)
+            .header("authorization", "Basic c3ZjOnMzY3IzdA==")
+            .header("accept", "application/json")
+            .send_form(form)
+            .expect("post")
+            .body_mut()
+            .read_to_vec()
+            .expect("body")
+    };
+    let bare = ureq::Agent::new_with_defaults();
+    group.bench_function("ureq3_bare_post", |b| {
+        b.iter(|| black_box(bare_post(&bare)))
+    });
+    let timed: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    group.bench_function("ureq3_bare_post_global_timeout", |b| {
+        b.iter(|| black_box(bare_post(&timed)))
     });
 
     use oauth2::basic::BasicClient;

@@ -3,8 +3,11 @@
 //!
 //! It exists so that the safe defaults live in one place:
 //!
-//! - **timeouts** on every request (connect 10 s, whole request 30 s by default), because
-//!   ureq has none and a hung token endpoint would hold every thread waiting for a token;
+//! - **timeouts** on every request (connect 10 s, and 30 s for each later step: sending the
+//!   request, waiting for the answer, reading it), because ureq has none and a hung token
+//!   endpoint would hold every thread waiting for a token. Name resolution is bounded by
+//!   the system resolver's own timeouts: a ureq timeout on it would start a thread per
+//!   request (see [`HttpClient::with_timeouts`]);
 //! - **no redirects**: a token endpoint that redirects is misconfigured, and following it
 //!   would send the client's credentials somewhere else;
 //! - **a response size cap** (1 MiB by default), so a broken or hostile server cannot make
@@ -135,6 +138,10 @@ fn jitter(full: Duration) -> Duration {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// True when `agent` was built here with the timeouts and rules below, so requests
+    /// need no per-request configuration (which clones the agent's whole configuration:
+    /// about 1 µs per token request, see BENCHMARKS.md).
+    own_agent: bool,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_bytes: u64,
@@ -168,8 +175,23 @@ pub(crate) enum Attempt<T> {
     Retry(Error, Option<Duration>),
 }
 
+/// The timeouts and rules of token traffic, set on an agent's or a request's configuration
+/// builder (two types that share these methods through a trait ureq keeps private).
+macro_rules! token_traffic_rules {
+    ($builder:expr, $http:expr) => {
+        $builder
+            .timeout_connect(Some($http.connect_timeout))
+            .timeout_send_request(Some($http.request_timeout))
+            .timeout_send_body(Some($http.request_timeout))
+            .timeout_recv_response(Some($http.request_timeout))
+            .timeout_recv_body(Some($http.request_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+    };
+}
+
 impl HttpClient {
-    /// A client with its own agent and the default timeouts (connect 10 s, whole request
+    /// A client with its own agent and the default timeouts (connect 10 s, each later step
     /// 30 s), size cap (1 MiB) and [`RetryPolicy`].
     ///
     /// ```
@@ -177,7 +199,17 @@ impl HttpClient {
     /// assert_eq!(http.request_timeout().as_secs(), 30);
     /// ```
     pub fn new() -> HttpClient {
-        HttpClient::with_agent(ureq::Agent::new_with_defaults())
+        let mut http = HttpClient::with_agent(ureq::Agent::new_with_defaults());
+        http.own_agent = true;
+        http.agent = http.own_agent();
+        http
+    }
+
+    /// An agent that applies this client's timeouts and rules to every request.
+    fn own_agent(&self) -> ureq::Agent {
+        token_traffic_rules!(ureq::Agent::config_builder(), self)
+            .build()
+            .into()
     }
 
     /// A client that sends its requests through `agent` (for a proxy, or your own TLS
@@ -195,6 +227,7 @@ impl HttpClient {
     pub fn with_agent(agent: ureq::Agent) -> HttpClient {
         HttpClient {
             agent,
+            own_agent: false,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 1024 * 1024,
@@ -202,8 +235,16 @@ impl HttpClient {
         }
     }
 
-    /// Sets the connect timeout and the timeout for a whole request (connect, send,
-    /// receive). Zero durations are raised to one millisecond: there is always a timeout.
+    /// Sets the connect timeout and the timeout of each later step of a request: sending
+    /// it (headers, then body), waiting for the answer's headers, reading its body. A
+    /// request that makes progress takes at most `connect + 4 × request`; one that stalls
+    /// fails after its step's timeout. Zero durations are raised to one millisecond: there
+    /// is always a timeout.
+    ///
+    /// Why not one timeout for the whole request: with one set, ureq resolves every host
+    /// name on a new thread, so that resolution can be cut short; that thread cost about
+    /// 20 µs of CPU per token request, more than the rest of the request (BENCHMARKS.md,
+    /// issue 14). Name resolution is bounded by the system resolver's own timeouts instead.
     ///
     /// ```
     /// use std::time::Duration;
@@ -215,6 +256,9 @@ impl HttpClient {
         let at_least = Duration::from_millis(1);
         self.connect_timeout = connect.max(at_least);
         self.request_timeout = request.max(at_least);
+        if self.own_agent {
+            self.agent = self.own_agent();
+        }
         self
     }
 
@@ -251,7 +295,8 @@ impl HttpClient {
         self.connect_timeout
     }
 
-    /// The timeout for a whole request.
+    /// The timeout of each step after connecting (see
+    /// [`with_timeouts`](HttpClient::with_timeouts)).
     ///
     /// ```
     /// assert_eq!(en_core_auth::http::HttpClient::new().request_timeout().as_secs(), 30);
@@ -354,13 +399,10 @@ impl HttpClient {
 
     /// The per-request settings that hold whatever agent the client was given.
     fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        request
-            .config()
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.request_timeout))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
+        if self.own_agent {
+            return request;
+        }
+        token_traffic_rules!(request.config(), self).build()
     }
 
     fn read_reply(

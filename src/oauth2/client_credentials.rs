@@ -16,7 +16,7 @@ use crate::{Authorizer, ClientInfo, Error, Token};
 ///   [`AuthMiddleware`](crate::AuthMiddleware) calls `authorize` once.
 ///
 /// Requests have the timeouts, retries and size cap of the
-/// [`HttpClient`](crate::http::HttpClient) (by default: connect 10 s, whole request 30 s,
+/// [`HttpClient`](crate::http::HttpClient) (by default: connect 10 s, each later step 30 s,
 /// four attempts within 15 s, 1 MiB); a rejected credential is never retried, and a
 /// refresh grant only when it surely never reached the server.
 ///

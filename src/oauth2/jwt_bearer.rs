@@ -17,12 +17,12 @@ use crate::{Authorizer, ClientInfo, Error, Token};
 /// only its `client_id`, as RFC 7523 allows).
 ///
 /// ```
-/// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::JwtBearer};
+/// use en_core_auth::{AuthMiddleware, ClientInfo, Error, oauth2::JwtBearer};
 ///
 /// let auth = JwtBearer::new(
 ///     ClientInfo::new("svc", ""),
 ///     "https://idp.example.com/oauth2/token",
-///     || Ok(std::fs::read_to_string("/run/secrets/assertion.jwt")?.trim().to_owned()),
+///     || std::fs::read_to_string("/run/secrets/assertion.jwt").map_err(Error::other),
 /// )?
 /// .with_scopes(["orders/read"]);
 /// let middleware = AuthMiddleware::new(auth);

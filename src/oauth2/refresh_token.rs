@@ -68,7 +68,7 @@ impl RefreshToken {
     }
 
     /// A [`Builder`] for the cases `new` doesn't cover: discovery from an issuer, a
-    /// plain-HTTP URL that is not loopback, your own [`HttpClient`].
+    /// plain-HTTP URL that is not loopback, your own [`HttpClient`](crate::http::HttpClient).
     ///
     /// ```no_run
     /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};

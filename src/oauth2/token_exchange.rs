@@ -74,8 +74,9 @@ impl TokenExchange {
     /// [`builder`](TokenExchange::builder)).
     ///
     /// ```
-    /// use en_core_auth::{ClientInfo, ErrorKind, oauth2::TokenExchange};
-    /// let from_file = || Ok(std::fs::read_to_string("/var/run/secrets/tokens/sts")?.trim().to_owned());
+    /// use en_core_auth::{ClientInfo, Error, ErrorKind, oauth2::TokenExchange};
+    /// // Read afresh for every token: the kubelet rewrites the file before it expires.
+    /// let from_file = || std::fs::read_to_string("/var/run/secrets/tokens/sts").map_err(Error::other);
     /// let auth = TokenExchange::new(
     ///     ClientInfo::new("workload", ""),
     ///     "https://sts.example.com/token",
