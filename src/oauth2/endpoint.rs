@@ -147,7 +147,7 @@ impl TokenEndpoint {
         grant: &[(&str, &str)],
         resend: Resend,
     ) -> Result<Token, Error> {
-        let result = self.request_with(&self.auth.clone(), grant, resend);
+        let result = self.request_with(&self.auth, grant, resend);
         let basic_refused = matches!(&result, Err(error) if is_invalid_client(error));
         if !basic_refused
             || self.auth_chosen
