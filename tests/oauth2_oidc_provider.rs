@@ -333,3 +333,115 @@ mod dpop {
         }
     }
 }
+
+/// Workload identity against grants registered in server.mjs (oidc-provider has none
+/// built in): token exchange of a JWT it issued, and a JWT bearer assertion.
+mod workload {
+    use super::*;
+    use en_core_auth::oauth2::TokenExchange;
+
+    const EXCHANGE_CLIENT: (&str, &str) = ("exchange-client", "exchange:se+cret%5");
+
+    /// A JWT access token from the provider itself, as a CI system's token would be.
+    fn subject_token(peer: &peer::OidcPeer) -> String {
+        ClientCredentials::new(client(peer::BASIC_CLIENT), peer.token_url())
+            .unwrap()
+            .authorize()
+            .unwrap()
+            .access_token()
+            .to_owned()
+    }
+
+    #[test]
+    fn token_exchange_trades_a_subject_token_read_for_every_token() {
+        let Some(peer) = peer::start() else { return };
+        let subject = subject_token(&peer);
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&reads);
+        let mut auth = TokenExchange::new(
+            client(EXCHANGE_CLIENT),
+            peer.token_url(),
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(subject.clone())
+            },
+            TokenExchange::JWT,
+        )
+        .unwrap()
+        .with_audience("orders-api")
+        .with_scopes(["read"]);
+        let token = auth.authorize().unwrap();
+        assert_eq!(token.scope(), Some("read"));
+        let renewed = auth.refresh(&token).unwrap();
+        assert_ne!(renewed.access_token(), token.access_token());
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn token_exchange_refusals_and_n_a() {
+        let Some(peer) = peer::start() else { return };
+        let subject = subject_token(&peer);
+        let exchange = |subject: String, audience: &str| {
+            TokenExchange::new(
+                client(EXCHANGE_CLIENT),
+                peer.token_url(),
+                move || Ok(subject.clone()),
+                TokenExchange::JWT,
+            )
+            .unwrap()
+            .with_audience(audience)
+        };
+        let err = exchange("not-a-jwt".into(), "orders-api")
+            .authorize()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+        assert_eq!(
+            err.downcast_ref::<OAuthError>().unwrap().error(),
+            "invalid_grant"
+        );
+        let err = exchange(subject, "orders-api")
+            .with_requested_token_type(TokenExchange::ID_TOKEN)
+            .authorize()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedResponse, "N_A: {err}");
+    }
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn jwt_bearer_with_a_fresh_assertion_for_every_token() {
+        use en_core_auth::oauth2::JwtBearer;
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+        let Some(peer) = peer::start() else { return };
+        let key = EncodingKey::from_ec_pem(peer.jwt_client_key.as_bytes()).unwrap();
+        let issuer = peer.issuer.clone();
+        let mut made = 0u64;
+        let sign = move || {
+            made += 1;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let claims = serde_json::json!({
+                "iss": "jwt-client", "sub": "jwt-client", "aud": issuer,
+                "iat": now, "exp": now + 60, "jti": format!("a-{made}"),
+            });
+            jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key)
+                .map_err(en_core_auth::Error::other)
+        };
+        let mut auth = JwtBearer::new(client(EXCHANGE_CLIENT), peer.token_url(), sign)
+            .unwrap()
+            .with_scopes(["write"]);
+        let token = auth.authorize().unwrap();
+        assert_eq!(token.scope(), Some("write"));
+        assert!(auth.refresh(&token).is_ok());
+
+        let forged = JwtBearer::new(client(EXCHANGE_CLIENT), peer.token_url(), || {
+            Ok("eyJhbGciOiJub25lIn0.eyJpc3MiOiJqd3QtY2xpZW50In0.".to_owned())
+        })
+        .unwrap()
+        .authorize()
+        .unwrap_err();
+        assert_eq!(forged.kind(), ErrorKind::CredentialsRejected);
+    }
+}

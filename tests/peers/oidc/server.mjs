@@ -13,6 +13,13 @@
 //   refresh-client client_secret_basic  authorization_code, refresh_token
 //   jwt-client     private_key_jwt (ES256) client_credentials        scopes read write
 //   dpop-client    client_secret_basic  client_credentials, DPoP-bound tokens only (RFC 9449)
+//   exchange-client client_secret_basic token exchange (RFC 8693), JWT bearer (RFC 7523)
+//
+// oidc-provider has neither of the last two grants built in; they are registered below with
+// its registerGrantType. Token exchange takes as subject token a JWT access token this
+// provider issued (verified against its JWKS); `requested_token_type` id_token is answered
+// with `token_type` N_A. The JWT bearer grant takes an assertion signed with jwt-client's
+// key (iss = sub = jwt-client, aud = the issuer).
 //
 // DPoP (RFC 9449) is on, with nonces required at the token endpoint. `GET /resource` is a
 // resource server that checks DPoP-bound access tokens on its own (with `jose`, not
@@ -33,6 +40,7 @@ import * as jose from 'jose';
 const RESOURCE = 'urn:en-core-auth:api';
 export const SECRETS = {
   'dpop-client': 'dpop:se+cret%4',
+  'exchange-client': 'exchange:se+cret%5',
   'basic-client': 'basic:se+cret%1',
   'post-client': 'post:se+cret%2',
   'refresh-client': 'refresh:se+cret%3',
@@ -87,6 +95,18 @@ const provider = new Provider(issuer, {
       dpop_bound_access_tokens: true,
     },
     {
+      client_id: 'exchange-client',
+      client_secret: SECRETS['exchange-client'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+        'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      ],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'read write',
+    },
+    {
       client_id: 'jwt-client',
       token_endpoint_auth_method: 'private_key_jwt',
       token_endpoint_auth_signing_alg: 'ES256',
@@ -129,6 +149,57 @@ const provider = new Provider(issuer, {
 // Plain http on loopback: oidc-provider serves it (it only warns about https in
 // production deployments behind proxies).
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+
+// Workload-identity grants (see the header): each issues an opaque access token for the
+// exchanging client, with the scope asked for.
+async function issue(ctx, extra = {}) {
+  const token = new provider.ClientCredentials({
+    client: ctx.oidc.client,
+    scope: ctx.oidc.params.scope || undefined,
+  });
+  const value = await token.save();
+  ctx.body = { access_token: value, expires_in: token.expiration, token_type: 'Bearer', scope: token.scope, ...extra };
+}
+const invalidGrant = (ctx, description) => {
+  ctx.status = 400;
+  ctx.body = { error: 'invalid_grant', error_description: description };
+};
+provider.registerGrantType(
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  async (ctx) => {
+    const { subject_token, subject_token_type, audience, requested_token_type } = ctx.oidc.params;
+    if (subject_token_type !== 'urn:ietf:params:oauth:token-type:jwt') return invalidGrant(ctx, 'subject_token_type');
+    if (audience !== 'orders-api') return invalidGrant(ctx, 'audience');
+    try {
+      await jose.jwtVerify(subject_token, jwks, { issuer });
+    } catch (err) {
+      return invalidGrant(ctx, `subject_token: ${err.message}`);
+    }
+    if (requested_token_type === 'urn:ietf:params:oauth:token-type:id_token') {
+      return issue(ctx, { token_type: 'N_A', issued_token_type: requested_token_type });
+    }
+    return issue(ctx, { issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
+  },
+  ['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type'],
+);
+const jwtClientKey = await jose.importJWK(publicJwk, 'ES256');
+provider.registerGrantType(
+  'urn:ietf:params:oauth:grant-type:jwt-bearer',
+  async (ctx) => {
+    try {
+      await jose.jwtVerify(ctx.oidc.params.assertion, jwtClientKey, {
+        issuer: 'jwt-client',
+        subject: 'jwt-client',
+        audience: issuer,
+        maxTokenAge: '5m',
+      });
+    } catch (err) {
+      return invalidGrant(ctx, `assertion: ${err.message}`);
+    }
+    return issue(ctx);
+  },
+  ['assertion', 'scope'],
+);
 
 const providerCallback = provider.callback();
 server.on('request', (req, res) => {
