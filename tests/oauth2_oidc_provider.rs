@@ -1,6 +1,8 @@
 //! Interoperability with oidc-provider (npm, OpenID Certified), run from
 //! tests/peers/oidc/server.mjs on loopback: discovery, client credentials with basic and
-//! post authentication, scopes, refresh with rotation, and its error responses.
+//! post authentication, scopes, refresh with rotation, and its error responses;
+//! private_key_jwt addressed to the issuer; DPoP-bound tokens (nonces required) checked by
+//! an independent resource endpoint; token exchange and JWT bearer grants.
 
 #[path = "support/oidc_peer.rs"]
 mod peer;
