@@ -1009,3 +1009,35 @@ fn jwt_bearer_sends_a_fresh_assertion_for_every_token_through_the_middleware() {
         );
     }
 }
+
+#[test]
+fn a_refresh_token_throttled_beyond_the_cap_is_kept_for_later() {
+    let server = server(vec![
+        Answer::Reply(429, vec![], "slow down".into()).with_header("retry-after", "60"),
+        Answer::token("later"),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt");
+    assert_eq!(auth.authorize().unwrap_err().kind(), ErrorKind::Server);
+    // The server said "not now", not "used": the refresh token is still good to send.
+    assert_eq!(auth.authorize().unwrap().access_token(), "later");
+    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+}
+
+#[test]
+fn a_refresh_answered_with_an_unusable_token_is_not_sent_again() {
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"a","token_type":"N_A","refresh_token":"rt-2"}"#,
+    )]);
+    let mut auth = refresh_authorizer(&server, "rt");
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::MalformedResponse
+    );
+    // The server acted on it (and may have rotated it): not sent again.
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt"]);
+}

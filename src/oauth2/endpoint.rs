@@ -147,14 +147,25 @@ impl TokenEndpoint {
         grant: &[(&str, &str)],
         resend: Resend,
     ) -> Result<Token, Error> {
-        let result = self.request_with(&self.auth, grant, resend);
-        let basic_refused = matches!(&result, Err(error) if is_invalid_client(error));
+        self.request_tracked(grant, resend).0
+    }
+
+    /// [`request`](TokenEndpoint::request), and whether the server may have acted on the
+    /// last attempt although it failed (a lost answer, a 5xx, an unusable 2xx), for grants
+    /// whose credential is used up when the server acts on it.
+    fn request_tracked(
+        &mut self,
+        grant: &[(&str, &str)],
+        resend: Resend,
+    ) -> (Result<Token, Error>, bool) {
+        let outcome = self.request_with(&self.auth, grant, resend);
+        let basic_refused = matches!(&outcome.0, Err(error) if is_invalid_client(error));
         if !basic_refused
             || self.auth_chosen
             || !matches!(self.auth, ClientAuth::SecretBasic)
             || self.client.client_secret().is_empty()
         {
-            return result;
+            return outcome;
         }
         // Whatever happens now, adapt only once.
         self.auth_chosen = true;
@@ -163,7 +174,7 @@ impl TokenEndpoint {
             self.url
         );
         let retried = self.request_with(&ClientAuth::SecretPost, grant, resend);
-        if retried.is_ok() {
+        if retried.0.is_ok() {
             self.auth = ClientAuth::SecretPost;
         }
         retried
@@ -178,9 +189,9 @@ impl TokenEndpoint {
         auth: &ClientAuth,
         grant: &[(&str, &str)],
         resend: Resend,
-    ) -> Result<Token, Error> {
+    ) -> (Result<Token, Error>, bool) {
         #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
-        let mut result = self.attempts(auth, grant, resend);
+        let (mut result, mut maybe_processed) = self.attempts(auth, grant, resend);
         #[cfg(feature = "jwt")]
         if self.dpop.is_some()
             && matches!(&result, Err(error) if error
@@ -191,9 +202,16 @@ impl TokenEndpoint {
                 "token endpoint {} asked for a DPoP nonce; sending once more",
                 self.url
             );
-            result = self.attempts(auth, grant, resend);
+            (result, maybe_processed) = self.attempts(auth, grant, resend);
         }
-        self.usable(result?)
+        match result {
+            Ok(token) => {
+                let usable = self.usable(token);
+                // A 2xx: the server acted on the grant even when its token is of no use.
+                (usable, true)
+            }
+            Err(error) => (Err(error), maybe_processed),
+        }
     }
 
     /// The request with its retries (as `resend` allows).
@@ -202,9 +220,12 @@ impl TokenEndpoint {
         auth: &ClientAuth,
         grant: &[(&str, &str)],
         resend: Resend,
-    ) -> Result<Token, Error> {
+    ) -> (Result<Token, Error>, bool) {
         let audience = self.issuer.as_deref().unwrap_or(&self.url);
-        self.http.with_retries(|| {
+        // Whether the server may have acted on the last attempt.
+        let mut maybe_processed = false;
+        let result = self.http.with_retries(|| {
+            maybe_processed = false;
             let credentials = match auth.credentials(&self.client, audience) {
                 Ok(credentials) => credentials,
                 Err(error) => return Attempt::Done(Err(error)),
@@ -248,6 +269,7 @@ impl TokenEndpoint {
                 Ok(reply) => reply,
                 Err(error) if error.kind() == ErrorKind::Transport => {
                     let unsent = crate::http::surely_unsent(&error);
+                    maybe_processed = !unsent;
                     return match resend {
                         Resend::OnlyIfUnprocessed if !unsent => Attempt::Done(Err(error)),
                         _ => Attempt::Retry(error, None),
@@ -256,20 +278,22 @@ impl TokenEndpoint {
                 Err(error) => return Attempt::Done(Err(error)),
             };
             log::debug!("token endpoint {} answered HTTP {}", self.url, reply.status);
+            let come_back_later = matches!(reply.status, 429 | 503) && reply.retry_after.is_some();
+            maybe_processed = matches!(reply.status, 200..=299 | 500..=599) && !come_back_later;
             #[cfg(feature = "jwt")]
             if let (Some(key), Some(nonce)) = (&self.dpop, &reply.dpop_nonce) {
                 key.remember_token_nonce(nonce);
             }
             match response::classify(&reply, self.default_lifetime) {
-                Attempt::Retry(error, retry_after)
-                    if resend == Resend::OnlyIfUnprocessed
-                        && !(matches!(reply.status, 429 | 503) && retry_after.is_some()) =>
+                Attempt::Retry(error, _)
+                    if resend == Resend::OnlyIfUnprocessed && !come_back_later =>
                 {
                     Attempt::Done(Err(error))
                 }
                 other => other,
             }
-        })
+        });
+        (result, maybe_processed)
     }
 
     /// RFC 6749 §7.1: a token of a type the client does not understand is not used.
@@ -321,7 +345,8 @@ impl TokenEndpoint {
         if let Some(scope) = scope {
             grant.push(("scope", scope));
         }
-        match self.request(&grant, Resend::OnlyIfUnprocessed) {
+        let (result, maybe_processed) = self.request_tracked(&grant, Resend::OnlyIfUnprocessed);
+        match result {
             Ok(token) => Ok(match token.refresh_token() {
                 Some(_) => token,
                 None => token.with_refresh_token(refresh_token),
@@ -331,9 +356,7 @@ impl TokenEndpoint {
                     Some(oauth) if oauth.error() == "invalid_grant" => {
                         Some(Spent::Refused(oauth.clone()))
                     }
-                    _ if matches!(error.kind(), ErrorKind::Transport | ErrorKind::Server) => {
-                        Some(Spent::Unknown)
-                    }
+                    _ if maybe_processed => Some(Spent::Unknown),
                     _ => None,
                 };
                 if let Some(spent) = spent {
