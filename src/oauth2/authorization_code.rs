@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::client_auth::{ClientAuth, form_urlencode};
-use super::endpoint::{Builder, TokenEndpoint, scope_list};
+use super::endpoint::{Builder, Resend, TokenEndpoint, scope_list};
 use super::interactive::{IdTokenCheck, code_challenge, discovered_endpoints, random_string};
 use super::loopback::Loopback;
 use super::revocation;
@@ -468,12 +468,17 @@ impl Authorizer for AuthorizationCode {
         (self.browser)(&url)?;
         let issuer = self.endpoint.metadata.as_ref().map(|m| m.issuer.as_str());
         let code = listener.wait(&state, issuer, self.timeout)?;
-        let token = self.endpoint.request(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &redirect_uri),
-            ("code_verifier", &verifier),
-        ])?;
+        // An authorization code works once: it is resent only when the server surely
+        // never saw it.
+        let token = self.endpoint.request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+            Resend::OnlyIfUnprocessed,
+        )?;
         self.id_tokens
             .check(&self.endpoint, &token, nonce.as_deref())?;
         Ok(token)
@@ -483,7 +488,7 @@ impl Authorizer for AuthorizationCode {
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
             Some(refresh_token) => {
-                let renewed = self.endpoint.refresh(refresh_token, &[])?;
+                let renewed = self.endpoint.refresh(refresh_token, None)?;
                 self.id_tokens.check(&self.endpoint, &renewed, None)?;
                 Ok(renewed)
             }

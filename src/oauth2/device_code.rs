@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::authorization_code::no_revocation_endpoint;
 use super::client_auth::ClientAuth;
-use super::endpoint::{Builder, TokenEndpoint, scope_list};
+use super::endpoint::{Builder, Resend, TokenEndpoint, scope_list};
 use super::interactive::{IdTokenCheck, discovered_endpoints, error_of, post};
 use super::response::OAuthError;
 use super::revocation;
@@ -500,10 +500,11 @@ impl Authorizer for DeviceCode {
                     "the device code expired before the login was approved; log in again",
                 ));
             }
-            let error = match self
-                .endpoint
-                .request(&[("grant_type", GRANT_TYPE), ("device_code", &device_code)])
-            {
+            let error = match self.endpoint.request(
+                &[("grant_type", GRANT_TYPE), ("device_code", &device_code)],
+                // A poll may be repeated: the device code stays valid until approved.
+                Resend::Freely,
+            ) {
                 Ok(token) => {
                     self.id_tokens.check(&self.endpoint, &token, None)?;
                     return Ok(token);
@@ -528,7 +529,7 @@ impl Authorizer for DeviceCode {
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
             Some(refresh_token) => {
-                let renewed = self.endpoint.refresh(refresh_token, &[])?;
+                let renewed = self.endpoint.refresh(refresh_token, None)?;
                 self.id_tokens.check(&self.endpoint, &renewed, None)?;
                 Ok(renewed)
             }

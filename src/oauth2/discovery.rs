@@ -101,7 +101,8 @@ pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
     urls
 }
 
-/// Fetches and checks the metadata of `issuer`. A 4xx at one URL moves on to the next;
+/// Fetches and checks the metadata of `issuer`. A 3xx, a 4xx, or a 200 whose body is not
+/// a JSON object at one URL moves on to the next;
 /// transient failures are retried as `http`'s policy says. The issuer in the document
 /// must be the one asked for (RFC 8414 §3.3, a trailing `/` aside), and the token endpoint
 /// must pass [`check_endpoint`].
@@ -138,11 +139,17 @@ pub(crate) fn discover(
             }
         })?;
         match reply.status {
+            // A login page or a portal's HTML answering 200 for every path is not
+            // metadata: the next URL may have it.
+            200..=299 if !is_json_object(&reply.body) => {
+                tried.push(format!("{url} (HTTP {}, not a JSON object)", reply.status));
+            }
             200..=299 => {
                 let metadata = parse_metadata(&reply.body)?;
                 return check_metadata(metadata, issuer, allow_insecure_http);
             }
-            400..=499 => tried.push(format!("{url} (HTTP {})", reply.status)),
+            // Redirects are not followed (they could lead anywhere); the next URL may answer.
+            300..=499 => tried.push(format!("{url} (HTTP {})", reply.status)),
             status => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
@@ -158,6 +165,11 @@ pub(crate) fn discover(
             tried.join(", ")
         ),
     ))
+}
+
+/// Whether `body` is a JSON object (cheap check before the full parse).
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, Value>>(body).is_ok()
 }
 
 /// Reads the fields this crate needs from a metadata document.

@@ -254,9 +254,15 @@ fn login(options: &Options) -> Result<String, Error> {
         .build();
     let token = auth.token()?;
     let who = token.id_token().and_then(claims).and_then(|claims| {
-        ["preferred_username", "cognito:username", "email", "username", "sub"]
-            .iter()
-            .find_map(|name| claims.get(*name)?.as_str().map(str::to_owned))
+        [
+            "preferred_username",
+            "cognito:username",
+            "email",
+            "username",
+            "sub",
+        ]
+        .iter()
+        .find_map(|name| claims.get(*name)?.as_str().map(str::to_owned))
     });
     Ok(match who {
         Some(who) => format!("Logged in as {who}."),
@@ -307,9 +313,14 @@ fn status(
     };
     let claims = token.id_token().and_then(claims).unwrap_or_default();
     let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let who = ["preferred_username", "cognito:username", "email", "username"]
-        .iter()
-        .find_map(|name| claim(name));
+    let who = [
+        "preferred_username",
+        "cognito:username",
+        "email",
+        "username",
+    ]
+    .iter()
+    .find_map(|name| claim(name));
     let expires_at = token
         .expires_at()
         .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
