@@ -131,6 +131,12 @@ fn a_browser_login_with_pkce_gets_tokens_for_the_user() {
             .unwrap()
             .starts_with("http%3A%2F%2F127.0.0.1%3A")
     );
+    // The scopes go in the authorization URL; the token is granted them.
+    assert_eq!(
+        query_param(&url, "scope").as_deref(),
+        Some("openid+offline_access")
+    );
+    assert_eq!(token.scope(), Some("openid offline_access"));
     // The ID token carries the nonce the request sent.
     let nonce = query_param(&url, "nonce").unwrap();
     let id = claims(token.id_token().unwrap());

@@ -222,6 +222,46 @@ fn a_browser_login_with_pkce_then_refresh_and_logout() {
     assert_eq!(opened.lock().unwrap().len(), 2);
 }
 
+/// With a DPoP key (issue 14 point 7), the code exchange and the refreshes carry proofs
+/// (oidc-provider requires nonces, so each key's first proof is refused with
+/// `use_dpop_nonce` and sent once more): the access tokens are bound to the key, and so
+/// is a public client's refresh token (RFC 9449 §5), which another key cannot use.
+#[cfg(feature = "jwt")]
+#[test]
+fn a_browser_login_with_dpop_gets_tokens_bound_to_its_key() {
+    use en_core_auth::oauth2::DpopKey;
+    let Some(peer) = peer::start() else { return };
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let login = |key: DpopKey| {
+        AuthorizationCode::discover(ClientInfo::new(CLIENT, ""), &peer.issuer)
+            .unwrap()
+            // `read` makes the access token a JWT for the API, whose `cnf.jkt` shows
+            // the binding.
+            .with_scopes(["openid", "offline_access", "read"])
+            .with_authorization_parameter("prompt", "consent")
+            .with_timeout(Duration::from_secs(30))
+            .with_browser(browser(&peer.issuer, "alice", &opened))
+            .with_dpop(key)
+    };
+    let key = DpopKey::generate().unwrap();
+    let mut auth = login(key.clone());
+    let token = auth.authorize().unwrap();
+    assert_eq!(token.token_type(), "DPoP");
+    assert_eq!(peer::jkt(token.access_token()), key.thumbprint());
+    assert!(token.refresh_token().is_some());
+
+    let renewed = auth.refresh(&token).unwrap();
+    assert_eq!(renewed.token_type(), "DPoP");
+    assert_eq!(peer::jkt(renewed.access_token()), key.thumbprint());
+    assert_ne!(renewed.refresh_token(), token.refresh_token());
+
+    // The same login with another key: the refresh token is refused, and no browser opens.
+    let mut other = login(DpopKey::generate().unwrap());
+    let err = other.refresh(&renewed).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected, "{err}");
+    assert_eq!(opened.lock().unwrap().len(), 1);
+}
+
 #[test]
 fn a_refused_consent_is_credentials_rejected() {
     let Some(peer) = peer::start() else { return };

@@ -187,15 +187,7 @@ mod dpop {
 
     pub const DPOP_CLIENT: (&str, &str) = ("dpop-client", "dpop:se+cret%4");
 
-    /// The `cnf.jkt` of a JWT access token (read, not verified: the resource checks it).
-    fn jkt(access_token: &str) -> String {
-        let claims = access_token.split('.').nth(1).unwrap();
-        let claims =
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
-                .unwrap();
-        let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
-        claims["cnf"]["jkt"].as_str().unwrap().to_owned()
-    }
+    use peer::jkt;
 
     /// GET /resource with a proof from `key`; (status, body, DPoP-Nonce).
     fn call(url: &str, token: &str, proof: &str) -> (u16, serde_json::Value, Option<String>) {

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::client_auth::{ClientAuth, form_urlencode};
-use super::endpoint::{Builder, Resend, TokenEndpoint, scope_list};
+use super::client_auth::form_urlencode;
+use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use super::interactive::{IdTokenCheck, code_challenge, discovered_endpoints, random_string};
 use super::loopback::Loopback;
 use super::revocation;
-use crate::http::{HttpClient, check_endpoint};
+use crate::http::check_endpoint;
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
 /// How long [`AuthorizationCode`] waits for the browser by default: five minutes, time to
@@ -60,7 +60,6 @@ pub struct AuthorizationCode {
     endpoint: TokenEndpoint,
     authorization_url: String,
     revocation_url: Option<String>,
-    scopes: Vec<String>,
     redirect_uri: Option<String>,
     browser: Browser,
     timeout: Duration,
@@ -72,7 +71,7 @@ pub struct AuthorizationCode {
 impl AuthorizationCode {
     /// A login at `authorization_url` whose code is exchanged at `token_url`. A public
     /// client (empty secret) sends only its id; a confidential one authenticates as
-    /// [`ClientAuth`] says (default `client_secret_basic`).
+    /// [`ClientAuth`](super::ClientAuth) says (default `client_secret_basic`).
     ///
     /// # Errors
     ///
@@ -129,7 +128,7 @@ impl AuthorizationCode {
             .build()
     }
 
-    /// A [`Builder`] for discovery with your own [`HttpClient`] or over plain HTTP to a host
+    /// A [`Builder`] for discovery with your own [`HttpClient`](crate::http::HttpClient) or over plain HTTP to a host
     /// that is not loopback. It needs [`issuer`](Builder::issuer): the authorization URL
     /// comes from the metadata.
     ///
@@ -168,28 +167,12 @@ impl AuthorizationCode {
             endpoint,
             authorization_url,
             revocation_url,
-            scopes: Vec::new(),
             redirect_uri: None,
             browser: Box::new(open_in_browser),
             timeout: DEFAULT_LOGIN_TIMEOUT,
             extra: Vec::new(),
             id_tokens: IdTokenCheck::default(),
         }
-    }
-
-    /// Asks for these scopes (`openid` also sends a `nonce`; many servers issue a refresh
-    /// token only with `offline_access`). Replaces earlier scopes; empty strings are dropped.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
-    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?
-    ///     .with_scopes(["openid", "offline_access"]);
-    /// assert_eq!(login.scopes(), ["openid", "offline_access"]);
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.scopes = scope_list(scopes);
-        self
     }
 
     /// Uses exactly this redirect URI instead of `http://127.0.0.1:<free port>/`: for
@@ -310,35 +293,6 @@ impl AuthorizationCode {
         Ok(self)
     }
 
-    /// Sets how a confidential client authenticates at the token endpoint (default
-    /// `client_secret_basic`; a public client sends only its id).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::{AuthorizationCode, ClientAuth}};
-    /// let login = AuthorizationCode::new(ClientInfo::new("web", "s"), "https://i.example/a", "https://i.example/t")?
-    ///     .with_client_auth(ClientAuth::SecretPost);
-    /// # let _ = login;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
-        self.endpoint.auth = auth;
-        self
-    }
-
-    /// Sets the HTTP client for token and revocation requests (see [`HttpClient`]).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, http::HttpClient, oauth2::AuthorizationCode};
-    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?
-    ///     .with_http_client(HttpClient::new());
-    /// # let _ = login;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_http_client(mut self, http: HttpClient) -> Self {
-        self.endpoint.http = http;
-        self
-    }
-
     /// The authorization endpoint's URL.
     ///
     /// ```
@@ -349,18 +303,6 @@ impl AuthorizationCode {
     /// ```
     pub fn authorization_url(&self) -> &str {
         &self.authorization_url
-    }
-
-    /// The token endpoint's URL.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
-    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?;
-    /// assert_eq!(login.token_url(), "https://i.example/t");
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.endpoint.url
     }
 
     /// The revocation endpoint's URL, when one is known.
@@ -392,18 +334,6 @@ impl AuthorizationCode {
         self.id_tokens.is_on()
     }
 
-    /// The scopes asked for.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
-    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?;
-    /// assert!(login.scopes().is_empty());
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
-    }
-
     /// The URL the browser opens: the authorization endpoint with the request's
     /// parameters, none of them secret.
     fn request_url(
@@ -413,7 +343,7 @@ impl AuthorizationCode {
         challenge: &str,
         nonce: Option<&str>,
     ) -> String {
-        let scope = self.scopes.join(" ");
+        let scope = self.endpoint.scope();
         let mut parameters = vec![
             ("response_type", "code"),
             ("client_id", self.endpoint.client.client_id()),
@@ -422,8 +352,8 @@ impl AuthorizationCode {
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
         ];
-        if !scope.is_empty() {
-            parameters.push(("scope", &scope));
+        if let Some(scope) = &scope {
+            parameters.push(("scope", scope));
         }
         if let Some(nonce) = nonce {
             parameters.push(("nonce", nonce));
@@ -442,6 +372,14 @@ impl AuthorizationCode {
     }
 }
 
+common_settings!(
+    AuthorizationCode,
+    "use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};\nlet auth = AuthorizationCode::new(ClientInfo::new(\"cli\", \"\"), \"https://idp.example.com/authorize\", \"https://idp.example.com/token\")?",
+    "They go in the authorization URL, not in the code exchange; `openid` also sends a \
+     `nonce`, and many servers issue a refresh token only with `offline_access`. A refresh \
+     sends none: the server grants the original scope (RFC 6749 §6)."
+);
+
 impl Authorizer for AuthorizationCode {
     fn client_info(&self) -> &ClientInfo {
         &self.endpoint.client
@@ -451,7 +389,7 @@ impl Authorizer for AuthorizationCode {
     fn authorize(&mut self) -> Result<Token, Error> {
         let state = random_string()?;
         let verifier = random_string()?;
-        let nonce = if self.scopes.iter().any(|scope| scope == "openid") {
+        let nonce = if self.endpoint.scopes.iter().any(|scope| scope == "openid") {
             Some(random_string()?)
         } else {
             None
@@ -496,6 +434,18 @@ impl Authorizer for AuthorizationCode {
         }
     }
 
+    /// The grant, token URL, client, extra token-request parameters, scopes, and the
+    /// authorization endpoint with its extra parameters (an `audience` there changes the
+    /// token as much as one at the token endpoint).
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.extra.iter().fold(
+            self.endpoint
+                .credential_set("authorization_code")
+                .param("authorization_endpoint", &self.authorization_url),
+            |set, (name, value)| set.param(&format!("authorization {name}"), value),
+        )
+    }
+
     /// Revokes the refresh token, then the access token, at the revocation endpoint.
     ///
     /// # Errors
@@ -524,7 +474,6 @@ impl fmt::Debug for AuthorizationCode {
             .field("endpoint", &self.endpoint)
             .field("authorization_url", &self.authorization_url)
             .field("revocation_url", &self.revocation_url)
-            .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()

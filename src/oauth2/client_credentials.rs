@@ -114,7 +114,9 @@ impl ClientCredentials {
 
 common_settings!(
     ClientCredentials,
-    "use en_core_auth::{ClientInfo, oauth2::ClientCredentials};\nlet auth = ClientCredentials::new(ClientInfo::new(\"id\", \"s\"), \"https://idp.example.com/token\")?"
+    "use en_core_auth::{ClientInfo, oauth2::ClientCredentials};\nlet auth = ClientCredentials::new(ClientInfo::new(\"id\", \"s\"), \"https://idp.example.com/token\")?",
+    "The refresh token this grant rarely gets is used without them: the server then grants \
+     the original scope (RFC 6749 §6)."
 );
 
 impl Authorizer for ClientCredentials {
@@ -138,15 +140,7 @@ impl Authorizer for ClientCredentials {
 
     /// The grant, token URL, client, extra parameters (`audience`, `resource`) and scopes.
     fn credential_set(&self) -> crate::store::CredentialSet {
-        self.endpoint
-            .parameters
-            .iter()
-            .fold(
-                crate::store::CredentialSet::new("client_credentials", &self.endpoint.url)
-                    .client(&self.endpoint.client),
-                |set, (name, value)| set.param(name, value),
-            )
-            .scopes(&self.endpoint.scopes)
+        self.endpoint.credential_set("client_credentials")
     }
 
     /// Uses the token's refresh token when the server issued one, else asks for a new

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::authorization_code::no_revocation_endpoint;
-use super::client_auth::ClientAuth;
-use super::endpoint::{Builder, Resend, TokenEndpoint, scope_list};
+use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use super::interactive::{IdTokenCheck, discovered_endpoints, error_of, post};
 use super::response::OAuthError;
 use super::revocation;
-use crate::http::{HttpClient, check_endpoint};
+use crate::http::check_endpoint;
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -138,7 +137,6 @@ pub struct DeviceCode {
     endpoint: TokenEndpoint,
     device_authorization_url: String,
     revocation_url: Option<String>,
-    scopes: Vec<String>,
     prompt: Prompt,
     sleep: Sleep,
     id_tokens: IdTokenCheck,
@@ -197,7 +195,7 @@ impl DeviceCode {
         DeviceCode::builder(client_info).issuer(issuer_url).build()
     }
 
-    /// A [`Builder`] for discovery with your own [`HttpClient`] or over plain HTTP to a host
+    /// A [`Builder`] for discovery with your own [`HttpClient`](crate::http::HttpClient) or over plain HTTP to a host
     /// that is not loopback; it needs [`issuer`](Builder::issuer).
     ///
     /// ```no_run
@@ -233,25 +231,10 @@ impl DeviceCode {
             endpoint,
             device_authorization_url,
             revocation_url,
-            scopes: Vec::new(),
             prompt: Box::new(print_prompt),
             sleep: Box::new(std::thread::sleep),
             id_tokens: IdTokenCheck::default(),
         }
-    }
-
-    /// Asks for these scopes. Replaces earlier scopes; empty strings are dropped.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::DeviceCode};
-    /// let login = DeviceCode::new(ClientInfo::new("cli", ""), "https://i.example/d", "https://i.example/t")?
-    ///     .with_scopes(["openid", "offline_access"]);
-    /// assert_eq!(login.scopes(), ["openid", "offline_access"]);
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.scopes = scope_list(scopes);
-        self
     }
 
     /// Replaces how the code is shown (default: the URL and the code on stderr). An error
@@ -316,35 +299,6 @@ impl DeviceCode {
         Ok(self)
     }
 
-    /// Sets how a confidential client authenticates (default `client_secret_basic`; a
-    /// public client sends only its id).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::{ClientAuth, DeviceCode}};
-    /// let login = DeviceCode::new(ClientInfo::new("tv", "s"), "https://i.example/d", "https://i.example/t")?
-    ///     .with_client_auth(ClientAuth::SecretPost);
-    /// # let _ = login;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
-        self.endpoint.auth = auth;
-        self
-    }
-
-    /// Sets the HTTP client for the device authorization, token and revocation requests.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, http::HttpClient, oauth2::DeviceCode};
-    /// let login = DeviceCode::new(ClientInfo::new("cli", ""), "https://i.example/d", "https://i.example/t")?
-    ///     .with_http_client(HttpClient::new());
-    /// # let _ = login;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_http_client(mut self, http: HttpClient) -> Self {
-        self.endpoint.http = http;
-        self
-    }
-
     /// The device authorization endpoint's URL.
     ///
     /// ```
@@ -355,18 +309,6 @@ impl DeviceCode {
     /// ```
     pub fn device_authorization_url(&self) -> &str {
         &self.device_authorization_url
-    }
-
-    /// The token endpoint's URL.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::DeviceCode};
-    /// let login = DeviceCode::new(ClientInfo::new("cli", ""), "https://i.example/d", "https://i.example/t")?;
-    /// assert_eq!(login.token_url(), "https://i.example/t");
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.endpoint.url
     }
 
     /// The revocation endpoint's URL, when one is known.
@@ -398,26 +340,10 @@ impl DeviceCode {
         self.id_tokens.is_on()
     }
 
-    /// The scopes asked for.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::DeviceCode};
-    /// let login = DeviceCode::new(ClientInfo::new("cli", ""), "https://i.example/d", "https://i.example/t")?;
-    /// assert!(login.scopes().is_empty());
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
-    }
-
     /// RFC 8628 §3.1–3.2: the device code, what to show, and the polling interval.
     fn request_code(&self) -> Result<(String, DevicePrompt, Duration), Error> {
-        let scope = self.scopes.join(" ");
-        let fields: Vec<(&str, &str)> = if scope.is_empty() {
-            Vec::new()
-        } else {
-            vec![("scope", &scope)]
-        };
+        let scope = self.endpoint.scope();
+        let fields: Vec<(&str, &str)> = scope.iter().map(|s| ("scope", s.as_str())).collect();
         let reply = post(
             &self.endpoint,
             &self.device_authorization_url,
@@ -478,6 +404,14 @@ fn parse_device_authorization(body: &[u8]) -> Result<(String, DevicePrompt, Dura
     Ok((device_code, prompt, interval))
 }
 
+common_settings!(
+    DeviceCode,
+    "use en_core_auth::{ClientInfo, oauth2::DeviceCode};\nlet auth = DeviceCode::new(ClientInfo::new(\"cli\", \"\"), \"https://idp.example.com/device\", \"https://idp.example.com/token\")?",
+    "They go in the device authorization request, not in the polls; many servers issue a \
+     refresh token only with `offline_access`. A refresh sends none: the server grants the \
+     original scope (RFC 6749 §6)."
+);
+
 impl Authorizer for DeviceCode {
     fn client_info(&self) -> &ClientInfo {
         &self.endpoint.client
@@ -537,6 +471,15 @@ impl Authorizer for DeviceCode {
         }
     }
 
+    /// The grant, token URL, client, extra parameters, scopes, and the device
+    /// authorization endpoint.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint.credential_set(GRANT_TYPE).param(
+            "device_authorization_endpoint",
+            &self.device_authorization_url,
+        )
+    }
+
     /// Revokes the refresh token, then the access token, at the revocation endpoint.
     ///
     /// # Errors
@@ -557,7 +500,6 @@ impl fmt::Debug for DeviceCode {
             .field("endpoint", &self.endpoint)
             .field("device_authorization_url", &self.device_authorization_url)
             .field("revocation_url", &self.revocation_url)
-            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }

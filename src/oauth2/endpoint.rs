@@ -148,6 +148,19 @@ impl TokenEndpoint {
         (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
     }
 
+    /// The credential set of a grant of `kind` at this endpoint: the token URL, the
+    /// client, the extra parameters and the scopes. Grants add what else changes their
+    /// tokens.
+    pub(crate) fn credential_set(&self, kind: &str) -> crate::store::CredentialSet {
+        self.parameters
+            .iter()
+            .fold(
+                crate::store::CredentialSet::new(kind, &self.url).client(&self.client),
+                |set, (name, value)| set.param(name, value),
+            )
+            .scopes(&self.scopes)
+    }
+
     /// One token request: `grant` fields, then the extra parameters, then the client's
     /// credentials; retried as `resend` allows. When `client_secret_basic` was not chosen
     /// by the user and the server answers `invalid_client`, the request is sent once more
@@ -652,14 +665,24 @@ fn preferred_auth(methods: &[String]) -> Result<ClientAuth, Error> {
 /// `with_client_auth`, `with_http_client`, `with_default_lifetime`, `with_dpop` (feature
 /// `jwt`), `token_url` and `scopes`. `$setup` is doc-test code that imports what it needs
 /// and makes an `auth` of the grant without the final `;`, so each method's example
-/// compiles for that grant.
+/// compiles for that grant. `$scope_note`, when given, says where the grant sends the
+/// scopes and whether a refresh repeats them (default: every token request does).
 macro_rules! common_settings {
     ($grant:ident, $setup:literal) => {
+        $crate::oauth2::endpoint::common_settings!(
+            $grant,
+            $setup,
+            "Every token request asks for them, refreshes included (RFC 6749 §6: a refresh \
+             may narrow the scope); without scopes the server grants its default (or, on \
+             refresh, the original scope)."
+        );
+    };
+    ($grant:ident, $setup:literal, $scope_note:literal) => {
         impl $grant {
             /// Asks for these scopes, sent space-separated as `scope` (RFC 6749 §3.3).
-            /// Replaces earlier scopes; empty strings are dropped. A refresh asks for them
-            /// too, to narrow the scope (RFC 6749 §6); without scopes the server grants
-            /// its default (or, on refresh, the original scope).
+            /// Replaces earlier scopes; empty strings are dropped; they are part of
+            /// [`credential_set`]($crate::Authorizer::credential_set).
+            #[doc = $scope_note]
             ///
             #[doc = concat!("```\n", $setup, "\n    .with_scopes([\"read\", \"write\"]);\nassert_eq!(auth.scopes(), [\"read\", \"write\"]);\n# Ok::<(), en_core_auth::Error>(())\n```")]
             pub fn with_scopes(
@@ -774,6 +797,76 @@ mod tests {
         let err = pick(&["private_key_jwt"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
         assert!(err.to_string().contains("private_key_jwt"), "{err}");
+    }
+
+    #[test]
+    fn every_grant_has_its_own_cache_key() {
+        use super::super::{
+            AuthorizationCode, ClientCredentials, DeviceCode, JwtBearer, RefreshToken,
+            TokenExchange,
+        };
+        use crate::Authorizer;
+
+        let (base, token) = ("https://idp.example.com", "https://idp.example.com/token");
+        let client = || ClientInfo::new("app", "");
+        let login = || {
+            AuthorizationCode::new(client(), format!("{base}/authorize"), token)
+                .unwrap()
+                .with_scopes(["openid"])
+        };
+        let device = || DeviceCode::new(client(), format!("{base}/device"), token).unwrap();
+        let exchange =
+            || TokenExchange::new(client(), token, || Ok("s".into()), TokenExchange::JWT).unwrap();
+        let keys = [
+            login().credential_set(),
+            // The scope goes in the authorization URL, and still tells logins apart.
+            login().with_scopes(["openid", "admin"]).credential_set(),
+            login()
+                .with_authorization_parameter("audience", "orders")
+                .credential_set(),
+            login()
+                .with_parameter("resource", "orders")
+                .credential_set(),
+            device().credential_set(),
+            device().with_scopes(["offline_access"]).credential_set(),
+            DeviceCode::new(client(), format!("{base}/device2"), token)
+                .unwrap()
+                .credential_set(),
+            exchange().credential_set(),
+            exchange().with_audience("orders").credential_set(),
+            exchange().with_resource("https://orders").credential_set(),
+            exchange()
+                .with_requested_token_type(TokenExchange::ACCESS_TOKEN)
+                .credential_set(),
+            TokenExchange::new(client(), token, || Ok("s".into()), TokenExchange::ID_TOKEN)
+                .unwrap()
+                .credential_set(),
+            JwtBearer::new(client(), token, || Ok("a".into()))
+                .unwrap()
+                .credential_set(),
+            JwtBearer::new(client(), token, || Ok("a".into()))
+                .unwrap()
+                .with_scopes(["read"])
+                .credential_set(),
+            ClientCredentials::new(client(), token)
+                .unwrap()
+                .credential_set(),
+            RefreshToken::new(client(), token, "rt")
+                .unwrap()
+                .credential_set(),
+        ]
+        .map(|set| set.cache_key().as_hex().to_owned());
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:#?}");
+        // The same configuration gives the same key, in another process too.
+        assert_eq!(
+            login().credential_set().cache_key(),
+            login().credential_set().cache_key()
+        );
+        assert_eq!(
+            exchange().credential_set().cache_key(),
+            exchange().credential_set().cache_key()
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use super::token_exchange::fresh;
 use crate::{Authorizer, ClientInfo, Error, Token};
 
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// An [`Authorizer`] for the JWT bearer grant (RFC 7523 §2.1): each token is obtained with
 /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and a JWT `assertion` signed by
 /// someone the server trusts: a workload identity token, or an assertion your code signs
@@ -93,13 +95,21 @@ impl Authorizer for JwtBearer {
         &self.endpoint.client
     }
 
+    /// The grant, token URL, client, extra parameters and scopes. Not the assertion: it
+    /// comes from the closure, so two authorizers that differ only in whose assertion
+    /// they send share a key: add what tells them apart, as in
+    /// `auth.credential_set().param("service_account", "billing").cache_key()`.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint.credential_set(GRANT_TYPE)
+    }
+
     /// Calls the assertion closure and sends what it gives. `refresh` does the same (the
     /// default), so every new token has a fresh assertion.
     fn authorize(&mut self) -> Result<Token, Error> {
         let assertion = fresh(&mut self.assertion, "assertion")?;
         let scope = self.endpoint.scope();
         let mut grant = vec![
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("grant_type", GRANT_TYPE),
             ("assertion", assertion.as_str()),
         ];
         if let Some(scope) = &scope {

@@ -161,15 +161,8 @@ impl Authorizer for RefreshToken {
     /// token this authorizer was given: two users' refresh tokens never share a token.
     fn credential_set(&self) -> crate::store::CredentialSet {
         self.endpoint
-            .parameters
-            .iter()
-            .fold(
-                crate::store::CredentialSet::new("refresh_token", &self.endpoint.url)
-                    .client(&self.endpoint.client)
-                    .private_value("refresh_token", &self.refresh_token),
-                |set, (name, value)| set.param(name, value),
-            )
-            .scopes(&self.endpoint.scopes)
+            .credential_set("refresh_token")
+            .private_value("refresh_token", &self.refresh_token)
     }
 }
 

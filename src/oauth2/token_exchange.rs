@@ -6,6 +6,8 @@ use std::fmt;
 use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// Where the subject token comes from: called for every new token.
 type Source = Box<dyn FnMut() -> Result<String, Error> + Send>;
 
@@ -211,16 +213,38 @@ impl Authorizer for TokenExchange {
         &self.endpoint.client
     }
 
+    /// The grant, token URL, client, extra parameters, scopes, the subject token type,
+    /// the audiences, resources and requested token type. Not the subject token: it comes
+    /// from the closure and rotates, so two authorizers that differ only in where their
+    /// subject token comes from (two service accounts' token files) share a key: add
+    /// what tells them apart, as in
+    /// `auth.credential_set().param("workload", "billing").cache_key()`.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        let set = self
+            .endpoint
+            .credential_set(GRANT_TYPE)
+            .param("subject_token_type", &self.subject_token_type);
+        let set = self
+            .audiences
+            .iter()
+            .fold(set, |set, audience| set.param("audience", audience));
+        let set = self
+            .resources
+            .iter()
+            .fold(set, |set, resource| set.param("resource", resource));
+        match &self.requested_token_type {
+            Some(kind) => set.param("requested_token_type", kind),
+            None => set,
+        }
+    }
+
     /// Calls the subject-token closure and trades what it gives. `refresh` does the same
     /// (the default), so every new token starts from a fresh subject token.
     fn authorize(&mut self) -> Result<Token, Error> {
         let subject_token = fresh(&mut self.subject_token, "subject token")?;
         let scope = self.endpoint.scope();
         let mut grant = vec![
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
+            ("grant_type", GRANT_TYPE),
             ("subject_token", subject_token.as_str()),
             ("subject_token_type", self.subject_token_type.as_str()),
         ];
