@@ -57,12 +57,45 @@ pub trait Authorizer: Send {
     /// passed; the middleware already renews ahead of expiry on its own, so override this
     /// only when the service can tell more (a revocation list, a usage count).
     ///
-    /// An override is called often (whenever a token is about to be used and the
-    /// authorizer is not busy renewing), so it must be cheap and must not do network calls.
-    /// The default is not called on the hot path: the middleware's own deadlines already
-    /// check the same expiry.
+    /// It is called whenever a token is about to be used (unless the authorizer is busy
+    /// renewing: then the token it replaces stays in use until it is done, or it declares
+    /// [`expiry_by_time_only`](Authorizer::expiry_by_time_only)), so it must be cheap and
+    /// must not do network calls. An override may call another authorizer's
+    /// `expired()` and add its own condition: whatever it answers is honoured.
     fn expired(&self, token: &Token) -> bool {
-        default_expiry::check(token)
+        token.is_expired()
+    }
+
+    /// Whether [`expired`](Authorizer::expired) says nothing beyond the token's own expiry
+    /// time, which the middleware's deadlines already check. Answering `true` lets the hot
+    /// path (a fresh token) skip a lock and a clock read per request; `expired` is still
+    /// asked whenever the middleware looks at the token more closely. The default, `false`,
+    /// is always correct: `expired` is then asked before each use.
+    ///
+    /// Answer `true` only when you keep the default `expired` (or yours only calls
+    /// [`Token::is_expired`]). A wrapper that overrides `expired` must not pass on the
+    /// `true` of the authorizer it wraps. The middleware asks once, when it is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+    ///
+    /// struct DayLong(ClientInfo);
+    /// impl Authorizer for DayLong {
+    ///     fn client_info(&self) -> &ClientInfo { &self.0 }
+    ///     fn authorize(&mut self) -> Result<Token, Error> {
+    ///         Ok(Token::new("t").with_expires_in(Duration::from_secs(24 * 3600)))
+    ///     }
+    ///     // `expired` is the default: the token's expiry time is all there is to know.
+    ///     fn expiry_by_time_only(&self) -> bool { true }
+    /// }
+    ///
+    /// let auth = AuthMiddleware::new(DayLong(ClientInfo::new("me", "")));
+    /// assert_eq!(auth.access_token()?, "t");
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn expiry_by_time_only(&self) -> bool {
+        false
     }
 
     /// Renews `token`, for example with its refresh token. The default calls
@@ -123,33 +156,6 @@ pub trait Authorizer: Send {
     }
 }
 
-/// Lets the middleware learn whether an authorizer kept the default
-/// [`Authorizer::expired`]: the default says what the middleware's own deadlines already
-/// know, so for such authorizers the hot path need not ask (it saves a clock read and a
-/// lock on every request). An override cannot call the default body, so the marker it sets
-/// is proof that the default ran.
-pub(crate) mod default_expiry {
-    use std::cell::Cell;
-
-    use crate::Token;
-
-    thread_local! {
-        static RAN: Cell<bool> = const { Cell::new(false) };
-    }
-
-    pub(super) fn check(token: &Token) -> bool {
-        RAN.with(|ran| ran.set(true));
-        token.is_expired()
-    }
-
-    /// Runs `expired` and tells whether it was the default implementation.
-    pub(crate) fn probe(expired: impl FnOnce() -> bool) -> (bool, bool) {
-        RAN.with(|ran| ran.set(false));
-        let result = expired();
-        (result, RAN.with(Cell::get))
-    }
-}
-
 impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
     fn client_info(&self) -> &ClientInfo {
         (**self).client_info()
@@ -162,6 +168,9 @@ impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
     }
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         (**self).refresh(token)
+    }
+    fn expiry_by_time_only(&self) -> bool {
+        (**self).expiry_by_time_only()
     }
     fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         (**self).revoke(token)

@@ -11,19 +11,65 @@
 use std::cell::RefCell;
 use std::io::{Cursor, Read};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use ureq::middleware::{Middleware, MiddlewareNext};
 use ureq::{Body, RequestExt, SendBody};
 
-use super::lifecycle::{Current, HeaderFormat, Lifecycle, RefreshThresholds};
+use super::lifecycle::{Current, Lifecycle, RefreshThresholds, Rejection};
 use crate::store::TokenStore;
 use crate::{Authorizer, Error, ErrorKind, Token};
 
 /// The API key header.
 const API_KEY: &str = "x-api-key";
+
+/// Which token goes in the header, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderFormat {
+    /// Put the ID token in the header instead of the access token.
+    pub(crate) id_token: bool,
+    /// The prefix before the token: `None` means the token's own type (`Bearer`), `Some("")`
+    /// means the bare token.
+    pub(crate) prefix: Option<String>,
+}
+
+impl HeaderFormat {
+    /// The header value for `token`, built once when the token arrives (the lifecycle's
+    /// `prepare`), so that the hot path only clones it.
+    fn header_for(&self, token: &Token) -> Result<HeaderValue, Error> {
+        let value = if self.id_token {
+            token.id_token().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MalformedResponse,
+                    "the ID token was asked for, but the identity provider issued none",
+                )
+            })?
+        } else {
+            token.access_token()
+        };
+        if value.is_empty() {
+            return Err(Error::new(
+                ErrorKind::MalformedResponse,
+                "the identity provider issued an empty token",
+            ));
+        }
+        let prefix = self.prefix.as_deref().unwrap_or(token.token_type());
+        let text = if prefix.is_empty() {
+            value.to_owned()
+        } else {
+            format!("{prefix} {value}")
+        };
+        let mut header = HeaderValue::from_str(&text).map_err(|_| {
+            Error::new(
+                ErrorKind::MalformedResponse,
+                "the token contains characters that are not allowed in an HTTP header",
+            )
+        })?;
+        header.set_sensitive(true);
+        Ok(header)
+    }
+}
 
 /// Authorizes every request of a ureq agent with tokens from an [`Authorizer`]
 /// (reference: the `__call__` of `en_core.auth.base.Authorizer`).
@@ -211,7 +257,7 @@ impl AuthMiddleware {
     /// Sets the credentials on `headers`; returns the generation of the token used.
     fn credentials(&self, headers: &mut HeaderMap) -> Result<u64, Error> {
         let inner = &*self.inner;
-        let (header, generation) = match inner.lifecycle.fresh_header() {
+        let (header, generation) = match inner.lifecycle.fresh() {
             Some(fresh) if inner.misconfigured.is_none() => fresh,
             _ => {
                 let current = self.current()?;
@@ -240,7 +286,7 @@ impl AuthMiddleware {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn invalidate(&self) {
-        self.inner.lifecycle.invalidate();
+        self.inner.lifecycle.invalidate(None);
     }
 
     /// The client id of the authorizer's [`ClientInfo`](crate::ClientInfo).
@@ -276,11 +322,9 @@ impl AuthMiddleware {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn token_requests(&self) -> (u64, u64) {
-        let counters = &self.inner.lifecycle.counters;
-        (
-            counters.authorize.load(Ordering::Relaxed),
-            counters.refresh.load(Ordering::Relaxed),
-        )
+        // CONTRACT: the middleware side returns `TokenRequests` itself.
+        let requests = self.inner.lifecycle.token_requests();
+        (requests.authorize, requests.refresh)
     }
 
     fn current(&self) -> Result<Arc<Current>, Error> {
@@ -623,8 +667,8 @@ impl AuthMiddlewareBuilder {
                 lifecycle: Lifecycle::new(
                     self.authorizer,
                     self.thresholds,
-                    self.format,
                     self.store,
+                    Box::new(move |token| self.format.header_for(token)),
                 ),
                 client_id,
                 header_name,
@@ -647,6 +691,7 @@ impl Middleware for AuthMiddleware {
     ) -> Result<Response<Body>, ureq::Error> {
         let inner = &*self.inner;
         if PassThrough::active(&inner.lifecycle)
+            || inner.lifecycle.renewing_on_this_thread()
             || request.headers().contains_key(&inner.header_name)
         {
             return next.handle(request);
@@ -740,6 +785,12 @@ impl Inner {
         let mut redirects = 0;
         loop {
             let status = response.as_ref().map_or(401, |r| r.status().as_u16());
+            if status != 401
+                && let Some(accepted) = generation
+            {
+                // CONTRACT: a token issued after a refusal was accepted after all.
+                self.lifecycle.request_succeeded(accepted);
+            }
             if status == 401 {
                 // Only a 401 to a request that carried our token says the token is bad.
                 let Some(sent_with) = generation else {
@@ -751,11 +802,14 @@ impl Inner {
                     break;
                 }
                 if !replay.possible(hop.with_body) {
-                    self.lifecycle.revoke(sent_with);
+                    self.lifecycle.invalidate(Some(sent_with));
                     break;
                 }
                 resent = true;
-                let current = self.lifecycle.rejected(sent_with)?;
+                let current = match self.lifecycle.rejected(sent_with)? {
+                    Rejection::Resend(current) => current,
+                    Rejection::GiveUp => break,
+                };
                 generation = Some(current.generation);
                 let resend = self.resend(sent, &hop, &replay, Some(&current))?;
                 response = Some(resend);

@@ -6,5 +6,5 @@ mod lifecycle;
 mod middleware;
 
 pub use authorizer::Authorizer;
-pub use lifecycle::RefreshThresholds;
+pub use lifecycle::{RefreshThresholds, TokenRequests};
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder};
