@@ -350,13 +350,18 @@ impl HttpClient {
 
     /// The per-request settings that hold whatever agent the client was given.
     fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        request
+        let mut request = request
             .config()
             .timeout_connect(Some(self.connect_timeout))
             .timeout_global(Some(self.request_timeout))
             .max_redirects(0)
             .http_status_as_error(false)
-            .build()
+            .build();
+        // Token traffic: an AuthMiddleware on `agent` lets it through on any thread.
+        if let Some(extensions) = request.extensions_mut() {
+            extensions.insert(crate::base::TokenTraffic);
+        }
+        request
     }
 
     fn read_reply(

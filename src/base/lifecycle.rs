@@ -109,16 +109,6 @@ fn scaled(lifetime: Duration, fraction: f64, cap: Duration) -> Duration {
     lifetime.mul_f64(fraction).min(cap)
 }
 
-/// Which token goes in the header, and how.
-#[derive(Debug, Clone)]
-pub(crate) struct HeaderFormat {
-    /// Put the ID token in the header instead of the access token.
-    pub(crate) id_token: bool,
-    /// The prefix before the token: `None` means the token's own type (`Bearer`), `Some("")`
-    /// means the bare token.
-    pub(crate) prefix: Option<String>,
-}
-
 /// A token ready to use: the header value is built once, when the token arrives, so the
 /// hot path only clones it.
 pub(crate) struct Current {
@@ -149,37 +139,9 @@ impl Current {
         token: Token,
         generation: u64,
         thresholds: &RefreshThresholds,
-        format: &HeaderFormat,
+        prepare: &Prepare,
     ) -> Result<Current, Error> {
-        let value = if format.id_token {
-            token.id_token().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::MalformedResponse,
-                    "the ID token was asked for, but the identity provider issued none",
-                )
-            })?
-        } else {
-            token.access_token()
-        };
-        if value.is_empty() {
-            return Err(Error::new(
-                ErrorKind::MalformedResponse,
-                "the identity provider issued an empty token",
-            ));
-        }
-        let prefix = format.prefix.as_deref().unwrap_or(token.token_type());
-        let text = if prefix.is_empty() {
-            value.to_owned()
-        } else {
-            format!("{prefix} {value}")
-        };
-        let mut header = HeaderValue::from_str(&text).map_err(|_| {
-            Error::new(
-                ErrorKind::MalformedResponse,
-                "the token contains characters that are not allowed in an HTTP header",
-            )
-        })?;
-        header.set_sensitive(true);
+        let header = prepare(&token)?;
 
         // Deadlines are kept as `Instant`s so that a wall-clock jump does not make every
         // caller renew at once (or never).
@@ -283,7 +245,13 @@ pub(crate) struct Lifecycle {
     renew_not_before: AtomicU64,
     started: Instant,
     thresholds: RefreshThresholds,
-    format: HeaderFormat,
+    /// Turns a token into its header value (CONTRACT: the middleware owns the format).
+    prepare: Prepare,
+    /// The generation of a token issued because its predecessor got a 401 and that was
+    /// refused too (CONTRACT adapter, point 2): no renewal for it until a success.
+    refused_fresh: AtomicU64,
+    /// The generation of the last token issued after a 401 (CONTRACT adapter, point 2).
+    issued_for_rejection: AtomicU64,
     /// Where tokens are kept beyond this process, if anywhere.
     store: Option<Box<dyn TokenStore>>,
     /// Whether the authorizer overrides `expired()`: one of the `EXPIRY_*` values.
@@ -295,8 +263,8 @@ impl Lifecycle {
     pub(crate) fn new(
         authorizer: Box<dyn Authorizer>,
         thresholds: RefreshThresholds,
-        format: HeaderFormat,
         store: Option<Box<dyn TokenStore>>,
+        prepare: Prepare,
     ) -> Lifecycle {
         Lifecycle {
             authorizer: Mutex::new(authorizer),
@@ -305,7 +273,9 @@ impl Lifecycle {
             renew_not_before: AtomicU64::new(0),
             started: Instant::now(),
             thresholds,
-            format,
+            prepare,
+            refused_fresh: AtomicU64::new(0),
+            issued_for_rejection: AtomicU64::new(0),
             store,
             expiry_check: AtomicU8::new(EXPIRY_UNKNOWN),
             counters: Counters::default(),
@@ -348,7 +318,7 @@ impl Lifecycle {
 
     /// The token sent with `generation` was rejected by the server: it must not be used
     /// again. Renews it unless another caller already has, and returns the token to use.
-    pub(crate) fn rejected(&self, generation: u64) -> Result<Arc<Current>, Error> {
+    fn renew_rejected(&self, generation: u64) -> Result<Arc<Current>, Error> {
         let current = self.current.read().clone();
         match current {
             Some(current) if current.generation != generation => Ok(current),
@@ -360,27 +330,10 @@ impl Lifecycle {
         }
     }
 
-    /// The token sent with `generation` was rejected, but the request cannot be resent:
-    /// the next use renews it.
-    pub(crate) fn revoke(&self, generation: u64) {
-        if let Some(current) = self.current.read().as_ref()
-            && current.generation == generation
-        {
-            current.revoked.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// The next use renews the token (with `refresh()`, so a refresh token is not lost).
-    pub(crate) fn invalidate(&self) {
-        if let Some(current) = self.current.read().as_ref() {
-            current.revoked.store(true, Ordering::Relaxed);
-        }
-    }
-
     /// The header of a fresh token, and its generation, or `None` when the token must be
     /// looked at more closely ([`current`](Self::current)). The hot path: a read lock, a
     /// clock read and a header clone.
-    pub(crate) fn fresh_header(&self) -> Option<(HeaderValue, u64)> {
+    pub(crate) fn fresh(&self) -> Option<(HeaderValue, u64)> {
         let current = self.current.read();
         let current = current.as_ref()?;
         if current.phase(Instant::now()) != Phase::Fresh || self.authorizer_says_expired(current) {
@@ -518,7 +471,7 @@ impl Lifecycle {
     /// `token` wrapped for use (not yet installed as the current token).
     fn install_candidate(&self, token: Token) -> Option<Arc<Current>> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        Current::new(token, generation, &self.thresholds, &self.format)
+        Current::new(token, generation, &self.thresholds, &self.prepare)
             .ok()
             .map(Arc::new)
     }
@@ -552,7 +505,6 @@ impl Lifecycle {
         previous: Option<&Arc<Current>>,
         reason: Reason,
     ) -> Result<Arc<Current>, Error> {
-        let _passthrough = super::middleware::PassThrough::enter(self);
         let result = match previous {
             None => {
                 self.counters.authorize.fetch_add(1, Ordering::Relaxed);
@@ -575,7 +527,7 @@ impl Lifecycle {
         };
         let installed = result.and_then(|token| {
             let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-            Current::new(token, generation, &self.thresholds, &self.format).map(Arc::new)
+            Current::new(token, generation, &self.thresholds, &self.prepare).map(Arc::new)
         });
         match installed {
             Ok(fresh) => {
@@ -598,6 +550,10 @@ impl Lifecycle {
                     // as some servers do): renewing again at once would only storm it.
                     self.back_off(&fresh);
                 }
+                if reason == Reason::Rejected {
+                    self.issued_for_rejection
+                        .store(fresh.generation, Ordering::Relaxed);
+                }
                 if let Some(store) = &self.store
                     && let Err(error) = store.save(&fresh.token)
                 {
@@ -611,3 +567,96 @@ impl Lifecycle {
         }
     }
 }
+
+// ===== CONTRACT ADAPTER (core-middleware) =====================================
+// The interface of /work/notes/CORE-CONTRACT.md over this file's lifecycle, so that the
+// middleware compiles against the contract before core-lifecycle's branch lands. That
+// branch replaces this whole file; nothing outside this block depends on more than the
+// contract's names.
+
+/// Turns a token into what the hot path hands out (the middleware's header value).
+pub(crate) type Prepare = Box<dyn Fn(&Token) -> Result<HeaderValue, Error> + Send + Sync>;
+
+/// What to do after a `401` (see [`Lifecycle::rejected`]).
+pub(crate) enum Rejection {
+    /// Resend once with this renewed (or newer) token.
+    Resend(Arc<Current>),
+    /// Do not resend: hand the 401 to the caller.
+    GiveUp,
+}
+
+/// How many times the authorizer was asked for a token, returned by
+/// [`AuthMiddleware::token_requests`](crate::AuthMiddleware::token_requests).
+///
+/// ```
+/// # use en_core_auth::base::doc_fixture::Static;
+/// use en_core_auth::{AuthMiddleware, base::TokenRequests};
+/// let auth = AuthMiddleware::new(Static::new());
+/// auth.access_token()?;
+/// auth.access_token()?;
+/// assert_eq!(auth.token_requests(), TokenRequests { authorize: 1, refresh: 0 });
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenRequests {
+    /// Calls of [`Authorizer::authorize`] (logins).
+    pub authorize: u64,
+    /// Calls of [`Authorizer::refresh`].
+    pub refresh: u64,
+}
+
+impl Lifecycle {
+    /// The token sent with `generation` got a 401.
+    pub(crate) fn rejected(&self, generation: u64) -> Result<Rejection, Error> {
+        if self.issued_for_rejection.load(Ordering::Relaxed) == generation
+            || self.refused_fresh.load(Ordering::Relaxed) == generation
+        {
+            // Issued because of a 401 and refused too: the token is not the problem.
+            self.refused_fresh.store(generation, Ordering::Relaxed);
+            return Ok(Rejection::GiveUp);
+        }
+        self.renew_rejected(generation).map(Rejection::Resend)
+    }
+
+    /// A non-401 answer to a request sent with `generation`.
+    pub(crate) fn request_succeeded(&self, generation: u64) {
+        if self.refused_fresh.load(Ordering::Relaxed) == generation {
+            self.refused_fresh.store(0, Ordering::Relaxed);
+        }
+        if self.issued_for_rejection.load(Ordering::Relaxed) == generation {
+            self.issued_for_rejection.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The next use renews, unless the token in use is newer than `generation`.
+    pub(crate) fn invalidate(&self, generation: Option<u64>) {
+        if let Some(current) = self.current.read().as_ref()
+            && generation.is_none_or(|g| g >= current.generation)
+        {
+            current.revoked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Logout: revoke at the server, then forget the token and clear the store.
+    pub(crate) fn revoke(&self) -> Result<(), Error> {
+        let mut authorizer = self.authorizer.lock();
+        let current = self.current.write().take();
+        let revoked = match &current {
+            Some(current) => authorizer.revoke(&current.token),
+            None => Ok(()),
+        };
+        let cleared = match &self.store {
+            Some(store) => store.clear(),
+            None => Ok(()),
+        };
+        revoked.and(cleared)
+    }
+
+    pub(crate) fn token_requests(&self) -> TokenRequests {
+        TokenRequests {
+            authorize: self.counters.authorize.load(Ordering::Relaxed),
+            refresh: self.counters.refresh.load(Ordering::Relaxed),
+        }
+    }
+}
+// ===== END CONTRACT ADAPTER ===================================================
