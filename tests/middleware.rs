@@ -567,3 +567,246 @@ fn the_public_types_can_cross_threads() {
     send::<en_core_auth::oauth2::ClientCredentials>();
     send::<en_core_auth::srp::SrpAuthorizer>();
 }
+
+/// An agent built by `auth.agent(...)` with the given user agent.
+fn agent_with_user_agent(auth: &AuthMiddleware, user_agent: &str) -> ureq::Agent {
+    auth.agent(ureq::Agent::config_builder().user_agent(user_agent))
+}
+
+#[test]
+fn a_resend_goes_out_with_the_agents_own_settings() {
+    let script = Script::new(HOUR);
+    let valid = accept_issued(&script);
+    let server = guarded(&valid);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let agent = agent_with_user_agent(&auth, "my-app/1.0");
+    agent.get(server.url("/warm")).call().unwrap();
+    valid.lock().unwrap().remove("token-1");
+    agent.get(server.url("/x")).call().unwrap();
+    let seen = server.requests();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].header("authorization"), Some("Bearer token-2"));
+    for request in &seen {
+        assert_eq!(request.header("user-agent"), Some("my-app/1.0"));
+    }
+}
+
+#[test]
+fn each_agent_keeps_its_own_settings() {
+    // One middleware, two agents: each one's resends and hops carry its own user agent,
+    // and each answers in its own form and with its own redirect limit.
+    let script = Script::new(HOUR);
+    let valid = accept_issued(&script);
+    let valid_in_server = Arc::clone(&valid);
+    let server = TestServer::start(move |seen| {
+        let token = seen
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "));
+        if !token.is_some_and(|t| valid_in_server.lock().unwrap().contains(t)) {
+            return Reply::status(401);
+        }
+        match seen.path.as_str() {
+            "/moved" => Reply::status(302).with_header("location", "/missing"),
+            "/missing" => Reply::status(404),
+            "/loop" => Reply::status(302).with_header("location", "/loop"),
+            _ => Reply::ok("ok"),
+        }
+    });
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let strict = auth.agent(ureq::Agent::config_builder().user_agent("strict/1"));
+    let lenient = auth.agent(
+        ureq::Agent::config_builder()
+            .user_agent("lenient/1")
+            .http_status_as_error(false)
+            .max_redirects(2)
+            .max_redirects_will_error(false),
+    );
+    strict.get(server.url("/warm")).call().unwrap();
+    for (agent, name) in [(&strict, "strict/1"), (&lenient, "lenient/1")] {
+        valid.lock().unwrap().clear(); // the next request is refused, then resent
+        *script.on_issue.lock().unwrap() = None;
+        let next = format!("token-{}", script.token_calls() + 1);
+        valid.lock().unwrap().insert(next);
+        let before = server.count();
+        agent
+            .get(server.url("/x"))
+            .call()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let resend = &server.requests()[before + 1];
+        assert_eq!(resend.header("user-agent"), Some(name));
+    }
+    assert!(matches!(
+        strict.get(server.url("/moved")).call(),
+        Err(ureq::Error::StatusCode(404))
+    ));
+    let hop = server.requests().last().unwrap().clone();
+    assert_eq!(
+        (hop.path.as_str(), hop.header("user-agent")),
+        ("/missing", Some("strict/1"))
+    );
+    assert_eq!(
+        lenient.get(server.url("/moved")).call().unwrap().status(),
+        404
+    );
+    assert!(matches!(
+        strict.get(server.url("/loop")).call(),
+        Err(ureq::Error::TooManyRedirects)
+    ));
+    let before = server.count();
+    let looped = lenient.get(server.url("/loop")).call().unwrap();
+    assert_eq!(looped.status(), 302, "its own limit, without an error");
+    assert_eq!(server.count() - before, 3, "the first send and two hops");
+}
+
+/// An authorizer that says when it is dropped.
+struct DropFlag(ClientInfo, Arc<std::sync::atomic::AtomicBool>);
+
+impl en_core_auth::Authorizer for DropFlag {
+    fn client_info(&self) -> &ClientInfo {
+        &self.0
+    }
+    fn authorize(&mut self) -> Result<en_core_auth::Token, en_core_auth::Error> {
+        Ok(en_core_auth::Token::new("t").with_expires_in(Duration::from_secs(3600)))
+    }
+}
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn agents_built_by_the_middleware_are_freed_with_it() {
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let auth = AuthMiddleware::new(DropFlag(ClientInfo::new("c", ""), Arc::clone(&dropped)));
+    let first = auth.agent(ureq::Agent::config_builder());
+    let second = auth.agent(ureq::Agent::config_builder().user_agent("two"));
+    first.get(server.url("/")).call().unwrap();
+    second.get(server.url("/")).call().unwrap();
+    drop((first, second));
+    assert!(
+        !dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "auth still holds it"
+    );
+    drop(auth);
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "no reference cycle keeps the authorizer alive"
+    );
+}
+
+#[test]
+fn no_credential_crosses_origins_whatever_its_name() {
+    // A custom token header and API-key header: the caller's own Authorization, Cookie
+    // and Proxy-Authorization must not follow a redirect elsewhere either.
+    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
+    let target = other.url("/landing");
+    let origin = TestServer::start(move |_| Reply::status(307).with_header("location", &target));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(
+        ClientInfo::new("c", "s").with_api_key("k3y"),
+        &script,
+    ))
+    .header_name("x-auth")
+    .api_key_header("ocp-apim-subscription-key")
+    .try_build()
+    .unwrap();
+    let body = agent(&auth)
+        .get(origin.url("/start"))
+        .header("authorization", "Basic c2VjcmV0")
+        .header("proxy-authorization", "Basic cHJveHk=")
+        .header("cookie", "session=1")
+        .header("x-trace", "kept")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(body, "elsewhere");
+    let first = &origin.requests()[0];
+    assert_eq!(first.header("x-auth"), Some("Bearer token-1"));
+    assert_eq!(first.header("ocp-apim-subscription-key"), Some("k3y"));
+    assert_eq!(first.header("authorization"), Some("Basic c2VjcmV0"));
+    let landed = &other.requests()[0];
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-auth",
+        "ocp-apim-subscription-key",
+        "x-api-key",
+    ] {
+        assert_eq!(landed.header(name), None, "{name} crossed origins");
+    }
+    assert_eq!(landed.header("x-trace"), Some("kept"));
+}
+
+#[test]
+fn a_caller_credentialed_request_is_redirected_without_its_credentials() {
+    // The caller brought its own token header: the middleware adds nothing, but the
+    // header does not follow a redirect to another origin.
+    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
+    let target = other.url("/landing");
+    let origin = TestServer::start(move |_| Reply::status(302).with_header("location", &target));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(ClientInfo::new("c", "s"), &script))
+        .header_name("x-auth")
+        .build();
+    agent(&auth)
+        .get(origin.url("/start"))
+        .header("x-auth", "mine")
+        .call()
+        .unwrap();
+    assert_eq!(origin.requests()[0].header("x-auth"), Some("mine"));
+    assert_eq!(other.requests()[0].header("x-auth"), None);
+    assert_eq!(script.token_calls(), 0);
+}
+
+fn configuration_error(error: &ureq::Error) -> Option<en_core_auth::ErrorKind> {
+    match error {
+        ureq::Error::Other(inner) => inner
+            .downcast_ref::<en_core_auth::Error>()
+            .map(en_core_auth::Error::kind),
+        _ => None,
+    }
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let error = agent(&auth)
+        .get("http://api.example.invalid/orders")
+        .call()
+        .unwrap_err();
+    assert_eq!(
+        configuration_error(&error),
+        Some(en_core_auth::ErrorKind::Configuration),
+        "{error:?}"
+    );
+    assert_eq!(script.token_calls(), 0, "not even a token is fetched");
+}
+
+#[test]
+fn allowed_origins_limit_where_credentials_go() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(ClientInfo::new("c", "s"), &script))
+        .allowed_origins(["https://api.example.com"])
+        .try_build()
+        .unwrap();
+    agent(&auth).get(server.url("/a")).call().unwrap();
+    assert_eq!(server.requests()[0].header("authorization"), None);
+    assert_eq!(script.token_calls(), 0);
+    let allowed = AuthMiddleware::builder(Scripted::new(ClientInfo::new("c", "s"), &script))
+        .allowed_origins([server.base.clone()])
+        .try_build()
+        .unwrap();
+    agent(&allowed).get(server.url("/b")).call().unwrap();
+    assert_eq!(
+        server.requests()[1].header("authorization"),
+        Some("Bearer token-1")
+    );
+}
