@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ureq::http::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST};
+use ureq::http::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, LOCATION};
 use ureq::http::{HeaderMap, Method, Request, Response, Uri};
 use ureq::{Body, RequestExt, SendBody};
 
@@ -107,7 +107,7 @@ pub(crate) fn finish(
         {
             inner.lifecycle.request_succeeded(sent_with.generation);
         }
-        let Some(location) = response.as_ref().and_then(redirect::location) else {
+        let Some(answer) = response.as_ref().filter(|_| redirect::is_redirect(status)) else {
             break;
         };
         if redirects >= route.max_redirects {
@@ -116,7 +116,12 @@ pub(crate) fn finish(
             }
             break;
         }
-        let location = location
+        // ureq fails here with its protocol error (`NoLocationHeader`), whose type is not
+        // reachable through ureq's API: a `BadUri` says the same.
+        let location = answer
+            .headers()
+            .get(LOCATION)
+            .ok_or_else(|| ureq::Error::BadUri("a redirect without a Location header".into()))?
             .to_str()
             .map_err(|_| ureq::Error::BadUri("the redirect location is not text".into()))?;
         let next = resolve(&hop.uri, location)

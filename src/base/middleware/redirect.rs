@@ -16,13 +16,10 @@ pub(crate) enum Follow {
     Refuse,
 }
 
-/// The `Location` of `response` if ureq treats it as a redirect: any 3xx carrying one.
-pub(crate) fn location(response: &Response<Body>) -> Option<&ureq::http::HeaderValue> {
-    if response.status().is_redirection() {
-        response.headers().get(LOCATION)
-    } else {
-        None
-    }
+/// Whether ureq treats `status` as a redirect: every 3xx but 304 (which has no
+/// `Location`). One without a `Location` is an error, not an answer.
+pub(crate) fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status) && status != 304
 }
 
 /// 307/308 keep the method but are not followed for POST, PUT, PATCH or DELETE; every
@@ -47,6 +44,12 @@ pub(crate) fn follow(status: u16, method: &Method) -> Follow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_3xx_but_304_is_a_redirect() {
+        assert!(is_redirect(300) && is_redirect(302) && is_redirect(308));
+        assert!(!is_redirect(304) && !is_redirect(200) && !is_redirect(400));
+    }
 
     #[test]
     fn methods_change_as_ureq_changes_them() {
