@@ -3,6 +3,8 @@
 
 #[path = "support/http_server.rs"]
 mod http_server;
+#[path = "support/oauth2_server.rs"]
+mod oauth2_server;
 #[path = "support/scripted.rs"]
 mod scripted;
 
@@ -808,5 +810,216 @@ fn allowed_origins_limit_where_credentials_go() {
     assert_eq!(
         server.requests()[1].header("authorization"),
         Some("Bearer token-1")
+    );
+}
+
+#[test]
+fn a_401_that_persists_costs_at_most_three_token_requests() {
+    // A wrong audience or API key: the API refuses every token. Once a freshly issued
+    // token was refused, further 401s do not renew it.
+    let server = TestServer::start(|_| Reply::status(401));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let agent = agent_without_status_errors(&auth);
+    for _ in 0..30 {
+        assert_eq!(agent.get(server.url("/x")).call().unwrap().status(), 401);
+    }
+    assert!(
+        script.token_calls() <= 3,
+        "{} token requests",
+        script.token_calls()
+    );
+    assert!(server.count() <= 30 + 3, "at most one resend per renewal");
+}
+
+/// Logs in through `ClientCredentials` on a thread of its own, with an agent that carries
+/// the very middleware it serves.
+struct OnAnotherThread {
+    client: ClientInfo,
+    token_url: String,
+    agent: Arc<std::sync::OnceLock<ureq::Agent>>,
+}
+
+impl en_core_auth::Authorizer for OnAnotherThread {
+    fn client_info(&self) -> &ClientInfo {
+        &self.client
+    }
+    fn authorize(&mut self) -> Result<en_core_auth::Token, en_core_auth::Error> {
+        let agent = self.agent.get().cloned().expect("agent set before use");
+        let (client, url) = (self.client.clone(), self.token_url.clone());
+        thread::spawn(move || {
+            let http = en_core_auth::http::HttpClient::with_agent(agent);
+            let mut inner =
+                en_core_auth::oauth2::ClientCredentials::new(client, url)?.with_http_client(http);
+            en_core_auth::Authorizer::authorize(&mut inner)
+        })
+        .join()
+        .expect("login thread")
+    }
+}
+
+#[test]
+fn an_authorizer_calling_from_another_thread_through_the_same_middleware_does_not_deadlock() {
+    let idp = oauth2_server::FaultServer::start(vec![], oauth2_server::Answer::token("tok"));
+    let api = TestServer::start(|_| Reply::ok("hi"));
+    let slot = Arc::new(std::sync::OnceLock::new());
+    let auth = AuthMiddleware::new(OnAnotherThread {
+        client: ClientInfo::new("c", "s"),
+        token_url: idp.url("/token"),
+        agent: Arc::clone(&slot),
+    });
+    // The agent holds the middleware that holds the agent: a cycle, leaked on purpose in
+    // this test only.
+    let agent = auth.agent(ureq::Agent::config_builder());
+    slot.set(agent.clone()).unwrap();
+    let url = api.url("/a");
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(agent.get(&url).call().map(|r| r.status().as_u16()));
+    });
+    // A bound on a hang, not a timing assertion: a deadlock never answers.
+    let status = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request finished");
+    assert_eq!(status.unwrap(), 200);
+    assert_eq!(idp.count(), 1);
+    assert_eq!(
+        idp.requests()[0]
+            .header("authorization")
+            .map(|h| h.starts_with("Basic")),
+        Some(true),
+        "the token request carried the client's own credentials, not a bearer token"
+    );
+    assert_eq!(
+        api.requests()[0].header("authorization"),
+        Some("Bearer tok")
+    );
+}
+
+#[test]
+fn requests_marked_as_token_traffic_pass_untouched() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let mut request = agent(&auth).get(server.url("/token"));
+    request
+        .extensions_mut()
+        .unwrap()
+        .insert(en_core_auth::base::TokenTraffic);
+    request.call().unwrap();
+    assert_eq!(server.requests()[0].header("authorization"), None);
+    assert_eq!(script.token_calls(), 0);
+}
+
+#[test]
+fn the_api_key_goes_in_the_header_asked_for() {
+    let server = TestServer::start(|_| Reply::ok("hi"));
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(
+        ClientInfo::new("c", "s").with_api_key("k3y"),
+        &script,
+    ))
+    .api_key_header("Ocp-Apim-Subscription-Key")
+    .try_build()
+    .unwrap();
+    agent(&auth).get(server.url("/a")).call().unwrap();
+    let seen = &server.requests()[0];
+    assert_eq!(seen.header("ocp-apim-subscription-key"), Some("k3y"));
+    assert_eq!(seen.header("x-api-key"), None);
+}
+
+#[test]
+fn try_build_reports_configuration_mistakes() {
+    let script = Script::new(HOUR);
+    let builder = || AuthMiddleware::builder(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let with_key = || {
+        AuthMiddleware::builder(Scripted::new(
+            ClientInfo::new("c", "s").with_api_key("bad\nkey"),
+            &script,
+        ))
+    };
+    let mistakes = [
+        builder().header_name("bad header").try_build(),
+        builder().api_key_header("").try_build(),
+        builder().allowed_origins(["/relative"]).try_build(),
+        with_key().try_build(),
+    ];
+    for result in mistakes {
+        assert_eq!(
+            result.unwrap_err().kind(),
+            en_core_auth::ErrorKind::Configuration
+        );
+    }
+    assert!(builder().try_build().is_ok());
+    assert_eq!(script.token_calls(), 0);
+}
+
+#[test]
+fn the_builder_shows_its_settings_but_not_the_api_key() {
+    let script = Script::new(HOUR);
+    let builder = AuthMiddleware::builder(Scripted::new(
+        ClientInfo::new("my-client", "s3cret").with_api_key("k3y-s3cret"),
+        &script,
+    ))
+    .header_name("x-auth")
+    .api_key_header("ocp-apim-subscription-key");
+    let shown = format!("{builder:?}");
+    for expected in [
+        "my-client",
+        "x-auth",
+        "ocp-apim-subscription-key",
+        "max_redirects",
+    ] {
+        assert!(shown.contains(expected), "{shown}");
+    }
+    assert!(
+        !shown.contains("k3y-s3cret") && !shown.contains("s3cret\""),
+        "{shown}"
+    );
+}
+
+/// Tokens `t1`, `t2`, …; remembers what it was asked to revoke.
+struct Revocable(ClientInfo, u32, Arc<Mutex<Vec<String>>>);
+
+impl en_core_auth::Authorizer for Revocable {
+    fn client_info(&self) -> &ClientInfo {
+        &self.0
+    }
+    fn authorize(&mut self) -> Result<en_core_auth::Token, en_core_auth::Error> {
+        self.1 += 1;
+        Ok(en_core_auth::Token::new(format!("t{}", self.1))
+            .with_expires_in(Duration::from_secs(3600)))
+    }
+    fn revoke(&mut self, token: &en_core_auth::Token) -> Result<(), en_core_auth::Error> {
+        self.2.lock().unwrap().push(token.access_token().to_owned());
+        Ok(())
+    }
+}
+
+#[test]
+fn revoke_logs_out_forgets_the_token_and_clears_the_store() {
+    use en_core_auth::store::{MemoryStore, TokenStore};
+    let revoked = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(MemoryStore::new());
+    let auth =
+        AuthMiddleware::builder(Revocable(ClientInfo::new("c", ""), 0, Arc::clone(&revoked)))
+            .token_store(Arc::clone(&store))
+            .build();
+    assert_eq!(auth.access_token().unwrap(), "t1");
+    assert!(store.load().unwrap().is_some());
+    auth.revoke().unwrap();
+    assert_eq!(*revoked.lock().unwrap(), ["t1"]);
+    assert!(store.load().unwrap().is_none(), "the store is cleared");
+    assert_eq!(
+        auth.access_token().unwrap(),
+        "t2",
+        "the next use logs in again"
+    );
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 2,
+            refresh: 0
+        }
     );
 }

@@ -478,3 +478,165 @@ impl Inner {
         exchange::finish(self, route, sent, first, replay, used, form)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use ureq::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::ClientInfo;
+    use crate::data::RequestProof;
+
+    /// A loopback server answering `replies` in order (status, extra header), recording
+    /// each request's head lines.
+    fn server(replies: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/r", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
+        let replies = Arc::new(Mutex::new(replies.into_iter()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (seen, replies) = (Arc::clone(&seen), Arc::clone(&replies));
+                // A thread per connection: resends come on a connection of their own.
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line.to_ascii_lowercase());
+                        }
+                        if head.is_empty() {
+                            return;
+                        }
+                        seen.lock().unwrap().push(head);
+                        let Some((status, header)) = replies.lock().unwrap().next() else {
+                            return;
+                        };
+                        let extra = header.map_or(String::new(), |h| format!("{h}\r\n"));
+                        let answer =
+                            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}\r\n");
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads)
+    }
+
+    /// A key that signs by counting, and asks for one retry when a nonce comes back.
+    #[derive(Default)]
+    struct FakeProof {
+        proofs: AtomicUsize,
+        observed: Mutex<Vec<u16>>,
+    }
+
+    impl RequestProof for FakeProof {
+        fn proof(&self, method: &str, url: &str, token: &str) -> Result<HeaderValue, Error> {
+            let n = self.proofs.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(HeaderValue::from_str(&format!("{method} {url} {token} #{n}")).unwrap())
+        }
+        fn observe(&self, status: u16, headers: &HeaderMap) -> bool {
+            self.observed.lock().unwrap().push(status);
+            status == 401 && headers.contains_key("dpop-nonce")
+        }
+    }
+
+    struct Bound(ClientInfo, Arc<FakeProof>, Arc<AtomicUsize>);
+
+    impl Authorizer for Bound {
+        fn client_info(&self) -> &ClientInfo {
+            &self.0
+        }
+        fn authorize(&mut self) -> Result<Token, Error> {
+            let n = self.2.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Token::new(format!("tok{n}"))
+                .with_token_type("DPoP")
+                .with_expires_in(Duration::from_secs(3600))
+                .with_request_proof(Arc::clone(&self.1) as Arc<dyn RequestProof>))
+        }
+    }
+
+    fn dpop_lines(heads: &[String]) -> Vec<String> {
+        heads
+            .iter()
+            .map(|head| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix("dpop: "))
+                    .unwrap_or("none")
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bound_token_carries_a_fresh_proof_and_a_nonce_retry_keeps_the_token() {
+        let proof = Arc::new(FakeProof::default());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let auth = AuthMiddleware::new(Bound(
+            ClientInfo::new("c", ""),
+            Arc::clone(&proof),
+            Arc::clone(&logins),
+        ));
+        let (url, heads) = server(vec![
+            (401, Some("dpop-nonce: n1")),
+            (200, None),
+            (200, None),
+        ]);
+        let agent = auth.agent(ureq::Agent::config_builder());
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            dpop_lines(&heads),
+            [
+                format!("get {url} tok1 #1"),
+                format!("get {url} tok1 #2"),
+                format!("get {url} tok1 #3"),
+            ],
+            "one fresh proof per request, the retry included (header lower-cased by the server)"
+        );
+        assert!(heads.iter().all(|h| h.contains("authorization: dpop tok1")));
+        assert_eq!(
+            logins.load(Ordering::SeqCst),
+            1,
+            "the nonce retry keeps the token"
+        );
+        assert_eq!(*proof.observed.lock().unwrap(), [401, 200, 200]);
+    }
+
+    #[test]
+    fn a_bound_token_refused_without_a_nonce_is_renewed_once() {
+        let proof = Arc::new(FakeProof::default());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let auth = AuthMiddleware::new(Bound(
+            ClientInfo::new("c", ""),
+            Arc::clone(&proof),
+            Arc::clone(&logins),
+        ));
+        let (url, heads) = server(vec![(401, None), (200, None)]);
+        let agent = auth.agent(ureq::Agent::config_builder());
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        assert_eq!(logins.load(Ordering::SeqCst), 2);
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            dpop_lines(&heads),
+            [format!("get {url} tok1 #1"), format!("get {url} tok2 #2")]
+        );
+    }
+}

@@ -2,9 +2,7 @@
 //! (`ureq-proto`'s `as_new_call`), so that a request the middleware authorized is
 //! redirected exactly as it would have been without the middleware.
 
-use ureq::Body;
-use ureq::http::header::LOCATION;
-use ureq::http::{Method, Response};
+use ureq::http::Method;
 
 /// What ureq does with a redirect answer to `method`.
 #[derive(Debug, PartialEq, Eq)]
