@@ -121,6 +121,15 @@ fn accept_issued(script: &Arc<Script>) -> Arc<Mutex<HashSet<String>>> {
     valid
 }
 
+/// A server on another host (127.0.0.2) answering "elsewhere", and one that redirects
+/// everything there with `status`.
+fn redirecting_elsewhere(status: u16) -> (TestServer, TestServer) {
+    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
+    let target = other.url("/landing");
+    let origin = TestServer::start(move |_| Reply::status(status).with_header("location", &target));
+    (origin, other)
+}
+
 #[test]
 fn sets_authorization_and_api_key() {
     let server = TestServer::start(|_| Reply::ok("hi"));
@@ -416,9 +425,7 @@ fn a_body_over_the_buffered_bound_streams_whole() {
 
 #[test]
 fn a_redirect_to_another_host_carries_no_credentials() {
-    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
-    let target = other.url("/landing");
-    let origin = TestServer::start(move |_| Reply::status(302).with_header("location", &target));
+    let (origin, other) = redirecting_elsewhere(302);
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::new(Scripted::new(
         ClientInfo::new("c", "s").with_api_key("k3y"),
@@ -502,14 +509,8 @@ fn an_authorizer_failure_reaches_the_caller_as_a_typed_error() {
     script.fail_next_authorize(en_core_auth::ErrorKind::CredentialsRejected);
     let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
     let error = agent(&auth).get(server.url("/")).call().unwrap_err();
-    let ours = match &error {
-        ureq::Error::Other(inner) => inner
-            .downcast_ref::<en_core_auth::Error>()
-            .map(|e| e.kind()),
-        _ => None,
-    };
     assert_eq!(
-        ours,
+        error_kind(&error),
         Some(en_core_auth::ErrorKind::CredentialsRejected),
         "{error:?}"
     );
@@ -703,9 +704,7 @@ fn agents_built_by_the_middleware_are_freed_with_it() {
 fn no_credential_crosses_origins_whatever_its_name() {
     // A custom token header and API-key header: the caller's own Authorization, Cookie
     // and Proxy-Authorization must not follow a redirect elsewhere either.
-    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
-    let target = other.url("/landing");
-    let origin = TestServer::start(move |_| Reply::status(307).with_header("location", &target));
+    let (origin, other) = redirecting_elsewhere(307);
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::builder(Scripted::new(
         ClientInfo::new("c", "s").with_api_key("k3y"),
@@ -749,9 +748,7 @@ fn no_credential_crosses_origins_whatever_its_name() {
 fn a_caller_credentialed_request_is_redirected_without_its_credentials() {
     // The caller brought its own token header: the middleware adds nothing, but the
     // header does not follow a redirect to another origin.
-    let other = TestServer::start_on("127.0.0.2", |_| Reply::ok("elsewhere"));
-    let target = other.url("/landing");
-    let origin = TestServer::start(move |_| Reply::status(302).with_header("location", &target));
+    let (origin, other) = redirecting_elsewhere(302);
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::builder(Scripted::new(ClientInfo::new("c", "s"), &script))
         .header_name("x-auth")
@@ -766,7 +763,8 @@ fn a_caller_credentialed_request_is_redirected_without_its_credentials() {
     assert_eq!(script.token_calls(), 0);
 }
 
-fn configuration_error(error: &ureq::Error) -> Option<en_core_auth::ErrorKind> {
+/// The kind of our error inside a ureq error, if it is ours.
+fn error_kind(error: &ureq::Error) -> Option<en_core_auth::ErrorKind> {
     match error {
         ureq::Error::Other(inner) => inner
             .downcast_ref::<en_core_auth::Error>()
@@ -784,7 +782,7 @@ fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
         .call()
         .unwrap_err();
     assert_eq!(
-        configuration_error(&error),
+        error_kind(&error),
         Some(en_core_auth::ErrorKind::Configuration),
         "{error:?}"
     );

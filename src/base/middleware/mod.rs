@@ -571,6 +571,18 @@ mod tests {
         }
     }
 
+    /// A middleware whose tokens are bound to a `FakeProof`; the proof and a login count.
+    fn bound_middleware() -> (AuthMiddleware, Arc<FakeProof>, Arc<AtomicUsize>) {
+        let proof = Arc::new(FakeProof::default());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let auth = AuthMiddleware::new(Bound(
+            ClientInfo::new("c", ""),
+            Arc::clone(&proof),
+            Arc::clone(&logins),
+        ));
+        (auth, proof, logins)
+    }
+
     fn dpop_lines(heads: &[String]) -> Vec<String> {
         heads
             .iter()
@@ -586,13 +598,7 @@ mod tests {
 
     #[test]
     fn a_bound_token_carries_a_fresh_proof_and_a_nonce_retry_keeps_the_token() {
-        let proof = Arc::new(FakeProof::default());
-        let logins = Arc::new(AtomicUsize::new(0));
-        let auth = AuthMiddleware::new(Bound(
-            ClientInfo::new("c", ""),
-            Arc::clone(&proof),
-            Arc::clone(&logins),
-        ));
+        let (auth, proof, logins) = bound_middleware();
         let (url, heads) = server(vec![
             (401, Some("dpop-nonce: n1")),
             (200, None),
@@ -622,13 +628,7 @@ mod tests {
 
     #[test]
     fn a_bound_token_refused_without_a_nonce_is_renewed_once() {
-        let proof = Arc::new(FakeProof::default());
-        let logins = Arc::new(AtomicUsize::new(0));
-        let auth = AuthMiddleware::new(Bound(
-            ClientInfo::new("c", ""),
-            Arc::clone(&proof),
-            Arc::clone(&logins),
-        ));
+        let (auth, _proof, logins) = bound_middleware();
         let (url, heads) = server(vec![(401, None), (200, None)]);
         let agent = auth.agent(ureq::Agent::config_builder());
         assert_eq!(agent.get(&url).call().unwrap().status(), 200);
