@@ -263,8 +263,9 @@ impl AuthMiddlewareBuilder {
     }
 
     /// How many redirects the middleware follows for a plain `.middleware(auth)`
-    /// (default 10, like ureq; 0 hands every redirect to the caller). An agent built with
-    /// [`AuthMiddleware::agent`] uses its own `max_redirects`.
+    /// (default 10, like ureq; 0 hands every redirect to the caller). One more is
+    /// `ureq::Error::TooManyRedirects`, as with ureq's default `max_redirects_will_error`.
+    /// An agent built with [`AuthMiddleware::agent`] uses its own settings for both.
     ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
