@@ -1021,3 +1021,56 @@ fn revoke_logs_out_forgets_the_token_and_clears_the_store() {
         }
     );
 }
+
+/// Fetches its token with a plain request (no `TokenTraffic`) through an agent that carries
+/// the very middleware it serves, on the thread that runs `authorize()`.
+struct SameThread {
+    client: ClientInfo,
+    token_url: String,
+    agent: Arc<std::sync::OnceLock<ureq::Agent>>,
+}
+
+impl en_core_auth::Authorizer for SameThread {
+    fn client_info(&self) -> &ClientInfo {
+        &self.client
+    }
+    fn authorize(&mut self) -> Result<en_core_auth::Token, en_core_auth::Error> {
+        let agent = self.agent.get().expect("agent set before use");
+        let token = agent
+            .post(&self.token_url)
+            .send_empty()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .map_err(en_core_auth::Error::other)?;
+        Ok(en_core_auth::Token::new(token).with_expires_in(Duration::from_secs(3600)))
+    }
+}
+
+#[test]
+fn an_authorizer_calling_on_its_own_thread_through_the_same_middleware_does_not_deadlock() {
+    let idp = TestServer::start(|_| Reply::ok("tok"));
+    let api = TestServer::start(|_| Reply::ok("hi"));
+    let slot = Arc::new(std::sync::OnceLock::new());
+    let auth = AuthMiddleware::new(SameThread {
+        client: ClientInfo::new("c", "s"),
+        token_url: idp.url("/token"),
+        agent: Arc::clone(&slot),
+    });
+    // A cycle (agent → middleware → authorizer → agent), leaked in this test only.
+    let agent = agent(&auth);
+    slot.set(agent.clone()).unwrap();
+    let url = api.url("/a");
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(agent.get(&url).call().map(|r| r.status().as_u16()));
+    });
+    // A bound on a hang, not a timing assertion: a deadlock never answers.
+    let status = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request finished");
+    assert_eq!(status.unwrap(), 200);
+    assert_eq!(idp.requests()[0].header("authorization"), None);
+    assert_eq!(
+        api.requests()[0].header("authorization"),
+        Some("Bearer tok")
+    );
+}

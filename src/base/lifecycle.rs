@@ -252,6 +252,8 @@ pub(crate) struct Lifecycle {
     refused_fresh: AtomicU64,
     /// The generation of the last token issued after a 401 (CONTRACT adapter, point 2).
     issued_for_rejection: AtomicU64,
+    /// The thread running the authorizer (CONTRACT adapter: renewing_on_this_thread).
+    renewing: RenewingThread,
     /// Where tokens are kept beyond this process, if anywhere.
     store: Option<Box<dyn TokenStore>>,
     /// Whether the authorizer overrides `expired()`: one of the `EXPIRY_*` values.
@@ -276,6 +278,7 @@ impl Lifecycle {
             prepare,
             refused_fresh: AtomicU64::new(0),
             issued_for_rejection: AtomicU64::new(0),
+            renewing: RenewingThread::default(),
             store,
             expiry_check: AtomicU8::new(EXPIRY_UNKNOWN),
             counters: Counters::default(),
@@ -505,6 +508,7 @@ impl Lifecycle {
         previous: Option<&Arc<Current>>,
         reason: Reason,
     ) -> Result<Arc<Current>, Error> {
+        let _on_this_thread = self.renewing.enter();
         let result = match previous {
             None => {
                 self.counters.authorize.fetch_add(1, Ordering::Relaxed);
@@ -640,6 +644,7 @@ impl Lifecycle {
     /// Logout: revoke at the server, then forget the token and clear the store.
     pub(crate) fn revoke(&self) -> Result<(), Error> {
         let mut authorizer = self.authorizer.lock();
+        let _on_this_thread = self.renewing.enter();
         let current = self.current.write().take();
         let revoked = match &current {
             Some(current) => authorizer.revoke(&current.token),
@@ -652,11 +657,43 @@ impl Lifecycle {
         revoked.and(cleared)
     }
 
+    /// Whether the caller runs inside this lifecycle's authorizer (a custom authorizer
+    /// whose token request goes through an agent carrying the same middleware): such a
+    /// request must pass untouched, or it would wait for the token it is fetching.
+    pub(crate) fn renewing_on_this_thread(&self) -> bool {
+        self.renewing.active.load(Ordering::Acquire)
+            && *self.renewing.thread.lock() == Some(std::thread::current().id())
+    }
+
     pub(crate) fn token_requests(&self) -> TokenRequests {
         TokenRequests {
             authorize: self.counters.authorize.load(Ordering::Relaxed),
             refresh: self.counters.refresh.load(Ordering::Relaxed),
         }
+    }
+}
+/// Which thread runs the authorizer, if any. The authorizer's lock makes it at most one.
+#[derive(Default)]
+struct RenewingThread {
+    /// Checked first, so that the hot path pays one relaxed-cost load.
+    active: AtomicBool,
+    thread: Mutex<Option<std::thread::ThreadId>>,
+}
+
+impl RenewingThread {
+    fn enter(&self) -> RenewingGuard<'_> {
+        *self.thread.lock() = Some(std::thread::current().id());
+        self.active.store(true, Ordering::Release);
+        RenewingGuard(self)
+    }
+}
+
+struct RenewingGuard<'a>(&'a RenewingThread);
+
+impl Drop for RenewingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.active.store(false, Ordering::Release);
+        *self.0.thread.lock() = None;
     }
 }
 // ===== END CONTRACT ADAPTER ===================================================

@@ -71,9 +71,11 @@ pub struct AuthMiddleware {
 }
 
 /// Marks a request that every [`AuthMiddleware`] passes on untouched: no credentials, no
-/// resend, no redirect handling. The crate's own token requests carry it; put it on the
-/// token requests of a custom [`Authorizer`] that uses an agent carrying the middleware,
-/// so that they never wait for the token they are fetching.
+/// resend, no redirect handling. The crate's own token requests carry it. A custom
+/// [`Authorizer`] whose requests go through an agent carrying the same middleware needs it
+/// only when it sends them from another thread than the one `authorize()` runs on (the
+/// middleware lets through what the authorizer sends on its own thread); without it such
+/// a request would wait for the token it is fetching.
 ///
 /// ```
 /// use en_core_auth::base::TokenTraffic;
@@ -414,7 +416,10 @@ impl Inner {
         route: &Route,
     ) -> Result<Response<Body>, ureq::Error> {
         let origin = Origin::of(request.uri());
-        if request.extensions().get::<TokenTraffic>().is_some() || !self.policy.covers(&origin) {
+        if request.extensions().get::<TokenTraffic>().is_some()
+            || !self.policy.covers(&origin)
+            || self.lifecycle.renewing_on_this_thread()
+        {
             return next.handle(request);
         }
         let (parts, body) = request.into_parts();
