@@ -1074,3 +1074,27 @@ fn an_authorizer_calling_on_its_own_thread_through_the_same_middleware_does_not_
         Some("Bearer tok")
     );
 }
+
+#[test]
+fn a_resend_keeps_the_agents_timeouts() {
+    // The resend meets a server that never answers: the agent's own timeout ends it,
+    // instead of the middleware's default 120 s wait for the response head.
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&answered);
+    let server = TestServer::start(move |_| {
+        if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::status(401)
+        } else {
+            thread::sleep(Duration::from_secs(30)); // a hung server
+            Reply::ok("late")
+        }
+    });
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("c", "s"), &script));
+    let agent = auth.agent(
+        ureq::Agent::config_builder().timeout_recv_response(Some(Duration::from_millis(300))),
+    );
+    let error = agent.get(server.url("/x")).call().unwrap_err();
+    assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
+    assert_eq!(server.count(), 2, "the resend was sent, and timed out");
+}
