@@ -399,10 +399,17 @@ impl HttpClient {
 
     /// The per-request settings that hold whatever agent the client was given.
     fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        // An agent of our own carries no middleware: nothing to tell apart.
         if self.own_agent {
             return request;
         }
-        token_traffic_rules!(request.config(), self).build()
+        let mut request = token_traffic_rules!(request.config(), self).build();
+        // Token traffic: an AuthMiddleware on the caller's agent lets it through on any
+        // thread.
+        if let Some(extensions) = request.extensions_mut() {
+            extensions.insert(crate::base::TokenTraffic);
+        }
+        request
     }
 
     fn read_reply(

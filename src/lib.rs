@@ -38,8 +38,14 @@
 //!   anything but [`ErrorKind::Transport`] or [`ErrorKind::Server`], the middleware logs in
 //!   again with [`Authorizer::authorize`].
 //! - **Credentials stay with their origin.** The middleware follows redirects of the
-//!   requests it authorized and sends `Authorization` and `X-Api-Key` only to the scheme,
-//!   host and port they were added for. (ureq on its own forwards `X-Api-Key` to any host.)
+//!   requests it authorized, by ureq's own rules, and strips every credential header
+//!   (`Authorization`, `Proxy-Authorization`, `Cookie`, the API-key and token headers) on a
+//!   hop to another scheme, host or port. (ureq on its own forwards `X-Api-Key` to any
+//!   host.) Tokens never go over plain `http://` to a host that is not loopback unless
+//!   [`AuthMiddlewareBuilder::allow_insecure_http`](base::AuthMiddlewareBuilder::allow_insecure_http).
+//! - **Your agent's settings apply to its resends.** Build the agent with
+//!   [`AuthMiddleware::agent`] and the requests the middleware sends itself (a resend, a
+//!   redirect hop) use its user agent, proxy, TLS, timeouts and redirect limit.
 //! - **Your agent's error form is kept.** A `401` is handled whether your agent reports
 //!   statuses as `Err(ureq::Error::StatusCode)` (the default) or as responses.
 //!

@@ -243,7 +243,13 @@ fn through_the_middleware_invalid_grant_falls_back_and_a_401_is_recovered() {
         3,
         "a refused refresh, then a new grant"
     );
-    assert_eq!(auth.token_requests(), (2, 1));
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 2,
+            refresh: 1
+        }
+    );
 
     idp.expire_all_tokens();
     assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);

@@ -200,7 +200,7 @@ impl Service {
 
         let issued = self.idp.requests(self.issuing);
         let injected = self.tally.injected.load(Ordering::SeqCst);
-        let (logins, _) = self.auth.token_requests();
+        let logins = self.auth.token_requests().authorize;
         // A login after the first happens only when a refresh failed, and only faults make
         // refreshes fail.
         assert!(

@@ -156,7 +156,10 @@ fn an_email_alias_logs_in_and_refreshes_with_the_real_user_name() {
     assert_ne!(first, second);
     assert_eq!(
         auth.token_requests(),
-        (1, 1),
+        en_core_auth::base::TokenRequests {
+            authorize: 1,
+            refresh: 1
+        },
         "renewed by refresh, not by a new login"
     );
     assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 1);
@@ -203,7 +206,13 @@ fn a_revoked_refresh_token_falls_back_to_a_full_login() {
     auth.invalidate();
     let token = auth.access_token().unwrap();
     assert!(idp.verify_access_token(&token));
-    assert_eq!(auth.token_requests(), (2, 1));
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 2,
+            refresh: 1
+        }
+    );
     assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 2);
 }
 
