@@ -385,6 +385,11 @@ impl Authorizer for AuthorizationCode {
         &self.endpoint.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// Runs the browser login and exchanges the code.
     fn authorize(&mut self) -> Result<Token, Error> {
         let state = random_string()?;

@@ -124,6 +124,11 @@ impl Authorizer for ClientCredentials {
         &self.endpoint.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// Revokes at the discovered revocation endpoint (RFC 7009), if any.
     fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         super::revocation::revoke_discovered(&self.endpoint, token)

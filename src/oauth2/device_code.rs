@@ -417,6 +417,11 @@ impl Authorizer for DeviceCode {
         &self.endpoint.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// Shows a code and polls until the person approves or denies it, or it expires.
     fn authorize(&mut self) -> Result<Token, Error> {
         let (device_code, prompt, mut interval) = self.request_code()?;

@@ -95,6 +95,11 @@ impl Authorizer for JwtBearer {
         &self.endpoint.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// The grant, token URL, client, extra parameters and scopes. Not the assertion: it
     /// comes from the closure, so two authorizers that differ only in whose assertion
     /// they send share a key: add what tells them apart, as in

@@ -213,6 +213,11 @@ impl Authorizer for TokenExchange {
         &self.endpoint.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// The grant, token URL, client, extra parameters, scopes, the subject token type,
     /// the audiences, resources and requested token type. Not the subject token: it comes
     /// from the closure and rotates, so two authorizers that differ only in where their

@@ -1121,6 +1121,11 @@ impl Authorizer for SrpAuthorizer {
         &self.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
     /// The user pool, its endpoint, the app client and the user (the password only ever
     /// changes how the token is obtained, never which token it is).
     fn credential_set(&self) -> crate::store::CredentialSet {
