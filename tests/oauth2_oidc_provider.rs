@@ -295,12 +295,11 @@ mod dpop {
         assert_eq!(jkt(token.access_token()), key.thumbprint());
     }
 
-    /// End to end through the agent: the middleware calls the token's proof for every
-    /// request and resends once on `use_dpop_nonce`. Enable once the middleware rewrite
-    /// that calls `RequestProof` is merged (it is not on this branch).
+    /// End to end through the agent: the middleware sends a fresh proof of the token's key
+    /// with every request, and resends once on `use_dpop_nonce`; oidc-provider's resource
+    /// check (with `jose`, not our code) accepts them.
     #[test]
-    #[ignore = "enable after merging the middleware rewrite that sends RequestProof proofs"]
-    fn after_middleware_merge_dpop_requests_through_the_agent() {
+    fn dpop_requests_through_the_agent() {
         let Some(peer) = peer::start() else { return };
         let key = DpopKey::generate().unwrap();
         let auth = en_core_auth::AuthMiddleware::new(
