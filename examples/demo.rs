@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Shared with the "phone" that approves the device login.
     let idp = Arc::new(
         LocalIdp::builder()
+            // Tokens issued as a pool does (`<url>/<pool id>`), the issuer SrpAuthorizer
+            // derives from a non-AWS endpoint to verify ID tokens.
+            .cognito_issuer(true)
             .pool_id(POOL)
             .client("demo-service", Some("demo-service-secret"))
             .client("demo-app", None)

@@ -39,6 +39,7 @@ fn node() -> Option<String> {
 
 fn idp() -> LocalIdp {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id(POOL)
         .client("amplify-client", None)
         .user("alice", "Passw0rd!")

@@ -33,6 +33,7 @@ fn idp() -> LocalIdp {
 
 fn builder() -> en_core_auth::testing::LocalIdpBuilder {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id("us-east-1_PyCognito")
         .client("public", None)
         .client("confidential", Some("py-secret"))

@@ -268,6 +268,7 @@ fn oauth2_service() -> Arc<Service> {
 fn srp_service() -> Arc<Service> {
     let ttl = Duration::from_secs(5);
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id(POOL)
         .client("soak-app", None)
         .user("alice", "Passw0rd!")

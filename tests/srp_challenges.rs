@@ -15,6 +15,7 @@ const TOTP_SECRET: &[u8] = b"12345678901234567890";
 
 fn idp() -> LocalIdp {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id(POOL)
         .client("public-client", None)
         .client("secret-client", Some("client-s3cret"))

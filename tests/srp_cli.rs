@@ -47,6 +47,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 #[test]
 fn a_challenge_without_a_terminal_is_exit_status_6_naming_it() {
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client("cli-client", None)
         .user_with(User::new("carol", "Car0l!").totp_secret(b"12345678901234567890".to_vec()))
         .start()
@@ -68,6 +69,7 @@ fn a_challenge_without_a_terminal_is_exit_status_6_naming_it() {
 #[test]
 fn remember_device_keeps_the_device_beside_the_token_and_proves_it_next_time() {
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client("cli-client", None)
         .user("alice", "Passw0rd!")
         .device_tracking(DeviceTracking::UserOptIn)
@@ -145,6 +147,7 @@ fn on_a_terminal_the_new_password_is_asked_without_echo() {
         return;
     }
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client("cli-client", None)
         .user_with(
             User::new("bob", "0ld-Passw0rd!")

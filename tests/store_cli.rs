@@ -71,6 +71,7 @@ impl Drop for TempDir {
 
 fn idp() -> LocalIdp {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .client(CLIENT, Some(SECRET))
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user("alice", PASSWORD)
@@ -523,6 +524,7 @@ fn srp_exit_statuses() {
 #[test]
 fn a_later_run_refreshes_an_expired_cached_token() {
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user("alice", PASSWORD)
         .token_ttl(Duration::from_secs(1))
@@ -547,6 +549,7 @@ fn a_later_run_refreshes_an_expired_cached_token() {
 fn a_later_run_refreshes_with_the_cognito_user_name_not_the_alias() {
     use en_core_auth::testing::User;
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user_with(User::new("alice", PASSWORD).email("alice@example.com"))
         .token_ttl(Duration::from_secs(1))

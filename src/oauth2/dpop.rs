@@ -118,6 +118,13 @@ impl DpopKey {
         }
     }
 
+    /// The private key, for the local identity provider's second signing keys (one random
+    /// P-256 key maker in the crate, not two).
+    #[cfg(feature = "testing")]
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.inner.signing
+    }
+
     /// The key's JWK SHA-256 thumbprint (RFC 7638), base64url: what a server puts in a
     /// bound token's `cnf.jkt`, and what `dpop_jkt` names in an authorization request.
     ///

@@ -1,7 +1,8 @@
-//! Checking the ID tokens of the interactive logins (OpenID Connect Core §3.1.3.7): the
-//! signature with the issuer's JWKS (fetched once, cached by `kid`, fetched again when a
-//! token names a `kid` the cache lacks: the server rotated its keys), `iss`, `aud`, `exp`
-//! and, right after a login, the `nonce` the login sent.
+//! Checking ID tokens (OpenID Connect Core §3.1.3.7), for the interactive logins and for
+//! Cognito's SRP logins: the signature with the issuer's JWKS (fetched once, cached by
+//! `kid`, fetched again when a token names a `kid` the cache lacks: the server rotated its
+//! keys), `iss`, `aud`, `exp`, Cognito's `token_use` where asked and, right after an
+//! interactive login, the `nonce` the login sent.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +19,9 @@ pub(crate) struct IdTokenVerifier {
     issuer: String,
     client_id: String,
     jwks_url: String,
+    /// The `token_use` claim required (Cognito marks its ID tokens `id`, so that an access
+    /// token signed by the same key cannot pass for one).
+    token_use: Option<&'static str>,
     /// Keys by `kid` (`""` for a key without one).
     keys: HashMap<String, DecodingKey>,
 }
@@ -35,8 +39,15 @@ impl IdTokenVerifier {
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
             jwks_url: jwks_url.to_owned(),
+            token_use: None,
             keys: HashMap::new(),
         }
+    }
+
+    /// Also requires the claim `token_use` to be `token_use`.
+    pub(crate) fn with_token_use(mut self, token_use: &'static str) -> IdTokenVerifier {
+        self.token_use = Some(token_use);
+        self
     }
 
     /// Checks the ID token of `token`, if it has one; `nonce` is the one the login sent
@@ -100,6 +111,11 @@ impl IdTokenVerifier {
             && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
         {
             return Err(rejected("its nonce is not the one this login sent"));
+        }
+        if let Some(token_use) = self.token_use
+            && claims.get("token_use").and_then(Value::as_str) != Some(token_use)
+        {
+            return Err(rejected(format!("its token_use is not `{token_use}`")));
         }
         Ok(claims)
     }
@@ -191,7 +207,7 @@ mod tests {
 
     fn claims() -> Value {
         json!({"iss": "https://idp.example.com", "aud": "my-cli", "sub": "alice",
-               "exp": now() + 300, "nonce": "n0nce"})
+               "exp": now() + 300, "nonce": "n0nce", "token_use": "id"})
     }
 
     fn no_retry() -> HttpClient {
@@ -221,11 +237,13 @@ mod tests {
             ("aud", json!("someone-else")),
             ("exp", json!(now() - 3600)),
             ("nonce", json!("replayed")),
+            ("token_use", json!("access")),
         ];
         for (name, value) in cases {
             let mut claims = claims();
             claims[name] = value;
             let err = verifier()
+                .with_token_use("id")
                 .verify(&no_retry(), &sign("k1", &claims), Some("n0nce"))
                 .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{name}");

@@ -104,7 +104,7 @@ mod token_exchange;
 mod authorization_code;
 mod device_code;
 #[cfg(feature = "jwt")]
-mod id_token;
+pub(crate) mod id_token;
 mod interactive;
 mod loopback;
 mod revocation;

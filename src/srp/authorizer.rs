@@ -38,6 +38,26 @@ const MAX_CHALLENGES: usize = 8;
 /// want it), build the middleware with
 /// [`use_id_token`](crate::base::AuthMiddlewareBuilder::use_id_token).
 ///
+/// # ID tokens are verified (feature `jwt`)
+///
+/// With the `jwt` feature, every ID token a login or a refresh obtains is checked before it
+/// is handed out: its signature against the pool's JWKS at
+/// `<issuer>/.well-known/jwks.json` (fetched once, cached by `kid`, fetched again when a
+/// token names a `kid` the cache lacks), `iss` = the issuer, `aud` = the client id,
+/// `token_use` = `id` and `exp`. The issuer is the pool's,
+/// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, also when
+/// [`with_endpoint`](Self::with_endpoint) names another AWS host (a VPC or FIPS endpoint);
+/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp` built with
+/// `cognito_issuer(true)`) is taken to issue as `<endpoint>/<pool id>`;
+/// `with_issuer` sets it explicitly. A token that fails is a
+/// [`MalformedResponse`](ErrorKind::MalformedResponse) error, not
+/// [`CredentialsRejected`](ErrorKind::CredentialsRejected): the answer cannot be trusted,
+/// but nothing says the user's credentials are wrong (and the CLI's exit status says
+/// "malformed response", not "wrong password"). After a refresh that fails so,
+/// [`AuthMiddleware`](crate::AuthMiddleware) logs in once, as after any failed refresh;
+/// that login's ID token is checked the same way. Without the feature, ID tokens are passed
+/// on unchecked, and [`verifies_id_tokens`](Self::verifies_id_tokens) says so.
+///
 /// ```
 /// use en_core_auth::{AuthMiddleware, ClientInfo};
 /// use en_core_auth::srp::SrpAuthorizer;
@@ -84,6 +104,13 @@ pub struct SrpAuthorizer {
     /// Set when a challenge answer got no answer back (it may have been used up): the login
     /// starts over instead of failing on a replay.
     answer_lost: Cell<bool>,
+    /// `iss` of the ID tokens, when set with `with_issuer`.
+    #[cfg(feature = "jwt")]
+    issuer: Option<String>,
+    /// Checks the ID tokens; made at the first one, from the issuer then configured, and
+    /// kept so that its JWKS cache serves every later login and refresh.
+    #[cfg(feature = "jwt")]
+    id_tokens: Option<crate::oauth2::id_token::IdTokenVerifier>,
 }
 
 impl fmt::Debug for SrpAuthorizer {
@@ -148,6 +175,10 @@ impl SrpAuthorizer {
             rotation: None,
             spent_refresh_token: None,
             answer_lost: Cell::new(false),
+            #[cfg(feature = "jwt")]
+            issuer: None,
+            #[cfg(feature = "jwt")]
+            id_tokens: None,
         })
     }
 
@@ -343,7 +374,118 @@ impl SrpAuthorizer {
     /// ```
     pub fn with_endpoint(mut self, url: impl Into<String>) -> SrpAuthorizer {
         self.endpoint = url.into();
+        #[cfg(feature = "jwt")]
+        {
+            self.id_tokens = None;
+        }
         self
+    }
+
+    /// The issuer whose ID tokens this pool hands out (feature `jwt`): `iss` must name it,
+    /// and its JWKS is at `<issuer>/.well-known/jwks.json`. Needed only when the default
+    /// (see [ID tokens are verified](Self#id-tokens-are-verified-feature-jwt)) is wrong:
+    /// an endpoint outside `amazonaws.com` that proxies a real pool, or an emulator that
+    /// issues under another name.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// let login = login
+    ///     .with_endpoint("https://cognito.proxy.example.com/")
+    ///     .with_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> SrpAuthorizer {
+        self.issuer = Some(issuer.into().trim_end_matches('/').to_owned());
+        self.id_tokens = None;
+        self
+    }
+
+    /// The issuer the ID tokens are checked against (feature `jwt`): the one given to
+    /// [`with_issuer`](Self::with_issuer), else the pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>` when the endpoint is an AWS
+    /// host, else `<endpoint>/<pool id>`.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/");
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// let local = login.with_endpoint("http://127.0.0.1:9229/");
+    /// assert_eq!(local.issuer(), "http://127.0.0.1:9229/eu-west-1_X");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn issuer(&self) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        let region = split_pool_id(&self.user_pool_id)
+            .map(|(region, _)| region)
+            .unwrap_or_default();
+        let host = self
+            .endpoint
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
+            .split(['/', ':', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let pool = &self.user_pool_id;
+        if host.ends_with(".amazonaws.com.cn") {
+            format!("https://cognito-idp.{region}.amazonaws.com.cn/{pool}")
+        } else if host.ends_with(".amazonaws.com") {
+            format!("https://cognito-idp.{region}.amazonaws.com/{pool}")
+        } else {
+            format!("{}/{pool}", self.endpoint.trim_end_matches('/'))
+        }
+    }
+
+    /// Whether the ID tokens this authorizer obtains are verified before it hands them out:
+    /// true with the `jwt` feature, false without it.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// assert_eq!(login.verifies_id_tokens(), cfg!(feature = "jwt"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn verifies_id_tokens(&self) -> bool {
+        cfg!(feature = "jwt")
+    }
+
+    /// `token` once its ID token (if any) passed verification; see the type's docs.
+    #[cfg(feature = "jwt")]
+    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+        if self.id_tokens.is_none() {
+            let issuer = self.issuer();
+            let jwks = format!("{issuer}/.well-known/jwks.json");
+            check_endpoint(&jwks, self.allow_insecure_http)?;
+            self.id_tokens = Some(
+                crate::oauth2::id_token::IdTokenVerifier::new(
+                    &issuer,
+                    self.client.client_id(),
+                    &jwks,
+                )
+                .with_token_use("id"),
+            );
+        }
+        if let Some(verifier) = &mut self.id_tokens {
+            verifier.check(&self.http, &token, None)?;
+        }
+        Ok(token)
+    }
+
+    /// Without the `jwt` feature nothing is verified (see `verifies_id_tokens`).
+    #[cfg(not(feature = "jwt"))]
+    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+        Ok(token)
     }
 
     /// Accepts a plain-HTTP endpoint on a host that is not loopback. Only for networks you
@@ -1114,45 +1256,9 @@ impl SrpAuthorizer {
             .ok_or_else(|| malformed("the refresh answer has no AuthenticationResult"))?;
         cognito::parse_tokens(result, Some(refresh_token))
     }
-}
 
-impl Authorizer for SrpAuthorizer {
-    fn client_info(&self) -> &ClientInfo {
-        &self.client
-    }
-
-    // The default `expired()` (the expiry time): the hot path need not ask it.
-    fn expiry_by_time_only(&self) -> bool {
-        true
-    }
-
-    /// The user pool, its endpoint, the app client and the user (the password only ever
-    /// changes how the token is obtained, never which token it is).
-    fn credential_set(&self) -> crate::store::CredentialSet {
-        crate::store::CredentialSet::new("cognito srp", &self.endpoint)
-            .param("user_pool_id", &self.user_pool_id)
-            .client(&self.client)
-            .user(&self.username)
-    }
-
-    /// Logs in. A challenge answer is sent once (it is single-use at Cognito); when one
-    /// gets no answer (a timeout, a dropped connection, a 5xx), the login starts over once
-    /// with a fresh `InitiateAuth`, so that a network blip ends as a success or a
-    /// [`Transport`](ErrorKind::Transport) error, never as a replayed answer that Cognito
-    /// refuses (and counts toward a lockout).
-    fn authorize(&mut self) -> Result<Token, Error> {
-        let endpoint = self.checked_endpoint()?;
-        self.answer_lost.set(false);
-        match self.login(&endpoint) {
-            Err(error) if self.answer_lost.replace(false) => {
-                log::debug!("a challenge answer got no answer ({error}); starting the login over");
-                self.login(&endpoint)
-            }
-            other => other,
-        }
-    }
-
-    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+    /// A refresh, before the ID token is checked.
+    fn renew(&mut self, token: &Token) -> Result<Token, Error> {
         let Some(refresh_token) = token.refresh_token() else {
             return Err(Error::new(
                 ErrorKind::CredentialsRejected,
@@ -1201,6 +1307,49 @@ impl Authorizer for SrpAuthorizer {
             }
         }
         self.tokens_from_refresh_token(&endpoint, refresh_token, device_key.as_deref())
+    }
+}
+
+impl Authorizer for SrpAuthorizer {
+    fn client_info(&self) -> &ClientInfo {
+        &self.client
+    }
+
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
+    /// The user pool, its endpoint, the app client and the user (the password only ever
+    /// changes how the token is obtained, never which token it is).
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        crate::store::CredentialSet::new("cognito srp", &self.endpoint)
+            .param("user_pool_id", &self.user_pool_id)
+            .client(&self.client)
+            .user(&self.username)
+    }
+
+    /// Logs in. A challenge answer is sent once (it is single-use at Cognito); when one
+    /// gets no answer (a timeout, a dropped connection, a 5xx), the login starts over once
+    /// with a fresh `InitiateAuth`, so that a network blip ends as a success or a
+    /// [`Transport`](ErrorKind::Transport) error, never as a replayed answer that Cognito
+    /// refuses (and counts toward a lockout).
+    fn authorize(&mut self) -> Result<Token, Error> {
+        let endpoint = self.checked_endpoint()?;
+        self.answer_lost.set(false);
+        let token = match self.login(&endpoint) {
+            Err(error) if self.answer_lost.replace(false) => {
+                log::debug!("a challenge answer got no answer ({error}); starting the login over");
+                self.login(&endpoint)
+            }
+            other => other,
+        }?;
+        self.verified(token)
+    }
+
+    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        let renewed = self.renew(token)?;
+        self.verified(renewed)
     }
 
     /// Logs out with Cognito's `RevokeToken`: the refresh token stops working, and so do

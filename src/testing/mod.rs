@@ -77,7 +77,7 @@ mod tokens;
 mod totp;
 
 pub use cognito::DeviceTracking;
-pub use faults::{Fault, Operation};
+pub use faults::{Fault, IdTokenSigning, Operation};
 pub use totp::totp_code;
 
 use server::{Reply, Request, Server};
@@ -679,6 +679,7 @@ impl LocalIdpBuilder {
             challenges: Mutex::default(),
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
+            id_token_keys: Mutex::default(),
             seen_assertions: Mutex::default(),
             cognito_settings: self.cognito,
             cognito: cognito::PoolState::default(),
@@ -712,6 +713,8 @@ pub(crate) struct State {
     pub(crate) challenges: Mutex<cognito::Challenges>,
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
+    /// How ID tokens are signed ([`LocalIdp::sign_id_tokens`]).
+    pub(crate) id_token_keys: Mutex<IdTokenKeys>,
     pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
     // Cognito (issue 11): pool settings, devices, lockouts, used TOTP steps, and answers to
     // lose on the way back.
@@ -728,6 +731,56 @@ pub(crate) struct AppClient {
     /// `None` for a public client (or a `private_key_jwt` one).
     pub(crate) secret: Option<String>,
     pub(crate) assertion_key: Option<assertion::AssertionKey>,
+}
+
+/// The ID-token signing a test asked for, and the extra keys it needs.
+#[derive(Default)]
+pub(crate) struct IdTokenKeys {
+    how: IdTokenSigning,
+    /// Listed in the JWKS once made.
+    rotated: Option<jwt::EcKey>,
+    /// Never listed.
+    foreign: Option<jwt::EcKey>,
+}
+
+impl State {
+    /// An ID token of `claims`, signed as [`LocalIdp::sign_id_tokens`] said.
+    pub(crate) fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, Error> {
+        let keys = self.id_token_keys.lock();
+        let mut claims = claims.clone();
+        let (claim, value) = match keys.how {
+            IdTokenSigning::WrongAudience => ("aud", "another-app-client"),
+            IdTokenSigning::WrongIssuer => ("iss", "https://issuer.invalid"),
+            IdTokenSigning::WrongTokenUse => ("token_use", "access"),
+            IdTokenSigning::RotatedKey | IdTokenSigning::ForeignKey => {
+                let rotated = keys.rotated.as_ref().ok_or_else(no_key)?;
+                let signer = match keys.how {
+                    IdTokenSigning::ForeignKey => keys.foreign.as_ref().ok_or_else(no_key)?,
+                    _ => rotated,
+                };
+                return signer.sign(rotated.kid(), &claims);
+            }
+            IdTokenSigning::Normal => return self.signer.sign(&claims),
+        };
+        claims[claim] = serde_json::Value::from(value);
+        self.signer.sign(&claims)
+    }
+
+    /// The JWKS: the test key, and the rotated key once there is one.
+    pub(crate) fn jwks(&self) -> serde_json::Value {
+        let mut jwks = self.signer.jwks().clone();
+        if let (Some(rotated), Some(keys)) = (
+            &self.id_token_keys.lock().rotated,
+            jwks["keys"].as_array_mut(),
+        ) {
+            keys.push(rotated.jwk().clone());
+        }
+        jwks
+    }
+}
+
+fn no_key() -> Error {
+    Error::new(ErrorKind::Other, "sign_id_tokens made no key")
 }
 
 impl State {
@@ -1113,6 +1166,32 @@ impl LocalIdp {
     /// ```
     pub fn last_api_key(&self) -> Option<String> {
         self.state.last_api_key.lock().clone()
+    }
+
+    /// Signs the ID tokens issued from now on as `how` says: a key rotation, a forgery or
+    /// a wrong claim, for testing the clients that verify them. Fails only when no random
+    /// key can be made.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{IdTokenSigning, LocalIdp};
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.sign_id_tokens(IdTokenSigning::RotatedKey)?;
+    /// let jwks: serde_json::Value = ureq::get(&idp.jwks_url()).call()?.body_mut().read_json()?;
+    /// assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sign_id_tokens(&self, how: IdTokenSigning) -> Result<(), Error> {
+        let mut keys = self.state.id_token_keys.lock();
+        if matches!(how, IdTokenSigning::RotatedKey | IdTokenSigning::ForeignKey)
+            && keys.rotated.is_none()
+        {
+            keys.rotated = Some(jwt::EcKey::generate("en-core-auth-local-idp-rotated-key")?);
+        }
+        if how == IdTokenSigning::ForeignKey && keys.foreign.is_none() {
+            keys.foreign = Some(jwt::EcKey::generate("unpublished")?);
+        }
+        keys.how = how;
+        Ok(())
     }
 
     /// The `token_use` (`"access"` or `"id"`) of the last token `/protected` accepted.

@@ -361,7 +361,7 @@ pub(crate) fn discovery(state: &State) -> Response {
 }
 
 pub(crate) fn jwks(state: &State) -> Response {
-    Response::json(200, JSON, state.signer.jwks())
+    Response::json(200, JSON, &state.jwks())
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
     let access_token = state.signer.sign(&access)?;
     let id_token = id_claims
         .as_ref()
-        .map(|claims| state.signer.sign(claims))
+        .map(|claims| state.sign_id_token(claims))
         .transpose()?;
     let refresh_token = if with_refresh {
         Some(random_token::<32>()?)

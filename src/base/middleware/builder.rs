@@ -158,6 +158,12 @@ impl AuthMiddlewareBuilder {
     /// Sends the ID token instead of the access token (API Gateway's Cognito authorizers
     /// often want it). A token without an ID token is then an error.
     ///
+    /// The middleware sends the ID token its authorizer obtained. With the `jwt` feature,
+    /// the crate's authorizers that obtain one verify it first (`SrpAuthorizer`, and the
+    /// interactive logins of a discovered issuer; see their `verifies_id_tokens`). **Without
+    /// the feature nothing is verified**: the ID token is sent as the identity provider
+    /// returned it, and the API that receives it must check it.
+    ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
     /// let auth = en_core_auth::AuthMiddleware::builder(Static::new()).use_id_token().build();
