@@ -134,19 +134,82 @@ fn remember_device_keeps_the_device_beside_the_token_and_proves_it_next_time() {
     let _ = std::fs::remove_dir_all(cache);
 }
 
-/// On a real terminal (a pty from util-linux `script`), the new password is asked on the
-/// terminal, read without echo, and the login goes through. Skipped where `script` is missing.
-#[test]
-fn on_a_terminal_the_new_password_is_asked_without_echo() {
-    use std::io::{Read, Write};
-    use std::sync::mpsc;
-    use std::time::Duration;
+/// The CLI run by `sh -c script` on a real terminal (a pty from util-linux `script`), as bob
+/// whose password must change; `None` where `script` is missing.
+struct OnATerminal {
+    child: std::process::Child,
+    received: std::sync::mpsc::Receiver<Vec<u8>>,
+    reader: std::thread::JoinHandle<()>,
+    seen: Vec<u8>,
+}
 
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` to give the CLI a terminal");
-        return;
+impl OnATerminal {
+    fn start(idp: &LocalIdp, cache: &Path, script: &str) -> Option<OnATerminal> {
+        use std::io::Read;
+        if Command::new("script").arg("--version").output().is_err() {
+            eprintln!("skipped: no `script` to give the CLI a terminal");
+            return None;
+        }
+        let mut child = Command::new("script")
+            .args(["-qec", script, "/dev/null"])
+            .env_clear()
+            .env("SHELL", "/bin/sh")
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("EN_CORE_AUTH_USER_POOL_ID", idp.pool_id())
+            .env("EN_CORE_AUTH_ENDPOINT", idp.url())
+            .env("EN_CORE_AUTH_CLIENT_ID", "cli-client")
+            .env("EN_CORE_AUTH_USERNAME", "bob")
+            .env("EN_CORE_AUTH_PASSWORD", "0ld-Passw0rd!")
+            .env("EN_CORE_AUTH_CACHE_DIR", cache)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (sender, received) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(OnATerminal {
+            child,
+            received,
+            reader,
+            seen: Vec::new(),
+        })
     }
-    let idp = LocalIdp::builder()
+
+    /// Waits for `text` on the terminal.
+    fn wait_for(&mut self, text: &str) {
+        while !String::from_utf8_lossy(&self.seen).contains(text) {
+            let chunk = self
+                .received
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {text:?}: {}", String::from_utf8_lossy(&self.seen)));
+            self.seen.extend(chunk);
+        }
+    }
+
+    /// Types `keys`, then waits for the end: the exit status and everything shown.
+    fn type_and_finish(mut self, keys: &[u8]) -> (std::process::ExitStatus, String) {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(keys).unwrap();
+        let status = self.child.wait().unwrap();
+        drop(stdin);
+        self.reader.join().unwrap();
+        self.seen.extend(self.received.try_iter().flatten());
+        (status, String::from_utf8_lossy(&self.seen).into_owned())
+    }
+}
+
+fn bob_must_change_password() -> LocalIdp {
+    LocalIdp::builder()
         .cognito_issuer(true)
         .client("cli-client", None)
         .user_with(
@@ -154,52 +217,25 @@ fn on_a_terminal_the_new_password_is_asked_without_echo() {
                 .status(en_core_auth::testing::UserStatus::ForceChangePassword),
         )
         .start()
-        .unwrap();
+        .unwrap()
+}
+
+/// On a real terminal, the new password is asked on the terminal, read without echo, and
+/// the login goes through. Skipped where `script` is missing.
+#[test]
+fn on_a_terminal_the_new_password_is_asked_without_echo() {
+    let idp = bob_must_change_password();
     let cache = cache_dir("tty");
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{BIN} token"), "/dev/null"])
-        .env_clear()
-        .env("SHELL", "/bin/sh")
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("EN_CORE_AUTH_USER_POOL_ID", idp.pool_id())
-        .env("EN_CORE_AUTH_ENDPOINT", idp.url())
-        .env("EN_CORE_AUTH_CLIENT_ID", "cli-client")
-        .env("EN_CORE_AUTH_USERNAME", "bob")
-        .env("EN_CORE_AUTH_PASSWORD", "0ld-Passw0rd!")
-        .env("EN_CORE_AUTH_CACHE_DIR", &cache)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (sender, received) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buffer) {
-            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    // Wait for the prompt (so the terminal's echo is already off), then type.
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("New password: ") {
-        let chunk = received
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no prompt: {}", String::from_utf8_lossy(&seen)));
-        seen.extend(chunk);
-    }
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"N3w-Secret!\n").unwrap();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
-    seen.extend(received.try_iter().flatten());
-    let shown = String::from_utf8_lossy(&seen);
+    let Some(mut terminal) = OnATerminal::start(&idp, &cache, &format!("{BIN} token")) else {
+        return;
+    };
+    // Wait for the prompt (so the terminal's echo is already off), then type, correcting a
+    // typo with Backspace.
+    terminal.wait_for("New password: ");
+    let (status, shown) = terminal.type_and_finish(b"N3w-Secrex\x7ft!\n");
     assert!(status.success(), "{shown}");
     assert!(
-        !shown.contains("N3w-Secret!"),
+        !shown.contains("N3w-Secre"),
         "the password was echoed: {shown}"
     );
     assert!(shown.contains("eyJ"), "no token printed: {shown}");
@@ -213,5 +249,36 @@ fn on_a_terminal_the_new_password_is_asked_without_echo() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    let _ = std::fs::remove_dir_all(cache);
+}
+
+/// Ctrl-C at a hidden prompt ends the CLI with status 130 and leaves the terminal as it
+/// was: echo, line editing and signals back on (`stty -a` run on the same terminal after
+/// it). Nothing reaches Cognito's RespondToAuthChallenge.
+#[test]
+fn ctrl_c_at_a_hidden_prompt_restores_the_terminal_and_exits_130() {
+    let idp = bob_must_change_password();
+    let cache = cache_dir("ctrl-c");
+    let script = format!("{BIN} token; echo \"exit=$?\"; stty -a");
+    let Some(mut terminal) = OnATerminal::start(&idp, &cache, &script) else {
+        return;
+    };
+    terminal.wait_for("New password: ");
+    let responds = idp.requests(Operation::RespondToAuthChallenge);
+    let (status, shown) = terminal.type_and_finish(b"half-typ\x03");
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("exit=130"), "{shown}");
+    assert!(!shown.contains("half-typ"), "echoed: {shown}");
+    let settings = shown
+        .split("exit=130")
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    for on in ["echo", "icanon", "isig"] {
+        assert!(settings.contains(&on), "{on} not restored: {shown}");
+        assert!(!settings.contains(&format!("-{on}").as_str()), "{shown}");
+    }
+    assert_eq!(idp.requests(Operation::RespondToAuthChallenge), responds);
     let _ = std::fs::remove_dir_all(cache);
 }

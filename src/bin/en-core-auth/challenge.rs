@@ -7,7 +7,7 @@
 //! status 6 and a message naming the challenge, never a prompt that waits forever.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::process::{Command as Process, Stdio};
 
 use en_core_auth::srp::{Challenge, SrpAuthorizer};
@@ -114,23 +114,34 @@ fn answer_on_terminal(challenge: &Challenge) -> Result<String, Error> {
         .map_err(|_| no_terminal())?;
     let mut out = tty.try_clone().map_err(|_| no_terminal())?;
     // Echo off before the prompt shows: what is typed as soon as it appears stays hidden.
-    let hidden = challenge.answer_is_secret() && echo(&tty, false);
-    let prompted = out
-        .write_all(question(challenge).as_bytes())
-        .and_then(|()| out.flush());
-    if prompted.is_err() {
-        if hidden {
-            echo(&tty, true);
+    let hidden = if challenge.answer_is_secret() {
+        HiddenInput::start(&tty)
+    } else {
+        None
+    };
+    out.write_all(question(challenge).as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|_| no_terminal())?;
+    let line = match hidden {
+        Some(hidden) => {
+            let typed = read_hidden(&tty);
+            // The saved settings come back before anything else happens, exit included
+            // (`process::exit` runs no destructors).
+            drop(hidden);
+            let _ = out.write_all(b"\n");
+            match typed.map_err(|_| no_terminal())? {
+                Typed::Line(line) => line,
+                Typed::Interrupted => std::process::exit(130),
+            }
         }
-        return Err(no_terminal());
-    }
-    let mut line = String::new();
-    let read = BufReader::new(&tty).read_line(&mut line);
-    if hidden {
-        echo(&tty, true);
-        let _ = out.write_all(b"\n");
-    }
-    read.map_err(|_| no_terminal())?;
+        None => {
+            let mut line = String::new();
+            BufReader::new(&tty)
+                .read_line(&mut line)
+                .map_err(|_| no_terminal())?;
+            line
+        }
+    };
     let answer = line.trim_end_matches(['\r', '\n']).to_owned();
     if answer.is_empty() {
         return Err(Error::new(
@@ -141,19 +152,86 @@ fn answer_on_terminal(challenge: &Challenge) -> Result<String, Error> {
     Ok(answer)
 }
 
-/// Turns the terminal's echo on or off with `stty` (no unsafe code, no extra dependency);
-/// whether it worked. Without it the answer is read with echo.
-fn echo(tty: &File, on: bool) -> bool {
-    let Ok(input) = tty.try_clone() else {
-        return false;
-    };
-    Process::new("stty")
-        .arg(if on { "echo" } else { "-echo" })
-        .stdin(Stdio::from(input))
-        .stdout(Stdio::null())
+/// The terminal set for typing a secret: no echo, each byte as it comes (`-icanon min 1`),
+/// and Ctrl-C a byte rather than a signal (`-isig`). A SIGINT would kill the process with
+/// echo still off; read as a byte, Ctrl-C ends the prompt here, and the settings saved
+/// with `stty -g` are put back on drop, whatever way the prompt ends. All with `stty`: no
+/// unsafe code, no extra dependency. Without `stty`, `start` gives `None` and the answer is
+/// read with echo.
+struct HiddenInput {
+    tty: File,
+    /// `stty -g` from before.
+    saved: String,
+}
+
+impl HiddenInput {
+    fn start(tty: &File) -> Option<HiddenInput> {
+        let saved = stty(tty, &["-g"])?.trim().to_owned();
+        // The guard exists before the change, so that a change made only in part is undone.
+        let guard = HiddenInput {
+            tty: tty.try_clone().ok()?,
+            saved,
+        };
+        stty(tty, &["-echo", "-icanon", "-isig", "min", "1", "time", "0"])?;
+        Some(guard)
+    }
+}
+
+impl Drop for HiddenInput {
+    fn drop(&mut self) {
+        if stty(&self.tty, &[&self.saved]).is_none() {
+            let _ = stty(&self.tty, &["sane"]);
+        }
+    }
+}
+
+/// Runs `stty args` on `tty`; its output if it succeeded.
+fn stty(tty: &File, args: &[&str]) -> Option<String> {
+    let output = Process::new("stty")
+        .args(args)
+        .stdin(Stdio::from(tty.try_clone().ok()?))
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// How a hidden answer ended.
+#[derive(Debug, PartialEq)]
+enum Typed {
+    /// Enter, or Ctrl-D / the end of input (an empty line when nothing was typed).
+    Line(String),
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// Reads a line byte by byte from a terminal in `HiddenInput`'s mode, doing the line
+/// editing the terminal no longer does: Backspace (DEL or BS) removes the last character,
+/// Ctrl-U the whole line.
+fn read_hidden(mut input: impl Read) -> std::io::Result<Typed> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if input.read(&mut byte)? == 0 {
+            break;
+        }
+        match byte[0] {
+            b'\r' | b'\n' => break,
+            0x03 => return Ok(Typed::Interrupted),
+            0x04 if bytes.is_empty() => break,
+            0x04 => {}
+            // A whole UTF-8 character: its continuation bytes, then its first byte.
+            0x7f | 0x08 => while bytes.pop().is_some_and(|b| b & 0xc0 == 0x80) {},
+            0x15 => bytes.clear(),
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes)
+        .map(Typed::Line)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))
 }
 
 #[cfg(test)]
@@ -177,5 +255,20 @@ mod tests {
             options: vec!["SMS_MFA".into(), "SOFTWARE_TOKEN_MFA".into()],
         };
         assert!(question(&choose).contains("SMS_MFA, SOFTWARE_TOKEN_MFA"));
+    }
+
+    #[test]
+    fn hidden_input_does_the_line_editing() {
+        let line = |typed: &[u8]| read_hidden(typed).unwrap();
+        assert_eq!(line(b"123456\r"), Typed::Line("123456".into()));
+        assert_eq!(line(b"12x\x7f3\n"), Typed::Line("123".into()));
+        assert_eq!(line("pé\x7fa\x08b\n".as_bytes()), Typed::Line("pb".into()));
+        assert_eq!(line(b"\x7f\x7fok\n"), Typed::Line("ok".into()));
+        assert_eq!(line(b"wrong\x15right\n"), Typed::Line("right".into()));
+        assert_eq!(line(b"sec\x03ret\n"), Typed::Interrupted);
+        assert_eq!(line(b"\x04"), Typed::Line(String::new()));
+        assert_eq!(line(b"ab\x04c\n"), Typed::Line("abc".into()));
+        assert_eq!(line(b"no newline"), Typed::Line("no newline".into()));
+        assert!(read_hidden(&b"\xff\n"[..]).is_err());
     }
 }
