@@ -18,6 +18,12 @@ USAGE:
                                      status is CMD's (128+N when killed by signal N)
     en-core-auth [OPTIONS] status    show what the cache holds (no request is made)
     en-core-auth [OPTIONS] clear     forget the cached token
+    en-core-auth login [--device] [--no-browser]
+                                     log a person in with the browser (or a code typed
+                                     on another device) at --issuer with a public
+                                     --client-id; `token` and `header` then use that
+                                     login and renew it (`en-core-auth login --help`)
+    en-core-auth logout              revoke the login at the server and forget it
     en-core-auth [OPTIONS] git-credential get|store|erase
                                      git credential helper: `get` answers with the token
                                      as the password, `erase` (git saw it rejected)
