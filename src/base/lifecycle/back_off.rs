@@ -29,7 +29,8 @@ impl BackOff {
         self.until = Some(now + jittered(wait_after(self.streak)));
     }
 
-    /// Whether attempts are held off at `now`.
+    /// Whether attempts are held off at `now`. (Equivalent mutant: `<=` for `<` differs
+    /// only at the very nanosecond the random wait ends.)
     pub(super) fn active(&self, now: Instant) -> bool {
         self.until.is_some_and(|until| now < until)
     }
@@ -48,13 +49,13 @@ pub(super) fn wait_after(streak: u32) -> Duration {
 }
 
 /// `wait` less up to a quarter, at random.
-fn jittered(wait: Duration) -> Duration {
+pub(super) fn jittered(wait: Duration) -> Duration {
     wait.mul_f64(1.0 - JITTER * random_unit())
 }
 
 /// A number in [0, 1). Not for secrets: `RandomState` is seeded per process and steps its
 /// key with each instance, which is enough to spread retries.
-fn random_unit() -> f64 {
+pub(super) fn random_unit() -> f64 {
     let bits = RandomState::new().build_hasher().finish() >> 11;
     bits as f64 / (1u64 << 53) as f64
 }

@@ -271,7 +271,8 @@ impl Lifecycle {
     /// after a refusal is accepted after all, and the next refusal renews again.
     pub(crate) fn request_succeeded(&self, generation: u64) {
         // Read before writing: on the hot path the line stays shared between cores.
-        // (Equivalent mutant: without the check `fetch_max` gives the same result, slower.)
+        // (Equivalent mutants: without the check, or with `<=`, `fetch_max` gives the same
+        // result, slower.)
         if self.proven.load(Ordering::Relaxed) < generation {
             self.proven.fetch_max(generation, Ordering::Relaxed);
         }

@@ -577,9 +577,11 @@ fn a_refusal_while_renewal_backs_off_gives_up_at_once() {
         Some(ErrorKind::Server)
     );
     // The failed renewal is remembered: another 401 hands the 401 over, no new call.
+    // (Taken apart from the call: a read guard held across `rejected` would deadlock a
+    // renewal, which is what a broken back-off would start.)
+    let refused = f.lifecycle.current.read().as_ref().unwrap().generation;
     assert!(matches!(
-        f.lifecycle
-            .rejected(f.lifecycle.current.read().as_ref().unwrap().generation),
+        f.lifecycle.rejected(refused),
         Ok(Rejection::GiveUp)
     ));
     assert_eq!(f.provider.calls(), 2);
@@ -706,6 +708,11 @@ fn the_renewing_thread_is_known_while_it_calls_the_authorizer() {
     f.token().unwrap();
     assert!(f.provider.renewing_seen.load(Ordering::SeqCst));
     assert!(!f.lifecycle.renewing_on_this_thread(), "only while it does");
+    {
+        // Holding the authorizer is not calling it: the mark was taken off.
+        let _renewer = f.lifecycle.renewer.lock();
+        assert!(!f.lifecycle.renewing_on_this_thread());
+    }
     // Another thread, while this one holds the authorizer, is not the renewing thread.
     let _renewer = f.lifecycle.renewer.lock();
     let _marked = f.lifecycle.calling_authorizer();
@@ -766,4 +773,63 @@ fn an_advisory_refresh_does_not_wait_for_another_process() {
         "no blocking wait"
     );
     assert_eq!(f.provider.calls(), 1, "the other process renews");
+}
+
+#[test]
+fn a_failed_renewal_in_the_mandatory_margin_defers_the_next_one() {
+    let thresholds = RefreshThresholds {
+        mandatory_fraction: 1.0,
+        mandatory_max: HOUR,
+        advisory_fraction: 1.0,
+        advisory_max: HOUR,
+    };
+    // The advisory window is empty here, so the deferral is its floor, 50 ms.
+    let f = fixture_with(Some(Duration::from_secs(600)), thresholds, None);
+    assert_eq!(f.token(), Ok("token-1".into()));
+    f.provider.failures.lock().push_back(ErrorKind::Server);
+    assert_eq!(f.token(), Ok("token-1".into()), "valid: kept");
+    for _ in 0..5 {
+        assert_eq!(f.token(), Ok("token-1".into()));
+    }
+    assert_eq!(f.provider.calls(), 2, "no renewal while deferred");
+    f.clock.advance(Duration::from_millis(50));
+    assert_eq!(f.token(), Ok("token-3".into()));
+}
+
+#[test]
+fn jitter_takes_up_to_a_quarter_off_at_random() {
+    let wait = Duration::from_secs(8);
+    let samples: Vec<Duration> = (0..64).map(|_| super::back_off::jittered(wait)).collect();
+    assert!(
+        samples
+            .iter()
+            .all(|s| *s <= wait && *s >= wait.mul_f64(0.75)),
+        "{samples:?}"
+    );
+    assert!(
+        samples.iter().any(|s| *s != samples[0]),
+        "the waits differ: {samples:?}"
+    );
+    let units: Vec<f64> = (0..64).map(|_| super::back_off::random_unit()).collect();
+    assert!(units.iter().all(|u| (0.0..1.0).contains(u)), "{units:?}");
+    assert!(units.iter().any(|u| *u > 0.5) && units.iter().any(|u| *u < 0.5));
+}
+
+#[test]
+fn a_waiter_does_not_take_an_outcome_withdrawn_since() {
+    // Plays a caller that saw the renewal count, then waited while a renewal ran and its
+    // token was withdrawn again: it renews instead of taking the withdrawn token.
+    let f = fixture(Some(HOUR));
+    assert_eq!(f.token(), Ok("token-1".into()));
+    let settled = f.lifecycle.settled.load(Ordering::Acquire);
+    let seen = f.lifecycle.current.read().clone();
+    f.lifecycle.invalidate(None);
+    assert_eq!(f.token(), Ok("token-2".into()));
+    f.lifecycle.invalidate(None);
+    let mut renewer = f.lifecycle.renewer.lock();
+    let got = f
+        .lifecycle
+        .renew_with(&mut renewer, settled, seen.as_ref(), Reason::Required)
+        .unwrap();
+    assert_eq!(got.token.access_token(), "token-3");
 }
