@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use en_core_auth::oauth2::{AuthorizationCode, DeviceCode, DevicePrompt, OAuthError};
-use en_core_auth::store::{CacheKey, FileStore};
+use en_core_auth::store::{CacheKey, FileStore, TokenStore};
 use en_core_auth::testing::{LocalIdp, Operation};
 use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
 
@@ -366,7 +366,7 @@ fn without_a_revocation_endpoint_logout_says_so() {
 }
 
 #[test]
-fn a_file_store_keeps_the_login_between_runs() {
+fn a_file_store_keeps_the_login_between_runs_until_logout() {
     let idp = idp();
     let dir = std::env::temp_dir().join(format!(
         "en-core-auth-interactive-{}-{}",
@@ -391,9 +391,28 @@ fn a_file_store_keeps_the_login_between_runs() {
     assert_eq!(idp.requests(Operation::Token), 1);
     // Renewal there uses the stored refresh token: still no browser.
     second.invalidate();
-    assert_ne!(second.access_token().unwrap(), first);
+    let renewed = second.access_token().unwrap();
+    assert_ne!(renewed, first);
     assert_eq!(second_seen.opened(), 0);
     assert_eq!(idp.requests(Operation::Token), 2);
+
+    // Logout through the middleware: revoked at the server (refresh token, then access
+    // token), forgotten in memory and in the file.
+    second.revoke().unwrap();
+    assert_eq!(idp.requests(Operation::Revocation), 2);
+    assert!(!idp.verify_access_token(&renewed));
+    assert!(
+        FileStore::in_dir(&dir, key.clone())
+            .load()
+            .unwrap()
+            .is_none()
+    );
+    // The next use, in this process or the next run, logs the person in again.
+    assert_ne!(second.access_token().unwrap(), renewed);
+    assert_eq!(second_seen.opened(), 1);
+    let third_seen = Arc::new(Browser::default());
+    run(&third_seen).access_token().unwrap();
+    assert_eq!(third_seen.opened(), 0, "the new login was stored");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
