@@ -121,8 +121,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .call()?
             .body_mut()
             .read_to_string()?;
-        let (logins, renewals) = auth.token_requests();
-        println!("{label}: {body} (logins {logins}, renewals {renewals})");
+        let requests = auth.token_requests();
+        println!(
+            "{label}: {body} (logins {}, renewals {})",
+            requests.authorize, requests.refresh
+        );
         Ok(())
     };
     forecast("first call")?;

@@ -6,11 +6,13 @@
 //! ```
 //!
 //! It shows the first login, reuse, a proactive refresh, a rejected token recovered with
-//! one resend, and a wrong password refused with a clear error.
+//! one resend, a wrong password refused with a clear error, and a person's device login
+//! (RFC 8628) approved from "another device".
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use en_core_auth::oauth2::ClientCredentials;
+use en_core_auth::oauth2::{ClientCredentials, DeviceCode};
 use en_core_auth::srp::SrpAuthorizer;
 use en_core_auth::testing::{LocalIdp, Operation};
 use en_core_auth::{AuthMiddleware, ClientInfo};
@@ -21,13 +23,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let log = |message: String| println!("[{:>5.2}s] {message}", started.elapsed().as_secs_f64());
 
-    let idp = LocalIdp::builder()
-        .pool_id(POOL)
-        .client("demo-service", Some("demo-service-secret"))
-        .client("demo-app", None)
-        .user("alice", "Passw0rd!")
-        .token_ttl(Duration::from_secs(4))
-        .start()?;
+    // Shared with the "phone" that approves the device login.
+    let idp = Arc::new(
+        LocalIdp::builder()
+            // Tokens issued as a pool does (`<url>/<pool id>`), the issuer SrpAuthorizer
+            // derives from a non-AWS endpoint to verify ID tokens.
+            .cognito_issuer(true)
+            .pool_id(POOL)
+            .client("demo-service", Some("demo-service-secret"))
+            .client("demo-app", None)
+            .user("alice", "Passw0rd!")
+            .token_ttl(Duration::from_secs(4))
+            .start()?,
+    );
     log(format!(
         "local identity provider on {} (pool {POOL}, 4 s tokens)",
         idp.url()
@@ -108,6 +116,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )),
         Err(other) => return Err(other.into()),
     }
+    println!("\n== A device login (RFC 8628), as `az login --use-device-code`");
+    idp.device_timing(Duration::from_secs(1), Duration::from_secs(60));
+    let phone = idp.clone();
+    let login = DeviceCode::discover(ClientInfo::new("demo-app", ""), idp.issuer())?
+        .with_scopes(["openid", "offline_access"])
+        .with_prompt(move |prompt| {
+            println!(
+                "        go to {} and enter the code {}",
+                prompt.verification_uri(),
+                prompt.user_code()
+            );
+            // The person approves on their phone a moment later.
+            let (phone, code) = (phone.clone(), prompt.user_code().to_owned());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                phone.approve_device_code(&code, "alice");
+            });
+            Ok(())
+        });
+    let auth = AuthMiddleware::new(login);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(auth)
+        .build()
+        .into();
+    let status = agent.get(&api).call()?.status();
+    log(format!(
+        "{:<36} -> {status}  (device code polls and token requests so far: {})",
+        "approved on the phone: logged in",
+        idp.requests(Operation::Token)
+    ));
+
     log(format!(
         "done; the API saw {} requests",
         idp.requests(Operation::Protected)

@@ -17,6 +17,9 @@ const POOL: &str = "us-east-1_Local";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let idp = LocalIdp::builder()
+        // Tokens issued as a pool does (`<url>/<pool id>`), the issuer SrpAuthorizer
+        // derives from a non-AWS endpoint to verify ID tokens.
+        .cognito_issuer(true)
         .pool_id(POOL)
         // A public app client (no secret), as mobile and desktop apps have. With a secret,
         // pass it in ClientInfo and the authorizer sends SECRET_HASH.

@@ -3,8 +3,11 @@
 //!
 //! It exists so that the safe defaults live in one place:
 //!
-//! - **timeouts** on every request (connect 10 s, whole request 30 s by default), because
-//!   ureq has none and a hung token endpoint would hold every thread waiting for a token;
+//! - **timeouts** on every request (connect 10 s, and 30 s for each later step: sending the
+//!   request, waiting for the answer, reading it), because ureq has none and a hung token
+//!   endpoint would hold every thread waiting for a token. Name resolution is bounded by
+//!   the system resolver's own timeouts: a ureq timeout on it would start a thread per
+//!   request (see [`HttpClient::with_timeouts`]);
 //! - **no redirects**: a token endpoint that redirects is misconfigured, and following it
 //!   would send the client's credentials somewhere else;
 //! - **a response size cap** (1 MiB by default), so a broken or hostile server cannot make
@@ -30,8 +33,9 @@ use crate::{Error, ErrorKind};
 /// `TooManyRequestsException`). A rejected credential is never retried.
 ///
 /// The wait before retry *n* is `initial_backoff · 2ⁿ⁻¹`, capped at `max_backoff`, with
-/// "full jitter" (a random fraction of it) so that many clients do not retry in step; a
-/// `Retry-After` from the server replaces it, capped at `max_retry_after`. No retry starts
+/// "equal jitter" (a random duration between half of it and all of it) so that many
+/// clients do not retry in step; a `Retry-After` from the server (seconds, or an HTTP
+/// date) replaces it, and one longer than `max_retry_after` ends the retries. No retry starts
 /// once `max_elapsed` has passed since the first attempt.
 ///
 /// ```
@@ -134,6 +138,10 @@ fn jitter(full: Duration) -> Duration {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// True when `agent` was built here with the timeouts and rules below, so requests
+    /// need no per-request configuration (which clones the agent's whole configuration:
+    /// about 1 µs per token request, see BENCHMARKS.md).
+    own_agent: bool,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_bytes: u64,
@@ -152,6 +160,9 @@ impl Default for HttpClient {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<Duration>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8), when the server sent one.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) dpop_nonce: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -164,8 +175,23 @@ pub(crate) enum Attempt<T> {
     Retry(Error, Option<Duration>),
 }
 
+/// The timeouts and rules of token traffic, set on an agent's or a request's configuration
+/// builder (two types that share these methods through a trait ureq keeps private).
+macro_rules! token_traffic_rules {
+    ($builder:expr, $http:expr) => {
+        $builder
+            .timeout_connect(Some($http.connect_timeout))
+            .timeout_send_request(Some($http.request_timeout))
+            .timeout_send_body(Some($http.request_timeout))
+            .timeout_recv_response(Some($http.request_timeout))
+            .timeout_recv_body(Some($http.request_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+    };
+}
+
 impl HttpClient {
-    /// A client with its own agent and the default timeouts (connect 10 s, whole request
+    /// A client with its own agent and the default timeouts (connect 10 s, each later step
     /// 30 s), size cap (1 MiB) and [`RetryPolicy`].
     ///
     /// ```
@@ -173,7 +199,17 @@ impl HttpClient {
     /// assert_eq!(http.request_timeout().as_secs(), 30);
     /// ```
     pub fn new() -> HttpClient {
-        HttpClient::with_agent(ureq::Agent::new_with_defaults())
+        let mut http = HttpClient::with_agent(ureq::Agent::new_with_defaults());
+        http.own_agent = true;
+        http.agent = http.own_agent();
+        http
+    }
+
+    /// An agent that applies this client's timeouts and rules to every request.
+    fn own_agent(&self) -> ureq::Agent {
+        token_traffic_rules!(ureq::Agent::config_builder(), self)
+            .build()
+            .into()
     }
 
     /// A client that sends its requests through `agent` (for a proxy, or your own TLS
@@ -191,6 +227,7 @@ impl HttpClient {
     pub fn with_agent(agent: ureq::Agent) -> HttpClient {
         HttpClient {
             agent,
+            own_agent: false,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 1024 * 1024,
@@ -198,8 +235,16 @@ impl HttpClient {
         }
     }
 
-    /// Sets the connect timeout and the timeout for a whole request (connect, send,
-    /// receive). Zero durations are raised to one millisecond: there is always a timeout.
+    /// Sets the connect timeout and the timeout of each later step of a request: sending
+    /// it (headers, then body), waiting for the answer's headers, reading its body. A
+    /// request that makes progress takes at most `connect + 4 × request`; one that stalls
+    /// fails after its step's timeout. Zero durations are raised to one millisecond: there
+    /// is always a timeout.
+    ///
+    /// Why not one timeout for the whole request: with one set, ureq resolves every host
+    /// name on a new thread, so that resolution can be cut short; that thread cost about
+    /// 20 µs of CPU per token request, more than the rest of the request (BENCHMARKS.md,
+    /// issue 14). Name resolution is bounded by the system resolver's own timeouts instead.
     ///
     /// ```
     /// use std::time::Duration;
@@ -211,6 +256,9 @@ impl HttpClient {
         let at_least = Duration::from_millis(1);
         self.connect_timeout = connect.max(at_least);
         self.request_timeout = request.max(at_least);
+        if self.own_agent {
+            self.agent = self.own_agent();
+        }
         self
     }
 
@@ -247,7 +295,8 @@ impl HttpClient {
         self.connect_timeout
     }
 
-    /// The timeout for a whole request.
+    /// The timeout of each step after connecting (see
+    /// [`with_timeouts`](HttpClient::with_timeouts)).
     ///
     /// ```
     /// assert_eq!(en_core_auth::http::HttpClient::new().request_timeout().as_secs(), 30);
@@ -350,13 +399,17 @@ impl HttpClient {
 
     /// The per-request settings that hold whatever agent the client was given.
     fn configured<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        // An agent of our own carries no middleware: nothing to tell apart.
+        if self.own_agent {
+            return request;
+        }
+        let mut request = token_traffic_rules!(request.config(), self).build();
+        // Token traffic: an AuthMiddleware on the caller's agent lets it through on any
+        // thread.
+        if let Some(extensions) = request.extensions_mut() {
+            extensions.insert(crate::base::TokenTraffic);
+        }
         request
-            .config()
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.request_timeout))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
     }
 
     fn read_reply(
@@ -369,7 +422,12 @@ impl HttpClient {
             .headers()
             .get("retry-after")
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+        let dpop_nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .body_mut()
             .with_config()
@@ -379,6 +437,7 @@ impl HttpClient {
         Ok(Reply {
             status,
             retry_after,
+            dpop_nonce,
             body,
         })
     }
@@ -398,10 +457,62 @@ pub(crate) fn transport_error(error: ureq::Error) -> Error {
     }
 }
 
-/// `Retry-After` in seconds. The HTTP-date form is rare on token endpoints and is
-/// treated as absent (the back-off applies instead).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// Whether a failed request surely never reached the server: the connection was
+/// refused or could not be made, or the host name did not resolve. Anything else (a reset,
+/// a timeout while waiting for the answer) may have come after the server acted on it.
+pub(crate) fn surely_unsent(error: &Error) -> bool {
+    match error.downcast_ref::<ureq::Error>() {
+        Some(ureq::Error::Io(io)) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        Some(ureq::Error::ConnectionFailed | ureq::Error::HostNotFound) => true,
+        Some(ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)) => true,
+        _ => false,
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (the IMF-fixdate
+/// form, `Sun, 06 Nov 1994 08:49:37 GMT`, which RFC 9110 requires senders to use), as
+/// the time left from `now` (zero for a date already past).
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time.
+fn parse_http_date(value: &str) -> Option<std::time::SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_weekday, rest) = value.split_once(", ")?;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
+        return None;
+    }
+    if !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 (the civil-from-days algorithm, run backwards).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// Checks that `url` is a usable endpoint for sending credentials: an absolute `https`
@@ -493,9 +604,58 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_in_seconds() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    fn a_refused_connection_is_surely_unsent() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let http = HttpClient::new().with_retry(RetryPolicy::none());
+        let err = http
+            .post_form(&format!("http://127.0.0.1:{port}/token"), &[], &[])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert!(surely_unsent(&err), "{err:?}");
+        let timeout = Error::new(
+            ErrorKind::Transport,
+            ureq::Error::Timeout(ureq::Timeout::RecvResponse),
+        );
+        assert!(!surely_unsent(&timeout));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00
+        assert_eq!(parse_retry_after(" 3 ", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        // A date already past: retry at once.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 00:00:00 GMT"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_835_395_200))
+        );
+        for bad in [
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 CET",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "Wed, 21 Foo 2015 07:28:00 GMT",
+            "Wed, 21 Oct 2015 24:28:00 GMT",
+            "Wed, 21 Oct 2015 07:28 GMT",
+            "-5",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
     }
 
     #[test]

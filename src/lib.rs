@@ -38,8 +38,14 @@
 //!   anything but [`ErrorKind::Transport`] or [`ErrorKind::Server`], the middleware logs in
 //!   again with [`Authorizer::authorize`].
 //! - **Credentials stay with their origin.** The middleware follows redirects of the
-//!   requests it authorized and sends `Authorization` and `X-Api-Key` only to the scheme,
-//!   host and port they were added for. (ureq on its own forwards `X-Api-Key` to any host.)
+//!   requests it authorized, by ureq's own rules, and strips every credential header
+//!   (`Authorization`, `Proxy-Authorization`, `Cookie`, the API-key and token headers) on a
+//!   hop to another scheme, host or port. (ureq on its own forwards `X-Api-Key` to any
+//!   host.) Tokens never go over plain `http://` to a host that is not loopback unless
+//!   [`AuthMiddlewareBuilder::allow_insecure_http`](base::AuthMiddlewareBuilder::allow_insecure_http).
+//! - **Your agent's settings apply to its resends.** Build the agent with
+//!   [`AuthMiddleware::agent`] and the requests the middleware sends itself (a resend, a
+//!   redirect hop) use its user agent, proxy, TLS, timeouts and redirect limit.
 //! - **Your agent's error form is kept.** A `401` is handled whether your agent reports
 //!   statuses as `Err(ureq::Error::StatusCode)` (the default) or as responses.
 //!
@@ -51,12 +57,33 @@
 //! `client_secret_post`, and refresh tokens where the server issues them.
 //! [`oauth2::RefreshToken`] starts from a refresh token obtained elsewhere.
 //!
+//! ## People at a terminal: browser and device logins
+//!
+//! [`oauth2::AuthorizationCode`] logs a person in with their browser (authorization code +
+//! PKCE, a one-shot listener on `127.0.0.1`), [`oauth2::DeviceCode`] with a code typed on
+//! another device (RFC 8628). Both refresh without asking again, log out with
+//! [`Authorizer::revoke`] (RFC 7009), and with the feature `jwt` verify the ID tokens they
+//! get. With a file store (below), the person logs in once per refresh token, not per run.
+//!
+//! ```no_run
+//! use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::DeviceCode};
+//! let login = DeviceCode::discover(ClientInfo::new("my-cli", ""), "https://idp.example.com")?
+//!     .with_scopes(["openid", "offline_access"]);
+//! let auth = AuthMiddleware::new(login); // the code is shown on the first request
+//! # let _ = auth;
+//! # Ok::<(), en_core_auth::Error>(())
+//! ```
+//!
 //! ## AWS Cognito user pools (SRP)
 //!
 //! [`srp::SrpAuthorizer`] logs a user in with `USER_SRP_AUTH`, the password never leaving
 //! the machine, directly against the Cognito Identity Provider API (no AWS SDK), refreshes
-//! with `REFRESH_TOKEN_AUTH`, sends `SECRET_HASH` when the app client has a secret, and
-//! answers challenges (new password, MFA) through a handler you supply.
+//! with `REFRESH_TOKEN_AUTH` (or `GetTokensFromRefreshToken` where the app client rotates
+//! refresh tokens), sends `SECRET_HASH` when the app client has a secret, and answers every
+//! challenge (a new password, MFA and one-time codes, setting up an authenticator, custom
+//! challenges, the first factor of `USER_AUTH`) through a handler you supply. With
+//! [`remember_device`](srp::SrpAuthorizer::remember_device), a device Cognito remembers
+//! proves itself on later logins instead of asking for MFA again.
 //!
 //! ## Your own identity provider
 //!

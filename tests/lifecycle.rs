@@ -58,7 +58,13 @@ fn thirty_two_threads_on_a_cold_start_cause_one_authorize() {
     );
     assert_eq!(script.authorizes(), 1);
     assert_eq!(script.refreshes(), 0);
-    assert_eq!(auth.token_requests(), (1, 0));
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 1,
+            refresh: 0
+        }
+    );
 }
 
 #[test]

@@ -937,6 +937,12 @@ fn srp_login_with_the_right_password_returns_tokens_the_resource_accepts() {
     assert_eq!(id_claims["token_use"], "id");
     assert_eq!(id_claims["cognito:username"], "alice");
     assert_eq!(id_claims["sub"], claims["sub"]);
+    // As Cognito issues them: the ID token names the user and client only as
+    // `cognito:username` and `aud`.
+    assert!(id_claims.get("username").is_none(), "{id_claims}");
+    assert!(id_claims.get("client_id").is_none(), "{id_claims}");
+    assert!(id_claims["auth_time"].is_u64());
+    assert_eq!(claims["auth_time"], id_claims["auth_time"]);
 
     assert_eq!(
         get_protected(&idp, Some(&format!("Bearer {id}"))).status,
@@ -967,28 +973,100 @@ fn srp_login_with_a_wrong_password_or_unknown_user_is_refused() {
 #[test]
 fn srp_answers_need_cognitos_timestamp_and_a_fresh_secret_block() {
     let idp = idp();
-    let padded = srp_login_with(
-        &idp,
-        "public",
-        None,
-        "alice",
-        "Passw0rd!",
-        "Tue Dec 03 09:05:07 UTC 2026".into(),
-    )
-    .unwrap_err();
-    assert_eq!(error_type(&padded), "InvalidParameterException");
-    let empty =
-        srp_login_with(&idp, "public", None, "alice", "Passw0rd!", String::new()).unwrap_err();
-    assert_eq!(error_type(&empty), "InvalidParameterException");
+    let ten_minutes_ago = SystemTime::now() - std::time::Duration::from_secs(600);
+    let now = math::cognito_timestamp(SystemTime::now());
+    // The right weekday for the date, with a neighbour's name instead.
+    let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let today = weekdays.iter().position(|d| now.starts_with(d)).unwrap();
+    let wrong_weekday = format!("{}{}", weekdays[(today + 1) % 7], &now[3..]);
+    let (head, tail) = now.split_at(8);
+    let padded_day = match tail.split_once(' ') {
+        Some((day, rest)) if day.len() == 1 => format!("{head}0{day} {rest}"),
+        _ => "Thu Dec 03 09:05:07 UTC 2026".to_owned(),
+    };
+    // Cognito answers each as a wrong password, even though the signature is right for what
+    // was sent; none of them counts toward the lockout.
+    for timestamp in [
+        padded_day,
+        wrong_weekday,
+        math::cognito_timestamp(ten_minutes_ago),
+        String::new(),
+    ] {
+        let refused = srp_login_with(
+            &idp,
+            "public",
+            None,
+            "alice",
+            "Passw0rd!",
+            timestamp.clone(),
+        )
+        .unwrap_err();
+        let expected = if timestamp.is_empty() {
+            "InvalidParameterException"
+        } else {
+            "NotAuthorizedException"
+        };
+        assert_eq!(error_type(&refused), expected, "{timestamp:?}");
+    }
+    assert_eq!(idp.failed_logins("alice"), 0);
 
     let replay = cognito(
         &idp,
         "RespondToAuthChallenge",
         &json!({"ChallengeName": "PASSWORD_VERIFIER", "ClientId": "public", "ChallengeResponses": {
             "USERNAME": "alice", "PASSWORD_CLAIM_SECRET_BLOCK": "AAAA",
-            "PASSWORD_CLAIM_SIGNATURE": "x", "TIMESTAMP": "Tue Dec 3 09:05:07 UTC 2026"}}),
+            "PASSWORD_CLAIM_SIGNATURE": "x", "TIMESTAMP": now}}),
     );
     assert_eq!(replay.json()["__type"], "NotAuthorizedException");
+}
+
+#[test]
+fn wrong_passwords_lock_the_user_out_until_unlocked() {
+    let idp = idp();
+    for attempt in 1..=5 {
+        let wrong = srp_login(&idp, "public", None, "alice", "wrong").unwrap_err();
+        assert!(
+            wrong.1.contains("Incorrect username or password"),
+            "{}",
+            wrong.1
+        );
+        assert_eq!(idp.failed_logins("alice"), attempt);
+    }
+    // Locked: even the right password is refused, through either flow.
+    let locked = srp_login(&idp, "public", None, "alice", "Passw0rd!").unwrap_err();
+    assert!(
+        locked.1.contains("Password attempts exceeded"),
+        "{}",
+        locked.1
+    );
+    let locked = password_auth(&idp, "public", "alice", "Passw0rd!");
+    assert!(
+        locked.text.contains("Password attempts exceeded"),
+        "{}",
+        locked.text
+    );
+    idp.unlock("alice");
+    srp_login(&idp, "public", None, "alice", "Passw0rd!").unwrap();
+    assert_eq!(idp.failed_logins("alice"), 0);
+}
+
+#[test]
+fn prevent_user_existence_errors_answers_unknown_users_as_wrong_passwords() {
+    let idp = LocalIdp::builder()
+        .client("public", None)
+        .user("alice", "Passw0rd!")
+        .prevent_user_existence_errors()
+        .start()
+        .unwrap();
+    // The unknown user gets a PASSWORD_VERIFIER challenge like anyone, then the same error
+    // as a wrong password.
+    let unknown = srp_login(&idp, "public", None, "zed", "x").unwrap_err();
+    let wrong = srp_login(&idp, "public", None, "alice", "x").unwrap_err();
+    assert_eq!(unknown.1, wrong.1);
+    assert_eq!(error_type(&unknown), "NotAuthorizedException");
+    let unknown = password_auth(&idp, "public", "zed", "x");
+    assert_eq!(unknown.json()["__type"], "NotAuthorizedException");
+    assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 2);
 }
 
 #[test]
@@ -1108,6 +1186,18 @@ fn software_token_mfa_takes_the_current_totp_code() {
     let done = answer(&right);
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.json()["AuthenticationResult"]["IdToken"].is_string());
+
+    // The same code again, in a new login: refused, as Cognito refuses a TOTP code used
+    // once (an observer of one login cannot replay its code).
+    let again = srp_login(&idp, "public", None, "dave", "D4ve!").unwrap();
+    let session = again["Session"].as_str().unwrap();
+    let reused = respond(
+        &idp,
+        "SOFTWARE_TOKEN_MFA",
+        &json!(session),
+        json!({"USERNAME": "dave", "SOFTWARE_TOKEN_MFA_CODE": right}),
+    );
+    assert_eq!(reused.json()["__type"], "CodeMismatchException");
 }
 
 #[test]
@@ -1151,12 +1241,20 @@ fn refresh_token_auth_renews_without_a_new_refresh_token() {
         renew("REFRESH_TOKEN_AUTH", "carol@example.com").json()["__type"],
         "NotAuthorizedException"
     );
+    let auth_time =
+        decode_unverified(login["AuthenticationResult"]["IdToken"].as_str().unwrap())["auth_time"]
+            .clone();
     for flow in ["REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"] {
         let reply = renew(flow, "carol");
         assert_eq!(reply.status, 200, "{}", reply.text);
         let result = &reply.json()["AuthenticationResult"];
         assert!(result.get("RefreshToken").is_none());
         assert!(idp.verify_access_token(result["AccessToken"].as_str().unwrap()));
+        // auth_time is when the user logged in, not when the tokens were renewed.
+        for token in ["AccessToken", "IdToken"] {
+            let claims = decode_unverified(result[token].as_str().unwrap());
+            assert_eq!(claims["auth_time"], auth_time, "{token}");
+        }
     }
     idp.revoke_refresh_tokens();
     assert_eq!(
@@ -1416,6 +1514,8 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "USER_SRP_AUTH",
         "USER_PASSWORD_AUTH",
         "REFRESH_TOKEN_AUTH",
+        "CUSTOM_AUTH",
+        "USER_AUTH",
         "X",
         "",
     ];
@@ -1424,6 +1524,14 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "NEW_PASSWORD_REQUIRED",
         "SOFTWARE_TOKEN_MFA",
         "SMS_MFA",
+        "EMAIL_OTP",
+        "SMS_OTP",
+        "SELECT_MFA_TYPE",
+        "MFA_SETUP",
+        "CUSTOM_CHALLENGE",
+        "SELECT_CHALLENGE",
+        "DEVICE_SRP_AUTH",
+        "DEVICE_PASSWORD_VERIFIER",
         "?",
     ];
     let names = [
@@ -1437,6 +1545,10 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "PASSWORD_CLAIM_SIGNATURE",
         "NEW_PASSWORD",
         "SOFTWARE_TOKEN_MFA_CODE",
+        "DEVICE_KEY",
+        "PREFERRED_CHALLENGE",
+        "ANSWER",
+        "EMAIL_OTP_CODE",
     ];
     let values = [
         "alice",
@@ -1451,6 +1563,9 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         "Tue Dec 3 09:05:07 UTC 2026",
         "\u{0}\u{ffff}",
         "123456",
+        "PASSWORD_SRP",
+        "EMAIL_OTP",
+        "us-east-1_00000000-0000-4000-8000-000000000000",
     ];
     for round in 0..300 {
         let mut params = serde_json::Map::new();
@@ -1462,6 +1577,30 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
             let body =
                 json!({"AuthFlow": rng.pick(&flows), "ClientId": client, "AuthParameters": params});
             ("InitiateAuth", body)
+        } else if rng.next().is_multiple_of(3) {
+            // The other operations take their fields at the top level.
+            let op = rng.pick(&[
+                "ConfirmDevice",
+                "UpdateDeviceStatus",
+                "GetTokensFromRefreshToken",
+                "RevokeToken",
+                "AssociateSoftwareToken",
+                "VerifySoftwareToken",
+            ]);
+            params.insert("ClientId".into(), json!(client));
+            for field in [
+                "AccessToken",
+                "DeviceKey",
+                "RefreshToken",
+                "Token",
+                "Session",
+                "UserCode",
+            ] {
+                if rng.next().is_multiple_of(2) {
+                    params.insert(field.into(), json!(rng.pick(&values)));
+                }
+            }
+            (op, Value::Object(params))
         } else {
             let body = json!({"ChallengeName": rng.pick(&challenges), "ClientId": client,
                 "Session": rng.pick(&values), "ChallengeResponses": params});
@@ -1482,6 +1621,8 @@ fn random_cognito_requests_get_client_errors_never_a_crash() {
         );
         assert!(reply.json().is_object());
     }
+    // Random wrong passwords may have locked alice out, as Cognito would.
+    idp.unlock("alice");
     assert_eq!(
         password_auth(&idp, "public", "alice", "Passw0rd!").status,
         200

@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use en_core_auth::testing::{LocalIdp, User};
+use en_core_auth::srp::{Device, SrpAuthorizer};
+use en_core_auth::testing::{DeviceTracking, LocalIdp, Operation, User};
+use en_core_auth::{Authorizer, ClientInfo};
 use serde_json::Value;
 
 /// The peer Python, or `None` (after saying so) when peers are not set up.
@@ -31,6 +33,7 @@ fn idp() -> LocalIdp {
 
 fn builder() -> en_core_auth::testing::LocalIdpBuilder {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id("us-east-1_PyCognito")
         .client("public", None)
         .client("confidential", Some("py-secret"))
@@ -144,4 +147,94 @@ fn pycognitos_cognito_class_verifies_our_tokens_with_a_cognito_style_issuer() {
         &["--cognito-class"],
     );
     assert_eq!(reply["error"], "NotAuthorizedException", "{reply}");
+}
+
+// ------------------------------------------------------------------ remembered devices
+
+fn device_idp() -> LocalIdp {
+    builder()
+        .device_tracking(DeviceTracking::UserOptIn)
+        .start()
+        .unwrap()
+}
+
+fn device_args(device: &Device) -> Vec<String> {
+    // `--name=value`: a group key starts with '-', which argparse would take for an option.
+    vec![
+        format!("--device-key={}", device.device_key()),
+        format!("--device-group-key={}", device.device_group_key()),
+        format!("--device-password={}", device.device_password()),
+    ]
+}
+
+/// pycognito logs in as `device`: the pool asks for the device proof, pycognito's answers
+/// check out, and the device-bound refresh works with the DEVICE_KEY.
+fn pycognito_device_login(python: &str, idp: &LocalIdp, device: &Device) {
+    let responds = idp.requests(Operation::RespondToAuthChallenge);
+    let args = device_args(device);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reply = run_script(python, idp, "public", "alice", "Passw0rd!", &args);
+    assert_logged_in_and_refreshed(idp, &reply);
+    assert_eq!(reply["new_device"], false, "{reply}");
+    // PASSWORD_VERIFIER, DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER.
+    assert_eq!(
+        idp.requests(Operation::RespondToAuthChallenge),
+        responds + 3
+    );
+}
+
+/// Registers a device with pycognito's own verifier (generate_hash_device).
+fn pycognito_registers_a_device(python: &str, idp: &LocalIdp) -> Device {
+    let reply = run_script(
+        python,
+        idp,
+        "public",
+        "alice",
+        "Passw0rd!",
+        &["--register-device"],
+    );
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["new_device"], true, "{reply}");
+    let field = |name: &str| reply["device"][name].as_str().unwrap().to_owned();
+    Device::new(field("key"), field("group_key"), field("password"))
+}
+
+#[test]
+fn pycognito_registers_a_device_and_logs_in_with_its_proof() {
+    let Some(python) = python() else { return };
+    let idp = device_idp();
+    let device = pycognito_registers_a_device(&python, &idp);
+    assert_eq!(idp.requests(Operation::UpdateDeviceStatus), 1);
+    pycognito_device_login(&python, &idp, &device);
+}
+
+#[test]
+fn a_device_registered_by_en_core_auth_logs_in_with_pycognito_and_back() {
+    let Some(python) = python() else { return };
+    let idp = device_idp();
+    let login = || {
+        SrpAuthorizer::new(
+            ClientInfo::new("public", ""),
+            idp.pool_id(),
+            "alice",
+            "Passw0rd!",
+        )
+        .unwrap()
+        .with_endpoint(idp.url())
+    };
+    // Our verifier, pycognito's proof.
+    let mut ours = login().remember_device(true);
+    ours.authorize().unwrap();
+    let device = ours.device().unwrap();
+    pycognito_device_login(&python, &idp, &device);
+
+    // pycognito's verifier, our proof.
+    let theirs = pycognito_registers_a_device(&python, &idp);
+    let responds = idp.requests(Operation::RespondToAuthChallenge);
+    let token = login().with_device(theirs).authorize().unwrap();
+    assert!(idp.verify_access_token(token.access_token()));
+    assert_eq!(
+        idp.requests(Operation::RespondToAuthChallenge),
+        responds + 3
+    );
 }

@@ -210,9 +210,12 @@ fn a_429_retry_after_is_honoured() {
 }
 
 #[test]
-fn invalid_client_is_never_retried() {
+fn invalid_client_with_a_chosen_method_is_never_retried() {
     let server = FaultServer::start(vec![], Answer::oauth_error(401, "invalid_client"));
-    let err = authorizer(&server, "wrong-s3cr3t").authorize().unwrap_err();
+    let err = authorizer(&server, "wrong-s3cr3t")
+        .with_client_auth(ClientAuth::SecretBasic)
+        .authorize()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
     let oauth = err.downcast_ref::<OAuthError>().unwrap();
     assert_eq!(oauth.error(), "invalid_client");
@@ -220,6 +223,76 @@ fn invalid_client_is_never_retried() {
     assert_eq!(oauth.status(), 401);
     assert_eq!(server.count(), 1);
     assert!(!format!("{err} {err:?}").contains("wrong-s3cr3t"));
+}
+
+#[test]
+fn basic_refused_then_post_once_and_remembered() {
+    // An Azure-style secret, and a server that compares Basic credentials undecoded.
+    let server = server(vec![
+        Answer::oauth_error(401, "invalid_client"),
+        Answer::token("t-1"),
+        Answer::token("t-2"),
+    ]);
+    let mut auth = authorizer(&server, "Ab8Q~x.y");
+    assert_eq!(auth.authorize().unwrap().access_token(), "t-1");
+    assert_eq!(auth.authorize().unwrap().access_token(), "t-2");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let basic = requests[0].header("authorization").unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"svc:Ab8Q~x.y", "`~` is unreserved: not encoded");
+    for request in &requests[1..] {
+        assert_eq!(request.header("authorization"), None);
+        assert_eq!(request.field("client_secret").as_deref(), Some("Ab8Q~x.y"));
+    }
+}
+
+#[test]
+fn when_post_is_refused_too_the_error_stands_and_basic_stays() {
+    let server = FaultServer::start(vec![], Answer::oauth_error(401, "invalid_client"));
+    let mut auth = authorizer(&server, "wrong");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    assert_eq!(server.count(), 2);
+    auth.authorize().unwrap_err();
+    assert_eq!(server.count(), 3, "adapting happens once");
+    assert!(server.requests()[2].header("authorization").is_some());
+}
+
+#[test]
+fn a_retry_after_date_is_honoured() {
+    let server = server(vec![
+        Answer::json(429, r#"{"error":"slow_down"}"#)
+            .with_header("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        Answer::token("after-date"),
+    ]);
+    let token = authorizer(&server, "s").authorize().unwrap();
+    assert_eq!(token.access_token(), "after-date");
+    assert_eq!(server.count(), 2);
+}
+
+#[test]
+fn token_types_it_cannot_use_are_errors() {
+    for (kind, expected) in [
+        ("N_A", ErrorKind::MalformedResponse),
+        ("mac", ErrorKind::MalformedResponse),
+        ("DPoP", ErrorKind::Configuration),
+    ] {
+        let server = server(vec![Answer::json(
+            200,
+            &format!(r#"{{"access_token":"t","token_type":"{kind}","expires_in":60}}"#),
+        )]);
+        let err = authorizer(&server, "s").authorize().unwrap_err();
+        assert_eq!(err.kind(), expected, "{kind}: {err}");
+        assert_eq!(server.count(), 1);
+    }
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"t","token_type":"bearer","expires_in":60}"#,
+    )]);
+    assert!(authorizer(&server, "s").authorize().is_ok(), "any case");
 }
 
 #[test]
@@ -506,4 +579,465 @@ fn plain_http_elsewhere_needs_the_opt_in() {
         .allow_insecure_http()
         .build();
     assert!(opted_in.is_ok());
+}
+
+fn refresh_authorizer(server: &FaultServer, refresh_token: &str) -> RefreshToken {
+    RefreshToken::new(
+        ClientInfo::new("app", ""),
+        server.url("/token"),
+        refresh_token,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+}
+
+/// How often the server saw each refresh token.
+fn refresh_tokens_seen(server: &FaultServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| r.field("refresh_token"))
+        .collect()
+}
+
+#[test]
+fn a_lost_answer_after_rotation_never_replays_the_refresh_token() {
+    let server = server(vec![
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#,
+        ),
+        // The server rotates rt-2 away, then the answer is lost.
+        Answer::Drop,
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt-1");
+    assert_eq!(auth.authorize().unwrap().access_token(), "a-1");
+    assert_eq!(auth.authorize().unwrap_err().kind(), ErrorKind::Transport);
+    // Neither a refresh nor the middleware's fallback sends rt-2 again.
+    let token = Token::new("a-1").with_refresh_token("rt-2");
+    let err = auth.refresh(&token).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    assert!(err.to_string().contains("lost"), "{err}");
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+}
+
+#[test]
+fn a_refresh_grant_is_not_retried_after_a_5xx_or_a_timeout() {
+    for answer in [
+        Answer::Reply(500, vec![], "oops".into()),
+        Answer::Reply(502, vec![], "bad gateway".into()),
+        Answer::Reply(503, vec![], "no retry-after".into()),
+        Answer::Delay(Duration::from_secs(3), Box::new(Answer::token("late"))),
+    ] {
+        let server = server(vec![answer.clone()]);
+        let mut auth = refresh_authorizer(&server, "rt").with_http_client(
+            fast_http().with_timeouts(Duration::from_secs(5), Duration::from_secs(1)),
+        );
+        let err = auth.authorize().unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Server | ErrorKind::Transport),
+            "{answer:?}: {err}"
+        );
+        assert_eq!(server.count(), 1, "{answer:?}");
+    }
+}
+
+#[test]
+fn a_refresh_grant_is_retried_after_429_or_503_with_retry_after() {
+    for status in [429, 503] {
+        let server = server(vec![
+            Answer::Reply(status, vec![], "busy".into()).with_header("retry-after", "0"),
+            Answer::token("after-wait"),
+        ]);
+        let token = refresh_authorizer(&server, "rt").authorize().unwrap();
+        assert_eq!(token.access_token(), "after-wait");
+        assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"], "{status}");
+    }
+}
+
+#[test]
+fn a_refused_refresh_token_fails_once_then_without_a_request() {
+    let server = server(vec![Answer::oauth_error(400, "invalid_grant")]);
+    let mut auth = refresh_authorizer(&server, "revoked");
+    for _ in 0..3 {
+        let err = auth.authorize().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+        assert_eq!(
+            err.downcast_ref::<OAuthError>().unwrap().error(),
+            "invalid_grant"
+        );
+    }
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn through_the_middleware_invalid_grant_costs_one_token_request() {
+    let server = server(vec![
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
+        ),
+        Answer::oauth_error(400, "invalid_grant"),
+    ]);
+    let middleware = en_core_auth::AuthMiddleware::new(refresh_authorizer(&server, "rt-1"));
+    assert_eq!(middleware.access_token().unwrap(), "a-1");
+    assert_eq!(server.count(), 1);
+    for _ in 0..3 {
+        // As after a 401: the next use renews with refresh(), which is refused; the
+        // middleware's fallback, authorize(), must not send the refused token again.
+        middleware.invalidate();
+        let before = server.count();
+        let err = middleware.access_token().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+        assert!(
+            server.count() - before <= 1,
+            "more than one token request per use"
+        );
+    }
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+}
+
+#[test]
+fn client_credentials_falls_back_to_a_new_grant_after_a_lost_refresh() {
+    let server = server(vec![Answer::Drop, Answer::token("fresh")]);
+    let mut auth = authorizer(&server, "s");
+    let token = Token::new("old").with_refresh_token("rt-1");
+    assert_eq!(
+        auth.refresh(&token).unwrap_err().kind(),
+        ErrorKind::Transport
+    );
+    assert_eq!(auth.refresh(&token).unwrap().access_token(), "fresh");
+    let requests = server.requests();
+    assert_eq!(
+        requests[1].field("grant_type").as_deref(),
+        Some("client_credentials")
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt-1"]);
+}
+
+#[test]
+fn discovery_moves_on_after_a_redirect_or_html() {
+    for first in [
+        Answer::Reply(
+            302,
+            vec![("location".into(), "https://login.example.com/".into())],
+            String::new(),
+        ),
+        Answer::Reply(
+            200,
+            vec![("content-type".into(), "text/html".into())],
+            "<html>login</html>".into(),
+        ),
+    ] {
+        let server = server(vec![first.clone(), metadata("{base}", "{base}/token", "")]);
+        let auth = discover(&server.url("")).unwrap();
+        assert_eq!(auth.token_url(), server.url("/token"), "{first:?}");
+        assert_eq!(server.count(), 2);
+    }
+}
+
+#[test]
+fn discovery_with_only_key_based_methods_asks_for_one() {
+    let server = server(vec![metadata(
+        "{base}",
+        "{base}/token",
+        r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#,
+    )]);
+    let err = discover(&server.url("")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("private_key_jwt"), "{err}");
+}
+
+#[test]
+fn discovery_with_tls_client_auth_sends_the_id_only() {
+    let server = server(vec![
+        metadata(
+            "{base}",
+            "{base}/token",
+            r#","token_endpoint_auth_methods_supported":["tls_client_auth","private_key_jwt"]"#,
+        ),
+        Answer::token("t"),
+    ]);
+    discover(&server.url("")).unwrap().authorize().unwrap();
+    let request = &server.requests()[1];
+    assert_eq!(request.header("authorization"), None);
+    assert_eq!(request.field("client_id").as_deref(), Some("svc"));
+    assert_eq!(request.field("client_secret"), None);
+}
+
+/// A DPoP proof's claims, verified with the key in its header (as a server does).
+#[cfg(feature = "jwt")]
+fn dpop_claims(proof: &str) -> serde_json::Value {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header = jsonwebtoken::decode_header(proof).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("dpop+jwt"));
+    let key = DecodingKey::from_jwk(&header.jwk.unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(proof, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn dpop_token_requests_carry_a_proof_and_follow_the_nonce_once() {
+    use en_core_auth::oauth2::DpopKey;
+    let dpop_token = Answer::json(
+        200,
+        r#"{"access_token":"bound","token_type":"DPoP","expires_in":60}"#,
+    );
+    let server = server(vec![
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-1"),
+        dpop_token.clone(),
+        dpop_token,
+        // A server that keeps asking gets no loop.
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-2"),
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-3"),
+    ]);
+    let key = DpopKey::generate().unwrap();
+    let mut auth = authorizer(&server, "s").with_dpop(key);
+    let token = auth.authorize().unwrap();
+    assert_eq!(
+        (token.access_token(), token.token_type()),
+        ("bound", "DPoP")
+    );
+    assert_eq!(server.count(), 2, "one retry with the nonce");
+    auth.authorize().unwrap();
+    assert_eq!(server.count(), 3, "the nonce was kept");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<OAuthError>().unwrap().error(),
+        "use_dpop_nonce"
+    );
+    assert_eq!(server.count(), 5);
+    let proofs: Vec<serde_json::Value> = server
+        .requests()
+        .iter()
+        .map(|r| dpop_claims(r.header("dpop").unwrap()))
+        .collect();
+    for claims in &proofs {
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(claims["htu"], server.url("/oauth2/token"));
+        assert!(claims.get("ath").is_none(), "no access token yet");
+    }
+    assert!(proofs[0].get("nonce").is_none());
+    assert_eq!(proofs[1]["nonce"], "n-1");
+    assert_eq!(proofs[2]["nonce"], "n-1");
+    assert_eq!(proofs[4]["nonce"], "n-2");
+    let mut jtis: Vec<&str> = proofs.iter().map(|c| c["jti"].as_str().unwrap()).collect();
+    jtis.sort_unstable();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 5, "a new jti per request");
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn a_refresh_token_is_resent_after_use_dpop_nonce() {
+    use en_core_auth::oauth2::DpopKey;
+    let server = server(vec![
+        Answer::json(400, r#"{"error":"use_dpop_nonce"}"#).with_header("dpop-nonce", "n-1"),
+        Answer::json(
+            200,
+            r#"{"access_token":"a","token_type":"DPoP","expires_in":60}"#,
+        ),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt").with_dpop(DpopKey::generate().unwrap());
+    assert!(auth.authorize().is_ok());
+    // The server refused the proof before looking at the grant: sending it again is safe.
+    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+}
+
+/// A closure that hands out `subject-1`, `subject-2`, … and counts its calls.
+fn numbered(
+    prefix: &'static str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    impl FnMut() -> Result<String, en_core_auth::Error> + Send + 'static,
+) {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&calls);
+    (calls, move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(format!("{prefix}-{n}"))
+    })
+}
+
+#[test]
+fn token_exchange_sends_the_subject_token_and_what_it_asks_for() {
+    use en_core_auth::oauth2::TokenExchange;
+    let server = server(vec![
+        Answer::token("exchanged-1"),
+        Answer::token("exchanged-2"),
+    ]);
+    let (calls, subject) = numbered("subject");
+    let mut auth = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        subject,
+        TokenExchange::JWT,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+    .with_audience("orders-api")
+    .with_resource("https://a.example.com/")
+    .with_resource("https://b.example.com/")
+    .with_requested_token_type(TokenExchange::ACCESS_TOKEN)
+    .with_scopes(["deploy"]);
+    assert_eq!(auth.authorize().unwrap().access_token(), "exchanged-1");
+    // A refresh is a new exchange with a fresh subject token.
+    let renewed = auth.refresh(&Token::new("exchanged-1")).unwrap();
+    assert_eq!(renewed.access_token(), "exchanged-2");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let requests = server.requests();
+    let form = requests[0].form();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ),
+            ("subject_token", "subject-1"),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("audience", "orders-api"),
+            ("resource", "https://a.example.com/"),
+            ("resource", "https://b.example.com/"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token"
+            ),
+            ("scope", "deploy"),
+            ("client_id", "ci"),
+        ]
+    );
+    assert_eq!(
+        requests[1].field("subject_token").as_deref(),
+        Some("subject-2")
+    );
+}
+
+#[test]
+fn token_exchange_refuses_an_n_a_token_and_a_failing_closure_sends_nothing() {
+    use en_core_auth::oauth2::TokenExchange;
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"an-id-token","issued_token_type":"urn:ietf:params:oauth:token-type:id_token","token_type":"N_A"}"#,
+    )]);
+    let (_, subject) = numbered("subject");
+    let mut auth = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        subject,
+        TokenExchange::JWT,
+    )
+    .unwrap()
+    .with_http_client(fast_http());
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::MalformedResponse
+    );
+
+    let mut failing = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        || {
+            Err(en_core_auth::Error::new(
+                ErrorKind::Configuration,
+                "no token file",
+            ))
+        },
+        TokenExchange::JWT,
+    )
+    .unwrap();
+    let err = failing.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("no token file"));
+    let mut empty = TokenExchange::new(
+        ClientInfo::new("ci", ""),
+        server.url("/oauth2/token"),
+        || Ok("  ".to_owned()),
+        TokenExchange::JWT,
+    )
+    .unwrap();
+    assert_eq!(
+        empty.authorize().unwrap_err().kind(),
+        ErrorKind::Configuration
+    );
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn jwt_bearer_sends_a_fresh_assertion_for_every_token_through_the_middleware() {
+    use en_core_auth::oauth2::JwtBearer;
+    let server = server(vec![Answer::token("jb-1"), Answer::token("jb-2")]);
+    let (calls, assertion) = numbered("assertion");
+    let auth = JwtBearer::new(
+        ClientInfo::new("svc", "s"),
+        server.url("/oauth2/token"),
+        assertion,
+    )
+    .unwrap()
+    .with_http_client(fast_http())
+    .with_scopes(["read"]);
+    let middleware = en_core_auth::AuthMiddleware::new(auth);
+    assert_eq!(middleware.access_token().unwrap(), "jb-1");
+    middleware.invalidate();
+    assert_eq!(middleware.access_token().unwrap(), "jb-2");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for (n, request) in requests.iter().enumerate() {
+        assert_eq!(
+            request.field("grant_type").as_deref(),
+            Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        );
+        assert_eq!(
+            request.field("assertion"),
+            Some(format!("assertion-{}", n + 1))
+        );
+        assert_eq!(request.field("scope").as_deref(), Some("read"));
+        assert!(
+            request.header("authorization").is_some(),
+            "client_secret_basic"
+        );
+    }
+}
+
+#[test]
+fn a_refresh_token_throttled_beyond_the_cap_is_kept_for_later() {
+    let server = server(vec![
+        Answer::Reply(429, vec![], "slow down".into()).with_header("retry-after", "60"),
+        Answer::token("later"),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt");
+    assert_eq!(auth.authorize().unwrap_err().kind(), ErrorKind::Server);
+    // The server said "not now", not "used": the refresh token is still good to send.
+    assert_eq!(auth.authorize().unwrap().access_token(), "later");
+    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+}
+
+#[test]
+fn a_refresh_answered_with_an_unusable_token_is_not_sent_again() {
+    let server = server(vec![Answer::json(
+        200,
+        r#"{"access_token":"a","token_type":"N_A","refresh_token":"rt-2"}"#,
+    )]);
+    let mut auth = refresh_authorizer(&server, "rt");
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::MalformedResponse
+    );
+    // The server acted on it (and may have rotated it): not sent again.
+    assert_eq!(
+        auth.authorize().unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+    assert_eq!(refresh_tokens_seen(&server), ["rt"]);
 }

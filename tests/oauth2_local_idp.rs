@@ -109,6 +109,20 @@ fn a_wrong_secret_is_invalid_client_and_not_retried() {
         err.downcast_ref::<OAuthError>().unwrap().error(),
         "invalid_client"
     );
+    // Basic refused, then client_secret_post once (no method was chosen); never more.
+    assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+#[test]
+fn a_wrong_secret_with_a_chosen_method_is_sent_once() {
+    let idp = idp();
+    let err = ClientCredentials::new(ClientInfo::new(ID, "wrong"), idp.token_url())
+        .unwrap()
+        .with_http_client(fast_http())
+        .with_client_auth(en_core_auth::oauth2::ClientAuth::SecretBasic)
+        .authorize()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
     assert_eq!(idp.requests(Operation::Token), 1);
 }
 
@@ -160,7 +174,10 @@ fn a_retry_after_beyond_the_cap_ends_the_retries() {
 fn a_401_fault_is_never_retried() {
     let idp = idp();
     idp.fail_next(3, Fault::Status(401));
-    let err = authorizer(&idp).authorize().unwrap_err();
+    let err = authorizer(&idp)
+        .with_client_auth(en_core_auth::oauth2::ClientAuth::SecretBasic)
+        .authorize()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
     assert_eq!(idp.requests(Operation::Token), 1);
 }
@@ -226,7 +243,13 @@ fn through_the_middleware_invalid_grant_falls_back_and_a_401_is_recovered() {
         3,
         "a refused refresh, then a new grant"
     );
-    assert_eq!(auth.token_requests(), (2, 1));
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 2,
+            refresh: 1
+        }
+    );
 
     idp.expire_all_tokens();
     assert_eq!(agent.get(idp.protected_url()).call().unwrap().status(), 200);

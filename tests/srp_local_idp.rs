@@ -14,6 +14,7 @@ const TOTP_SECRET: &[u8] = b"12345678901234567890";
 
 fn idp() -> LocalIdp {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .pool_id(POOL)
         .client("public-client", None)
         .client("secret-client", Some("client-s3cret"))
@@ -156,7 +157,10 @@ fn an_email_alias_logs_in_and_refreshes_with_the_real_user_name() {
     assert_ne!(first, second);
     assert_eq!(
         auth.token_requests(),
-        (1, 1),
+        en_core_auth::base::TokenRequests {
+            authorize: 1,
+            refresh: 1
+        },
         "renewed by refresh, not by a new login"
     );
     assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 1);
@@ -203,7 +207,13 @@ fn a_revoked_refresh_token_falls_back_to_a_full_login() {
     auth.invalidate();
     let token = auth.access_token().unwrap();
     assert!(idp.verify_access_token(&token));
-    assert_eq!(auth.token_requests(), (2, 1));
+    assert_eq!(
+        auth.token_requests(),
+        en_core_auth::base::TokenRequests {
+            authorize: 2,
+            refresh: 1
+        }
+    );
     assert_eq!(idp.requests(Operation::RespondToAuthChallenge), 2);
 }
 
@@ -238,6 +248,11 @@ fn new_password_required_with_and_without_a_handler() {
         });
     let token = answered.authorize().unwrap();
     assert!(idp.verify_access_token(token.access_token()));
+    // The same authorizer logs in again with the new password, with no challenge (the
+    // handler above would accept only NEW_PASSWORD_REQUIRED, and the pool asks nothing now).
+    let again = answered.authorize().unwrap();
+    assert!(idp.verify_access_token(again.access_token()));
+    assert_eq!(idp.failed_logins("bob"), 0);
     // The new password is now the password.
     assert!(
         login(
@@ -340,4 +355,97 @@ fn garbage_and_dropped_connections_are_typed_errors() {
         authorizer.authorize().unwrap_err().kind(),
         ErrorKind::Transport
     );
+}
+
+// ID tokens verified where they are obtained (issue 12 point 4): the pool's JWKS, `iss`,
+// `aud` = the client id, `token_use` = `id`, `exp`.
+
+#[test]
+fn id_tokens_are_verified_with_one_jwks_fetch_for_many_logins_and_refreshes() {
+    let idp = idp();
+    let mut login = alice(&idp);
+    assert!(login.verifies_id_tokens());
+    assert_eq!(login.issuer(), idp.issuer());
+    let first = login.authorize().unwrap();
+    assert!(first.id_token().is_some());
+    for _ in 0..3 {
+        login.authorize().unwrap();
+    }
+    let refreshed = login.refresh(&first).unwrap();
+    assert!(refreshed.id_token().is_some());
+    assert_eq!(idp.requests(Operation::Jwks), 1);
+    assert_eq!(idp.requests(Operation::InitiateAuth), 5);
+}
+
+#[test]
+fn a_forged_or_misaddressed_id_token_is_a_malformed_response() {
+    use en_core_auth::testing::IdTokenSigning;
+    let idp = idp();
+    for how in [
+        IdTokenSigning::ForeignKey,
+        IdTokenSigning::WrongAudience,
+        IdTokenSigning::WrongIssuer,
+        IdTokenSigning::WrongTokenUse,
+    ] {
+        idp.sign_id_tokens(how).unwrap();
+        let error = alice(&idp).authorize().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MalformedResponse, "{how:?}");
+        assert!(error.to_string().contains("ID token"), "{how:?}: {error}");
+    }
+}
+
+#[test]
+fn a_refreshed_id_token_is_verified_too() {
+    use en_core_auth::testing::IdTokenSigning;
+    let idp = idp();
+    let mut login = alice(&idp);
+    let token = login.authorize().unwrap();
+    idp.sign_id_tokens(IdTokenSigning::WrongAudience).unwrap();
+    let error = login.refresh(&token).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::MalformedResponse);
+    assert_eq!(idp.requests(Operation::InitiateAuth), 2);
+}
+
+#[test]
+fn the_middleware_never_sends_an_id_token_that_failed() {
+    use en_core_auth::testing::IdTokenSigning;
+    let idp = idp();
+    idp.sign_id_tokens(IdTokenSigning::ForeignKey).unwrap();
+    let auth = AuthMiddleware::builder(alice(&idp)).use_id_token().build();
+    assert!(agent(&auth).get(idp.protected_url()).call().is_err());
+    assert_eq!(idp.requests(Operation::Protected), 0);
+    assert_eq!(
+        auth.token().unwrap_err().kind(),
+        ErrorKind::MalformedResponse
+    );
+}
+
+#[test]
+fn a_rotated_key_is_fetched_once_when_a_token_names_it() {
+    use en_core_auth::testing::IdTokenSigning;
+    let idp = idp();
+    let mut login = alice(&idp);
+    login.authorize().unwrap();
+    assert_eq!(idp.requests(Operation::Jwks), 1);
+    idp.sign_id_tokens(IdTokenSigning::RotatedKey).unwrap();
+    login.authorize().unwrap();
+    assert_eq!(idp.requests(Operation::Jwks), 2);
+    login.authorize().unwrap();
+    assert_eq!(idp.requests(Operation::Jwks), 2);
+}
+
+#[test]
+fn the_issuer_can_be_given_when_the_endpoint_does_not_say_it() {
+    // A LocalIdp that issues as its bare URL: the derived `<endpoint>/<pool id>` is wrong,
+    // and the login fails closed until the issuer is given.
+    let idp = LocalIdp::builder()
+        .pool_id(POOL)
+        .client("public-client", None)
+        .user("alice", "Passw0rd!")
+        .start()
+        .unwrap();
+    let error = alice(&idp).authorize().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::MalformedResponse);
+    let token = alice(&idp).with_issuer(idp.issuer()).authorize().unwrap();
+    assert!(token.id_token().is_some());
 }

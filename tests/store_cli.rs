@@ -71,6 +71,7 @@ impl Drop for TempDir {
 
 fn idp() -> LocalIdp {
     LocalIdp::builder()
+        .cognito_issuer(true)
         .client(CLIENT, Some(SECRET))
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user("alice", PASSWORD)
@@ -392,16 +393,16 @@ fn exit_statuses() {
     );
     assert_eq!(status, 4, "{err}");
 
-    // A cache directory that cannot be created.
+    // A cache directory that cannot be created is no cache, not no token.
     let blocker = tmp.0.join("not-a-dir");
     fs::create_dir_all(&tmp.0).unwrap();
     fs::write(&blocker, b"").unwrap();
-    let (status, err) = fails(
+    let token = succeeds(
         cli(&idp, &blocker.join("cache"), &["token"])
             .output()
             .unwrap(),
     );
-    assert_eq!(status, 7, "{err}");
+    assert!(idp.verify_access_token(&token));
 
     // Client credentials issue no ID token.
     let (status, err) = fails(
@@ -523,6 +524,7 @@ fn srp_exit_statuses() {
 #[test]
 fn a_later_run_refreshes_an_expired_cached_token() {
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user("alice", PASSWORD)
         .token_ttl(Duration::from_secs(1))
@@ -547,6 +549,7 @@ fn a_later_run_refreshes_an_expired_cached_token() {
 fn a_later_run_refreshes_with_the_cognito_user_name_not_the_alias() {
     use en_core_auth::testing::User;
     let idp = LocalIdp::builder()
+        .cognito_issuer(true)
         .client(SRP_CLIENT, Some(SRP_SECRET))
         .user_with(User::new("alice", PASSWORD).email("alice@example.com"))
         .token_ttl(Duration::from_secs(1))
@@ -568,4 +571,483 @@ fn a_later_run_refreshes_with_the_cognito_user_name_not_the_alias() {
         1,
         "refreshed, not logged in again"
     );
+}
+
+// ---- Shell habits (issue 13): exec, pipes, formats, flags, status and clear, Redis. ----
+
+/// Seconds since 1970 of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`, parsed strictly as
+/// kubectl's `metav1.Time` would (it rejects anything else).
+fn parse_rfc3339(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    assert_eq!(bytes.len(), 20, "{text}");
+    for (at, expected) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        assert_eq!(bytes[at], expected, "{text}");
+    }
+    let number = |range: std::ops::Range<usize>| -> i64 { text[range].parse().unwrap() };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    assert!(
+        (1..=12).contains(&month) && (1..=31).contains(&day),
+        "{text}"
+    );
+    // days_from_civil (Howard Hinnant), independent of the binary's formatting code path.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + number(11..13) * 3600 + number(14..16) * 60 + number(17..19)) as u64
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn exec_runs_the_command_with_the_token_in_its_environment_and_passes_its_status() {
+    let idp = idp();
+    let tmp = TempDir::new("exec");
+    fs::create_dir_all(&tmp.0).unwrap();
+    let seen = tmp.0.join("seen");
+    let script = format!(
+        "printf '%s\\n%s\\n' \"$EN_CORE_AUTH_TOKEN\" \"$EN_CORE_AUTH_HEADER\" > '{}'; \
+         env >> '{}'; exit 42",
+        seen.display(),
+        seen.display()
+    );
+    let output = cli(&idp, &tmp.cache(), &["exec", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(42), "{}", stderr(&output));
+    let seen = fs::read_to_string(&seen).unwrap();
+    let mut lines = seen.lines();
+    let token = lines.next().unwrap();
+    assert!(idp.verify_access_token(token));
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("Authorization: Bearer {token}")
+    );
+    // The command gets a token, not the client secret that obtains them.
+    assert!(!seen.contains(SECRET));
+    // Nor is the token on any command line: the command's arguments are the script only.
+    assert!(!script.contains(token));
+    // The token was cached: a plain `token` run asks for nothing more.
+    assert_eq!(
+        succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap()),
+        token
+    );
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    // Without `--`, and with a command that does not exist.
+    let output = cli(&idp, &tmp.cache(), &["exec", "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let (status, err) = fails(
+        cli(
+            &idp,
+            &tmp.cache(),
+            &["exec", "--", "/nonexistent/en-core-auth-cmd"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(status, 2, "{err}");
+}
+
+#[test]
+fn header_piped_into_curl_reaches_the_api() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is needed for the README's pipe example (Debian: apt-get install curl)");
+    }
+    let idp = idp();
+    let tmp = TempDir::new("curl");
+    let pipeline = format!(
+        "'{}' header | curl -sf -o /dev/null -w '%{{http_code}}' -H @- '{}'",
+        BIN,
+        idp.protected_url()
+    );
+    // The binary's usual environment, plus PATH to find curl.
+    let settings = cli(&idp, &tmp.cache(), &[]);
+    let output = Command::new("sh")
+        .args(["-c", &pipeline])
+        .env_clear()
+        .envs(settings.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "200", "{}", stderr(&output));
+    assert_eq!(idp.rejected_protected_requests(), 0);
+    assert_eq!(idp.requests(Operation::Protected), 1);
+}
+
+#[test]
+fn json_and_exec_credential_output() {
+    let idp = idp();
+    let tmp = TempDir::new("json");
+    let json: serde_json::Value = serde_json::from_str(&succeeds(
+        cli(&idp, &tmp.cache(), &["token", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let token = json["token"].as_str().unwrap();
+    assert!(idp.verify_access_token(token));
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["header"], format!("Authorization: Bearer {token}"));
+    let expires = parse_rfc3339(json["expires_at"].as_str().unwrap());
+    assert!(expires.abs_diff(now_secs() + 3600) <= 120, "{json}");
+    let mut scopes: Vec<&str> = json["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scope| scope.as_str().unwrap())
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["read", "write"]);
+
+    // What kubectl does with an exec plugin's output: ExecCredential of
+    // client.authentication.k8s.io/v1, a status with a token and an RFC 3339 expiry.
+    let output = succeeds(
+        cli(
+            &idp,
+            &tmp.cache(),
+            &["token", "--format", "exec-credential"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let credential: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(credential["kind"], "ExecCredential");
+    let status = credential["status"].as_object().unwrap();
+    assert_eq!(status["token"], token);
+    let at = parse_rfc3339(status["expirationTimestamp"].as_str().unwrap());
+    assert_eq!(at, expires);
+    // Only the fields kubectl knows.
+    let mut keys: Vec<&String> = status.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["expirationTimestamp", "token"]);
+    assert_eq!(idp.requests(Operation::Token), 1);
+}
+
+#[test]
+fn params_min_ttl_and_no_cache() {
+    let idp = idp();
+    let tmp = TempDir::new("flags");
+    let orders = succeeds(
+        cli(&idp, &tmp.cache(), &["token", "--param", "audience=orders"])
+            .output()
+            .unwrap(),
+    );
+    let billing = succeeds(
+        cli(&idp, &tmp.cache(), &["token", "--param=audience=billing"])
+            .output()
+            .unwrap(),
+    );
+    // Another audience is another credential set: its own token and cache entry.
+    assert_ne!(orders, billing);
+    assert_eq!(idp.requests(Operation::Token), 2);
+    assert_eq!(
+        succeeds(
+            cli(&idp, &tmp.cache(), &["token", "--param", "audience=orders"])
+                .output()
+                .unwrap()
+        ),
+        orders
+    );
+    assert_eq!(idp.requests(Operation::Token), 2);
+
+    // The cached token lasts an hour: enough for --min-ttl 60, not for 7200, which the
+    // identity provider's hour-long tokens can never satisfy.
+    let args = ["token", "--param", "audience=orders", "--min-ttl"];
+    let enough = succeeds(
+        cli(&idp, &tmp.cache(), &[&args[..], &["60"]].concat())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(enough, orders);
+    assert_eq!(idp.requests(Operation::Token), 2);
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &[&args[..], &["7200"]].concat())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 5, "{err}");
+    assert!(err.contains("--min-ttl"), "{err}");
+    // It renewed once before giving up.
+    assert_eq!(idp.requests(Operation::Token), 3);
+
+    // --no-cache: neither read nor written.
+    let other = TempDir::new("no-cache");
+    for _ in 0..2 {
+        succeeds(
+            cli(&idp, &other.cache(), &["token", "--no-cache"])
+                .output()
+                .unwrap(),
+        );
+    }
+    assert_eq!(idp.requests(Operation::Token), 5);
+    assert!(!other.cache().exists());
+}
+
+#[test]
+fn client_auth_methods() {
+    let public_key = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys/private_key_jwt_rsa.pub.pem"),
+    )
+    .unwrap();
+    let idp = LocalIdp::builder()
+        .client(CLIENT, Some(SECRET))
+        .private_key_jwt_client("keyed-client", &public_key)
+        .start()
+        .unwrap();
+    let tmp = TempDir::new("client-auth");
+    for method in ["basic", "post"] {
+        let token = succeeds(
+            cli(
+                &idp,
+                &tmp.cache(),
+                &["token", "--no-cache", "--client-auth", method],
+            )
+            .output()
+            .unwrap(),
+        );
+        assert!(idp.verify_access_token(&token), "{method}");
+    }
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys/private_key_jwt_rsa.pem");
+    let mut command = cli(
+        &idp,
+        &tmp.cache(),
+        &["token", "--client-auth=private-key-jwt"],
+    );
+    command
+        .env("EN_CORE_AUTH_CLIENT_ID", "keyed-client")
+        .env_remove("EN_CORE_AUTH_CLIENT_SECRET")
+        .env("EN_CORE_AUTH_PRIVATE_KEY", &key);
+    let token = succeeds(command.output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 3);
+
+    // A file that is not a key: a configuration error that does not quote the file.
+    let not_a_key = tmp.0.join("not-a-key.pem");
+    fs::create_dir_all(&tmp.0).unwrap();
+    fs::write(&not_a_key, "s3cr3t-looking-content").unwrap();
+    let mut command = cli(
+        &idp,
+        &tmp.cache(),
+        &["token", "--client-auth=private-key-jwt"],
+    );
+    command.env("EN_CORE_AUTH_PRIVATE_KEY", &not_a_key);
+    let (status, err) = fails(command.output().unwrap());
+    assert_eq!(status, 2, "{err}");
+    assert!(!err.contains("s3cr3t-looking-content"));
+}
+
+#[test]
+fn status_and_clear() {
+    let idp = idp();
+    let tmp = TempDir::new("status");
+    let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert!(status.contains("token: none"), "{status}");
+    assert!(status.contains(&format!("cache: files in {}", tmp.cache().display())));
+    assert!(status.contains(&format!("client id: {CLIENT}")));
+    succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert!(status.contains("token: valid, expires 20"), "{status}");
+    assert!(!status.contains(SECRET));
+    let json: serde_json::Value = serde_json::from_str(&succeeds(
+        cli(&idp, &tmp.cache(), &["status", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(json["token"]["state"], "valid");
+    assert_eq!(json["client_id"], CLIENT);
+    assert!(json["user"].is_null());
+    parse_rfc3339(json["token"]["expires_at"].as_str().unwrap());
+    // `status` asks the identity provider nothing.
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    let output = cli(&idp, &tmp.cache(), &["clear"]).output().unwrap();
+    assert!(output.status.success() && output.stdout.is_empty());
+    let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert!(status.contains("token: none"), "{status}");
+    assert!(tmp.files().iter().all(|(name, _)| !name.ends_with(".json")));
+    succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
+    assert_eq!(idp.requests(Operation::Token), 2);
+
+    // SRP: the user shows.
+    let status = succeeds(cli_srp(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert!(status.contains("user: alice"), "{status}");
+    assert!(!status.contains(PASSWORD));
+}
+
+/// A `redis-server` of our own on a free loopback port, killed when dropped.
+struct Redis(Child, u16);
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: .ci/test installs Debian's redis-server");
+        let redis = Redis(child, port);
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not come up");
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.1)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn redis_puts_the_cache_where_every_machine_finds_it() {
+    let idp = idp();
+    let redis = Redis::start();
+    // Two machines: two cache directories, one Redis.
+    let (a, b) = (TempDir::new("redis-a"), TempDir::new("redis-b"));
+    let first = succeeds(
+        cli(&idp, &a.cache(), &["token", "--redis", &redis.url()])
+            .output()
+            .unwrap(),
+    );
+    let mut from_env = cli(&idp, &b.cache(), &["token"]);
+    from_env.env("EN_CORE_AUTH_REDIS_URL", redis.url());
+    assert_eq!(succeeds(from_env.output().unwrap()), first);
+    assert_eq!(idp.requests(Operation::Token), 1);
+    // Nothing went to files.
+    assert!(!a.cache().exists() && !b.cache().exists());
+    let status = succeeds(
+        cli(&idp, &a.cache(), &["status", "--redis", &redis.url()])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        status.contains("cache: redis") && status.contains("token: valid"),
+        "{status}"
+    );
+    let output = cli(&idp, &a.cache(), &["clear", "--redis", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let status = succeeds(
+        cli(&idp, &a.cache(), &["status", "--redis", &redis.url()])
+            .output()
+            .unwrap(),
+    );
+    assert!(status.contains("token: none"), "{status}");
+}
+
+#[test]
+fn git_credential_helper_as_git_uses_it() {
+    let idp = idp();
+    let tmp = TempDir::new("git");
+    // What `git credential fill` does with `credential.helper = !en-core-auth git-credential`:
+    // runs the helper with `get`, writes the request's attributes, reads key=value lines.
+    let settings = cli(&idp, &tmp.cache(), &[]);
+    let git = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .args(["-c", &format!("credential.helper=!'{BIN}' git-credential")])
+            .args(args)
+            .env_clear()
+            .envs(settings.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("HOME", &tmp.0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("git is needed for the credential helper test");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    fs::create_dir_all(&tmp.0).unwrap();
+    let output = git(
+        &["credential", "fill"],
+        "protocol=https\nhost=git.example.com\n\n",
+    );
+    let answer = succeeds(output);
+    let field = |name: &str| {
+        answer
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {answer}"))
+            .to_owned()
+    };
+    assert_eq!(field("username"), "oauth2");
+    let token = field("password");
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 1);
+
+    // git saw the token rejected: `reject` calls `erase`, and the next `fill` gets a new one.
+    let rejected =
+        format!("protocol=https\nhost=git.example.com\nusername=oauth2\npassword={token}\n\n");
+    succeeds(git(&["credential", "reject"], &rejected));
+    let answer = succeeds(git(
+        &["credential", "fill"],
+        "protocol=https\nhost=git.example.com\n\n",
+    ));
+    assert!(!answer.contains(&token), "{answer}");
+    assert_eq!(idp.requests(Operation::Token), 2);
+
+    // `approve` (store) changes nothing; a GitHub-style user name.
+    let approved = "protocol=https\nhost=git.example.com\nusername=oauth2\npassword=x\n\n";
+    succeeds(git(&["credential", "approve"], approved));
+    let answer = succeeds(with_stdin(
+        cli(
+            &idp,
+            &tmp.cache(),
+            &["--git-username", "x-access-token", "git-credential", "get"],
+        ),
+        "protocol=https",
+    ));
+    assert!(
+        answer.starts_with("username=x-access-token\npassword="),
+        "{answer}"
+    );
+    let expiry: u64 = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("password_expiry_utc="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(expiry.abs_diff(now_secs() + 3600) <= 120);
+    assert_eq!(idp.requests(Operation::Token), 2);
 }

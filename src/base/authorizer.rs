@@ -1,5 +1,6 @@
 //! The [`Authorizer`] trait: how a token is obtained and renewed for one service.
 
+use crate::store::CredentialSet;
 use crate::{ClientInfo, Error, Token};
 
 /// Obtains and renews tokens for one identity provider (reference: `en_core.auth.base`,
@@ -132,6 +133,27 @@ pub trait Authorizer: Send {
         let _ = token;
         Ok(())
     }
+
+    /// Everything that makes this authorizer's tokens differ from another's (grant type,
+    /// endpoint, client, user, extra parameters such as `audience`, scopes, a refresh
+    /// token it starts from), for the key a [`TokenStore`](crate::store::TokenStore) keeps
+    /// them under: `authorizer.credential_set().cache_key()`. The default names the
+    /// authorizer's type and its client; override it to add every parameter that changes
+    /// the token, or two APIs could be answered with one cached token.
+    ///
+    /// ```
+    /// use en_core_auth::{Authorizer, ClientInfo, oauth2::ClientCredentials};
+    ///
+    /// let client = ClientInfo::new("app", "secret");
+    /// let url = "https://idp.example.com/oauth2/token";
+    /// let orders = ClientCredentials::new(client.clone(), url)?.with_parameter("audience", "orders");
+    /// let billing = ClientCredentials::new(client, url)?.with_parameter("audience", "billing");
+    /// assert_ne!(orders.credential_set().cache_key(), billing.credential_set().cache_key());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    fn credential_set(&self) -> CredentialSet {
+        CredentialSet::new(std::any::type_name::<Self>(), "").client(self.client_info())
+    }
 }
 
 impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
@@ -152,5 +174,8 @@ impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
     }
     fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         (**self).revoke(token)
+    }
+    fn credential_set(&self) -> CredentialSet {
+        (**self).credential_set()
     }
 }

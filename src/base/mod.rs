@@ -2,9 +2,11 @@
 //! tokens, and the [`AuthMiddleware`] that manages their lifetime and puts them on requests.
 
 mod authorizer;
+#[doc(hidden)]
+pub mod doc_fixture;
 mod lifecycle;
 mod middleware;
 
 pub use authorizer::Authorizer;
 pub use lifecycle::{RefreshThresholds, TokenRequests};
-pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder};
+pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, TokenTraffic};

@@ -36,6 +36,13 @@ pub enum ClientAuth {
     SecretBasic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     SecretPost,
+    /// `tls_client_auth` / `self_signed_tls_client_auth` (RFC 8705): the client proves
+    /// who it is with the TLS client certificate of the [`HttpClient`]'s agent
+    /// (configure it with [`HttpClient::with_agent`]); the form carries only `client_id`.
+    ///
+    /// [`HttpClient`]: crate::http::HttpClient
+    /// [`HttpClient::with_agent`]: crate::http::HttpClient::with_agent
+    TlsClientAuth,
     /// `private_key_jwt`: a short-lived JWT signed with the client's private key
     /// (RFC 7523). Needs the `jwt` feature.
     #[cfg(feature = "jwt")]
@@ -47,6 +54,7 @@ impl fmt::Debug for ClientAuth {
         match self {
             ClientAuth::SecretBasic => f.write_str("SecretBasic"),
             ClientAuth::SecretPost => f.write_str("SecretPost"),
+            ClientAuth::TlsClientAuth => f.write_str("TlsClientAuth"),
             #[cfg(feature = "jwt")]
             ClientAuth::PrivateKeyJwt(jwt) => f.debug_tuple("PrivateKeyJwt").field(jwt).finish(),
         }
@@ -61,18 +69,22 @@ pub(crate) struct Credentials {
 }
 
 impl ClientAuth {
-    /// What to add to a request to `token_url` so that it authenticates `client`. Built
+    /// What to add to a token request so that it authenticates `client`; `audience` is
+    /// the `aud` of a client assertion (the issuer when known, else the token URL). Built
     /// afresh for every attempt, since a client assertion may be used only once.
     pub(crate) fn credentials(
         &self,
         client: &ClientInfo,
-        token_url: &str,
+        audience: &str,
     ) -> Result<Credentials, Error> {
-        let _ = token_url;
+        let _ = audience;
         let mut out = Credentials::default();
         let id = client.client_id();
         let secret = client.client_secret();
         match self {
+            ClientAuth::TlsClientAuth => {
+                out.form.push(("client_id", id.to_owned()));
+            }
             _ if secret.is_empty() && !self.uses_key() => {
                 out.form.push(("client_id", id.to_owned()));
             }
@@ -92,7 +104,7 @@ impl ClientAuth {
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
                 ));
                 out.form
-                    .push(("client_assertion", jwt.assertion(id, token_url)?));
+                    .push(("client_assertion", jwt.assertion(id, audience)?));
             }
         }
         Ok(out)
@@ -120,14 +132,16 @@ pub(crate) fn basic_authorization(client_id: &str, client_secret: &str) -> Strin
     )
 }
 
-/// The `application/x-www-form-urlencoded` byte serializer (RFC 6749 Appendix B): ASCII
-/// letters, digits and `*-._` as they are, space as `+`, every other byte of the UTF-8
+/// The `application/x-www-form-urlencoded` byte serializer (RFC 6749 Appendix B), except
+/// that `~` stays as it is: it is unreserved (RFC 3986 §2.3), Azure secrets often hold
+/// it, and servers that don't form-decode Basic credentials then still match. ASCII
+/// letters, digits and `*-._~` as they are, space as `+`, every other byte of the UTF-8
 /// form as `%XX`.
 pub(crate) fn form_urlencode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(char::from(byte))
             }
             b' ' => out.push('+'),
@@ -151,8 +165,10 @@ mod private_key_jwt {
 
     /// The key for `private_key_jwt` client authentication (RFC 7523, OpenID Connect Core
     /// §9): every token request carries a fresh JWT, signed with this key, whose issuer
-    /// and subject are the client id and whose audience is the token endpoint (or the
-    /// audience set with [`with_audience`](PrivateKeyJwt::with_audience)). It lives for 60
+    /// and subject are the client id and whose audience is the authorization server's
+    /// issuer identifier when it is known (after discovery: the audience RFC 7523's update
+    /// asks for, which no other server would accept), else the token endpoint URL, or the
+    /// audience set with [`with_audience`](PrivateKeyJwt::with_audience). It lives for 60
     /// seconds and has a random `jti`, so a captured assertion cannot be replayed for long.
     ///
     /// Needs the `jwt` feature. `Debug` shows the algorithm and key id, never the key.
@@ -210,8 +226,8 @@ mod private_key_jwt {
             self
         }
 
-        /// Uses `audience` as the `aud` claim instead of the token endpoint URL (some
-        /// servers want their issuer identifier).
+        /// Uses `audience` as the `aud` claim instead of the issuer (after discovery) or
+        /// the token endpoint URL (without it), for servers that want something else.
         ///
         /// ```
         /// use en_core_auth::oauth2::PrivateKeyJwt;
@@ -226,7 +242,7 @@ mod private_key_jwt {
             self
         }
 
-        pub(crate) fn assertion(&self, client_id: &str, token_url: &str) -> Result<String, Error> {
+        pub(crate) fn assertion(&self, client_id: &str, audience: &str) -> Result<String, Error> {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or(Duration::ZERO)
@@ -242,7 +258,7 @@ mod private_key_jwt {
             let claims = serde_json::json!({
                 "iss": client_id,
                 "sub": client_id,
-                "aud": self.audience.as_deref().unwrap_or(token_url),
+                "aud": self.audience.as_deref().unwrap_or(audience),
                 "jti": jti,
                 "iat": now,
                 "exp": now + 60,
@@ -298,7 +314,9 @@ mod tests {
     fn form_urlencoding() {
         assert_eq!(form_urlencode("aZ09*-._"), "aZ09*-._");
         assert_eq!(form_urlencode("a b"), "a+b");
-        assert_eq!(form_urlencode(":+%&=~"), "%3A%2B%25%26%3D%7E");
+        assert_eq!(form_urlencode(":+%&="), "%3A%2B%25%26%3D");
+        // An Azure-style secret: `~` is unreserved and stays.
+        assert_eq!(form_urlencode("Ab8Q~x.y_z-1"), "Ab8Q~x.y_z-1");
         assert_eq!(form_urlencode("é"), "%C3%A9");
     }
 

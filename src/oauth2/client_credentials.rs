@@ -1,10 +1,6 @@
 //! The client credentials grant (RFC 6749 §4.4): a service authenticates as itself.
 
-use std::time::Duration;
-
-use super::client_auth::ClientAuth;
-use super::endpoint::{Builder, TokenEndpoint, scope_list};
-use crate::http::HttpClient;
+use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use crate::{Authorizer, ClientInfo, Error, Token};
 
 /// An [`Authorizer`] for the OAuth 2.0 client credentials grant: a service holding a
@@ -19,9 +15,10 @@ use crate::{Authorizer, ClientInfo, Error, Token};
 ///   ([`CredentialsRejected`](crate::ErrorKind::CredentialsRejected)),
 ///   [`AuthMiddleware`](crate::AuthMiddleware) calls `authorize` once.
 ///
-/// Requests have the timeouts, retries and size cap of the [`HttpClient`] (by default:
-/// connect 10 s, whole request 30 s, four attempts within 15 s, 1 MiB); a rejected
-/// credential is never retried.
+/// Requests have the timeouts, retries and size cap of the
+/// [`HttpClient`](crate::http::HttpClient) (by default: connect 10 s, each later step 30 s,
+/// four attempts within 15 s, 1 MiB); a rejected credential is never retried, and a
+/// refresh grant only when it surely never reached the server.
 ///
 /// ```
 /// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::ClientCredentials};
@@ -37,7 +34,6 @@ use crate::{Authorizer, ClientInfo, Error, Token};
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {
     endpoint: TokenEndpoint,
-    scopes: Vec<String>,
 }
 
 impl ClientCredentials {
@@ -69,8 +65,11 @@ impl ClientCredentials {
     /// (`{issuer}/.well-known/openid-configuration`) or else RFC 8414
     /// (`/.well-known/oauth-authorization-server`). The metadata must name the same issuer,
     /// and its token endpoint must pass the same checks as in [`new`](ClientCredentials::new).
-    /// When the metadata lists `client_secret_post` and not `client_secret_basic`, the
-    /// client authenticates with `client_secret_post`.
+    /// The client authenticates with `client_secret_basic` when the metadata lists it (or
+    /// lists nothing), else `client_secret_post`, else `tls_client_auth`; a server that
+    /// lists only key-based methods needs [`builder`](ClientCredentials::builder) with a
+    /// [`ClientAuth`](super::ClientAuth). `private_key_jwt` assertions are then addressed
+    /// to the issuer.
     ///
     /// # Errors
     ///
@@ -96,7 +95,8 @@ impl ClientCredentials {
     }
 
     /// A [`Builder`] for the cases `new` and `discover` don't cover: a plain-HTTP URL that
-    /// is not loopback, discovery through your own [`HttpClient`].
+    /// is not loopback, discovery through your own
+    /// [`HttpClient`](crate::http::HttpClient).
     ///
     /// ```
     /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
@@ -108,141 +108,56 @@ impl ClientCredentials {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn builder(client_info: ClientInfo) -> Builder<ClientCredentials> {
-        Builder::new(client_info, |endpoint| {
-            Ok(ClientCredentials {
-                endpoint,
-                scopes: Vec::new(),
-            })
-        })
-    }
-
-    /// Asks for these scopes (sent space-separated as `scope`). Replaces earlier scopes;
-    /// empty strings are dropped.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
-    ///     .with_scopes(vec!["read".to_string(), "write".to_string()]);
-    /// assert_eq!(auth.scopes(), ["read", "write"]);
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.scopes = scope_list(scopes);
-        self
-    }
-
-    /// Adds a form parameter to every token request, such as `audience` (Auth0, Okta) or
-    /// `resource` (RFC 8707). A parameter may be given more than once (several
-    /// `resource`s). Names the grant sets itself (`grant_type`, `scope`, `client_id`,
-    /// `client_secret`, `refresh_token`, `client_assertion`, `client_assertion_type`) are
-    /// ignored, with a warning in the log: use [`with_scopes`](Self::with_scopes) for scopes.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
-    ///     .with_parameter("resource", "https://api.example.com/");
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.endpoint.add_parameter(name.into(), value.into());
-        self
-    }
-
-    /// Sets how the client authenticates (default: `client_secret_basic`).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::{ClientAuth, ClientCredentials}};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
-    ///     .with_client_auth(ClientAuth::SecretPost);
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
-        self.endpoint.auth = auth;
-        self
-    }
-
-    /// Sets the HTTP client for token requests: timeouts, retries, size cap, your own
-    /// agent (see [`HttpClient`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use en_core_auth::{ClientInfo, http::{HttpClient, RetryPolicy}, oauth2::ClientCredentials};
-    /// let http = HttpClient::new()
-    ///     .with_timeouts(Duration::from_secs(3), Duration::from_secs(10))
-    ///     .with_retry(RetryPolicy::none());
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
-    ///     .with_http_client(http);
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_http_client(mut self, http: HttpClient) -> Self {
-        self.endpoint.http = http;
-        self
-    }
-
-    /// Sets the lifetime assumed when the server states none: no `expires_in`, and the
-    /// access token is not a JWT with an `exp` claim. The default,
-    /// [`DEFAULT_LIFETIME`](super::DEFAULT_LIFETIME), is five minutes.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?
-    ///     .with_default_lifetime(Duration::from_secs(3600));
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.endpoint.default_lifetime = lifetime;
-        self
-    }
-
-    /// The token endpoint's URL (the one found, after discovery).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?;
-    /// assert_eq!(auth.token_url(), "https://idp.example.com/token");
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.endpoint.url
-    }
-
-    /// The scopes asked for.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::ClientCredentials};
-    /// let auth = ClientCredentials::new(ClientInfo::new("id", "s"), "https://idp.example.com/token")?;
-    /// assert!(auth.scopes().is_empty());
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        Builder::new(client_info, |endpoint| Ok(ClientCredentials { endpoint }))
     }
 }
+
+common_settings!(
+    ClientCredentials,
+    "use en_core_auth::{ClientInfo, oauth2::ClientCredentials};\nlet auth = ClientCredentials::new(ClientInfo::new(\"id\", \"s\"), \"https://idp.example.com/token\")?",
+    "The refresh token this grant rarely gets is used without them: the server then grants \
+     the original scope (RFC 6749 §6)."
+);
 
 impl Authorizer for ClientCredentials {
     fn client_info(&self) -> &ClientInfo {
         &self.endpoint.client
     }
 
-    fn authorize(&mut self) -> Result<Token, Error> {
-        let scope = self.scopes.join(" ");
-        let mut grant = vec![("grant_type", "client_credentials")];
-        if !scope.is_empty() {
-            grant.push(("scope", &scope));
-        }
-        self.endpoint.request(&grant)
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
     }
 
+    /// Revokes at the discovered revocation endpoint (RFC 7009), if any.
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        super::revocation::revoke_discovered(&self.endpoint, token)
+    }
+
+    fn authorize(&mut self) -> Result<Token, Error> {
+        let scope = self.endpoint.scope();
+        let mut grant = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &scope {
+            grant.push(("scope", scope));
+        }
+        self.endpoint.request(&grant, Resend::Freely)
+    }
+
+    /// The grant, token URL, client, extra parameters (`audience`, `resource`) and scopes.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint.credential_set("client_credentials")
+    }
+
+    /// Uses the token's refresh token when the server issued one, else asks for a new
+    /// token. A refresh token whose last use went unanswered is not sent again (the
+    /// server may have rotated it): a new token is asked for instead.
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
             // No scope on refresh: the server grants the original scope (RFC 6749 §6).
-            Some(refresh_token) => self.endpoint.refresh(refresh_token, &[]),
-            None => self.authorize(),
+            Some(refresh_token) if !self.endpoint.is_spent(refresh_token) => {
+                self.endpoint.refresh(refresh_token, None)
+            }
+            _ => self.authorize(),
         }
     }
 }

@@ -15,6 +15,69 @@ pub(crate) struct Metadata {
     /// `token_endpoint_auth_methods_supported`; RFC 8414 says an absent list means
     /// `client_secret_basic` only.
     pub(crate) auth_methods: Vec<String>,
+    /// The endpoints the interactive flows and logout need; any may be missing.
+    pub(crate) endpoints: Endpoints,
+}
+
+/// Optional endpoints from the metadata (`authorization_endpoint`,
+/// `device_authorization_endpoint`, `revocation_endpoint`, `jwks_uri`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Endpoints {
+    pub(crate) authorization: Option<String>,
+    pub(crate) device_authorization: Option<String>,
+    pub(crate) revocation: Option<String>,
+    pub(crate) jwks: Option<String>,
+}
+
+impl Endpoints {
+    fn from_object(object: &serde_json::Map<String, Value>) -> Endpoints {
+        let url = |name: &str| {
+            object
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned)
+        };
+        Endpoints {
+            authorization: url("authorization_endpoint"),
+            device_authorization: url("device_authorization_endpoint"),
+            revocation: url("revocation_endpoint"),
+            jwks: url("jwks_uri"),
+        }
+    }
+
+    /// Fills what is missing here from `other`.
+    fn fill_from(&mut self, other: Endpoints) {
+        self.authorization = self.authorization.take().or(other.authorization);
+        self.device_authorization = self
+            .device_authorization
+            .take()
+            .or(other.device_authorization);
+        self.revocation = self.revocation.take().or(other.revocation);
+        self.jwks = self.jwks.take().or(other.jwks);
+    }
+}
+
+/// Completes `metadata` from the RFC 8414 documents of its issuer when the OpenID
+/// document lacked an endpoint a flow needs: some servers (django-oauth-toolkit among
+/// them) list their revocation and device authorization endpoints only there. Documents
+/// that are missing, unreadable or name another issuer are skipped: this only adds.
+pub(crate) fn complete(http: &HttpClient, metadata: &mut Metadata) {
+    for url in metadata_urls(&metadata.issuer).into_iter().skip(1) {
+        log::debug!("fetching RFC 8414 metadata from {url} for missing endpoints");
+        let Ok(reply) = http.get(&url) else { continue };
+        if !(200..=299).contains(&reply.status) {
+            continue;
+        }
+        let Ok(found) = parse_metadata(&reply.body) else {
+            continue;
+        };
+        if found.issuer.trim_end_matches('/') != metadata.issuer.trim_end_matches('/') {
+            continue;
+        }
+        metadata.endpoints.fill_from(found.endpoints);
+        return;
+    }
 }
 
 /// The metadata URLs to try for `issuer`, in order: OpenID Connect's (appended to the
@@ -38,7 +101,8 @@ pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
     urls
 }
 
-/// Fetches and checks the metadata of `issuer`. A 4xx at one URL moves on to the next;
+/// Fetches and checks the metadata of `issuer`. A 3xx, a 4xx, or a 200 whose body is not
+/// a JSON object at one URL moves on to the next;
 /// transient failures are retried as `http`'s policy says. The issuer in the document
 /// must be the one asked for (RFC 8414 §3.3, a trailing `/` aside), and the token endpoint
 /// must pass [`check_endpoint`].
@@ -75,11 +139,17 @@ pub(crate) fn discover(
             }
         })?;
         match reply.status {
+            // A login page or a portal's HTML answering 200 for every path is not
+            // metadata: the next URL may have it.
+            200..=299 if !is_json_object(&reply.body) => {
+                tried.push(format!("{url} (HTTP {}, not a JSON object)", reply.status));
+            }
             200..=299 => {
                 let metadata = parse_metadata(&reply.body)?;
                 return check_metadata(metadata, issuer, allow_insecure_http);
             }
-            400..=499 => tried.push(format!("{url} (HTTP {})", reply.status)),
+            // Redirects are not followed (they could lead anywhere); the next URL may answer.
+            300..=499 => tried.push(format!("{url} (HTTP {})", reply.status)),
             status => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
@@ -95,6 +165,11 @@ pub(crate) fn discover(
             tried.join(", ")
         ),
     ))
+}
+
+/// Whether `body` is a JSON object (cheap check before the full parse).
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, Value>>(body).is_ok()
 }
 
 /// Reads the fields this crate needs from a metadata document.
@@ -135,6 +210,7 @@ pub(crate) fn parse_metadata(body: &[u8]) -> Result<Metadata, Error> {
         issuer,
         token_endpoint,
         auth_methods,
+        endpoints: Endpoints::from_object(object),
     })
 }
 
@@ -202,6 +278,26 @@ mod tests {
     }
 
     #[test]
+    fn optional_endpoints_are_read_and_completed() {
+        let mut oidc = parse_metadata(
+            br#"{"issuer":"i","token_endpoint":"t","authorization_endpoint":"a","jwks_uri":""}"#,
+        )
+        .unwrap();
+        assert_eq!(oidc.endpoints.authorization.as_deref(), Some("a"));
+        assert_eq!(oidc.endpoints.jwks, None);
+        let rfc8414 = parse_metadata(
+            br#"{"issuer":"i","token_endpoint":"t","authorization_endpoint":"other",
+                 "revocation_endpoint":"r","device_authorization_endpoint":"d"}"#,
+        )
+        .unwrap();
+        oidc.endpoints.fill_from(rfc8414.endpoints);
+        // What the first document named wins; only the gaps are filled.
+        assert_eq!(oidc.endpoints.authorization.as_deref(), Some("a"));
+        assert_eq!(oidc.endpoints.revocation.as_deref(), Some("r"));
+        assert_eq!(oidc.endpoints.device_authorization.as_deref(), Some("d"));
+    }
+
+    #[test]
     fn malformed_metadata() {
         for body in [
             &b"<html/>"[..],
@@ -223,6 +319,7 @@ mod tests {
             issuer: issuer.to_owned(),
             token_endpoint: token_endpoint.to_owned(),
             auth_methods: vec![],
+            endpoints: Endpoints::default(),
         }
     }
 

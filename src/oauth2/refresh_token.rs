@@ -1,11 +1,8 @@
 //! The refresh token grant (RFC 6749 §6) for a refresh token obtained elsewhere.
 
 use std::fmt;
-use std::time::Duration;
 
-use super::client_auth::ClientAuth;
-use super::endpoint::{Builder, TokenEndpoint, scope_list};
-use crate::http::HttpClient;
+use super::endpoint::{Builder, TokenEndpoint, common_settings};
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
 /// An [`Authorizer`] that gets access tokens with a refresh token obtained elsewhere (a
@@ -16,7 +13,12 @@ use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 /// newest is kept and used next; [`refresh_token`](RefreshToken::refresh_token) gives it
 /// to you for storing. A refresh token the server refuses
 /// ([`CredentialsRejected`](crate::ErrorKind::CredentialsRejected), usually
-/// `invalid_grant`) cannot be recovered from here: the user has to log in again.
+/// `invalid_grant`) cannot be recovered from here: the user has to log in again, and this
+/// authorizer fails at once, without sending it again. A refresh token is sent twice only
+/// when the first request surely never reached the server (connection refused, or a
+/// 429/503 with `Retry-After`): after a lost answer the server may have rotated it, and
+/// servers with reuse detection (Auth0, Okta) revoke the whole session when an old one
+/// comes back.
 ///
 /// `Debug` redacts the refresh token.
 ///
@@ -37,7 +39,6 @@ use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 pub struct RefreshToken {
     endpoint: TokenEndpoint,
     refresh_token: String,
-    scopes: Vec<String>,
 }
 
 impl RefreshToken {
@@ -67,7 +68,7 @@ impl RefreshToken {
     }
 
     /// A [`Builder`] for the cases `new` doesn't cover: discovery from an issuer, a
-    /// plain-HTTP URL that is not loopback, your own [`HttpClient`].
+    /// plain-HTTP URL that is not loopback, your own [`HttpClient`](crate::http::HttpClient).
     ///
     /// ```no_run
     /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
@@ -92,84 +93,8 @@ impl RefreshToken {
             Ok(RefreshToken {
                 endpoint,
                 refresh_token,
-                scopes: Vec::new(),
             })
         })
-    }
-
-    /// Asks for these scopes on each refresh, to narrow the access token's scope (RFC 6749
-    /// §6). Without scopes, the server grants the refresh token's original scope.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
-    ///     .with_scopes(["read"]);
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.scopes = scope_list(scopes);
-        self
-    }
-
-    /// Adds a form parameter to every token request (see
-    /// [`ClientCredentials::with_parameter`](super::ClientCredentials::with_parameter)).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
-    ///     .with_parameter("resource", "https://api.example.com/");
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.endpoint.add_parameter(name.into(), value.into());
-        self
-    }
-
-    /// Sets how the client authenticates (default: `client_secret_basic`; a public client,
-    /// with an empty secret, sends only its `client_id`).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::{ClientAuth, RefreshToken}};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", "s"), "https://idp.example.com/token", "rt")?
-    ///     .with_client_auth(ClientAuth::SecretPost);
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
-        self.endpoint.auth = auth;
-        self
-    }
-
-    /// Sets the HTTP client for token requests (see [`HttpClient`]).
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, http::HttpClient, oauth2::RefreshToken};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
-    ///     .with_http_client(HttpClient::new().with_max_response_size(64 * 1024));
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_http_client(mut self, http: HttpClient) -> Self {
-        self.endpoint.http = http;
-        self
-    }
-
-    /// Sets the lifetime assumed when the server states none (default
-    /// [`DEFAULT_LIFETIME`](super::DEFAULT_LIFETIME), five minutes).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?
-    ///     .with_default_lifetime(Duration::from_secs(60));
-    /// # let _ = auth;
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn with_default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.endpoint.default_lifetime = lifetime;
-        self
     }
 
     /// The refresh token that will be used next: the one given, or the newest the server
@@ -185,20 +110,9 @@ impl RefreshToken {
         &self.refresh_token
     }
 
-    /// The token endpoint's URL.
-    ///
-    /// ```
-    /// use en_core_auth::{ClientInfo, oauth2::RefreshToken};
-    /// let auth = RefreshToken::new(ClientInfo::new("app", ""), "https://idp.example.com/token", "rt")?;
-    /// assert_eq!(auth.token_url(), "https://idp.example.com/token");
-    /// # Ok::<(), en_core_auth::Error>(())
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.endpoint.url
-    }
-
     fn exchange(&mut self, refresh_token: &str) -> Result<Token, Error> {
-        let token = self.endpoint.refresh(refresh_token, &self.scopes)?;
+        let scope = self.endpoint.scope();
+        let token = self.endpoint.refresh(refresh_token, scope.as_deref())?;
         if let Some(newest) = token.refresh_token() {
             self.refresh_token = newest.to_owned();
         }
@@ -206,25 +120,54 @@ impl RefreshToken {
     }
 }
 
+common_settings!(
+    RefreshToken,
+    "use en_core_auth::{ClientInfo, oauth2::RefreshToken};\nlet auth = RefreshToken::new(ClientInfo::new(\"app\", \"s\"), \"https://idp.example.com/token\", \"rt\")?"
+);
+
 impl Authorizer for RefreshToken {
     fn client_info(&self) -> &ClientInfo {
         &self.endpoint.client
     }
 
-    /// Trades the newest refresh token this authorizer knows for an access token.
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
+    /// Revokes at the discovered revocation endpoint (RFC 7009), if any.
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
+        super::revocation::revoke_discovered(&self.endpoint, token)
+    }
+
+    /// Trades the newest refresh token this authorizer knows for an access token. This is
+    /// no login: once the server refused that refresh token (`invalid_grant`), or the
+    /// answer to its last use was lost, it is not sent again, and this fails at once with
+    /// [`CredentialsRejected`](ErrorKind::CredentialsRejected) (the server's refusal as
+    /// the source, if it gave one). So the middleware's fallback after a refused refresh
+    /// costs no second request, and a rotated-away token is never replayed.
     fn authorize(&mut self) -> Result<Token, Error> {
         let refresh_token = self.refresh_token.clone();
         self.exchange(&refresh_token)
     }
 
     /// Trades the token's refresh token (which may be newer than ours, when the token came
-    /// from a store another process wrote) or else ours.
+    /// from a store another process wrote) or else ours, under the same rules as
+    /// [`authorize`](RefreshToken::authorize).
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         let refresh_token = token
             .refresh_token()
             .unwrap_or(&self.refresh_token)
             .to_owned();
         self.exchange(&refresh_token)
+    }
+
+    /// The grant, token URL, client, extra parameters, scopes, and (hashed) the refresh
+    /// token this authorizer was given: two users' refresh tokens never share a token.
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        self.endpoint
+            .credential_set("refresh_token")
+            .private_value("refresh_token", &self.refresh_token)
     }
 }
 
@@ -233,7 +176,6 @@ impl fmt::Debug for RefreshToken {
         f.debug_struct("RefreshToken")
             .field("endpoint", &self.endpoint)
             .field("refresh_token", &"<redacted>")
-            .field("scopes", &self.scopes)
             .finish()
     }
 }

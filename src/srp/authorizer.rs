@@ -1,95 +1,29 @@
-//! [`SrpAuthorizer`]: a Cognito user-pool login with `USER_SRP_AUTH`, refreshed with
-//! `REFRESH_TOKEN_AUTH`.
+//! [`SrpAuthorizer`]: a Cognito user-pool login with `USER_SRP_AUTH` (and a remembered
+//! device's `DEVICE_SRP_AUTH`), refreshed with `REFRESH_TOKEN_AUTH` or, for app clients that
+//! rotate refresh tokens, `GetTokensFromRefreshToken`.
 
+use std::cell::Cell;
 use std::fmt;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::cognito::{self, malformed, parameter};
+use super::challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
+use super::cognito::{self, CognitoError, malformed, parameter};
+use super::device::Device;
 use super::math::{self, SrpClient};
 use crate::http::{HttpClient, check_endpoint};
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
+/// See [`SrpAuthorizer::on_device_change`].
+type DeviceListener = Box<dyn FnMut(Option<&Device>) + Send>;
+
+/// The name a device registered by this crate gets in the user's device list.
+const DEFAULT_DEVICE_NAME: &str = "en-core-auth";
+
 /// The most challenges answered in one login (new password, then MFA, …) before giving up:
 /// a server that keeps asking is not going to stop.
-const MAX_CHALLENGES: usize = 5;
-
-/// A challenge Cognito asks a user to answer after the password proof.
-///
-/// ```
-/// use en_core_auth::srp::Challenge;
-/// let challenge = Challenge::SoftwareTokenMfa;
-/// assert_eq!(challenge.name(), "SOFTWARE_TOKEN_MFA");
-/// ```
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
-    /// The user must choose a new password (`NEW_PASSWORD_REQUIRED`); answer with it.
-    NewPasswordRequired,
-    /// A code from the user's authenticator app (`SOFTWARE_TOKEN_MFA`); answer with it.
-    SoftwareTokenMfa,
-    /// A code sent by SMS (`SMS_MFA`); answer with it. `destination` is the masked number.
-    SmsMfa {
-        /// Where the code was sent, masked by Cognito (`+*******1234`), if it said.
-        destination: Option<String>,
-    },
-}
-
-impl Challenge {
-    /// Cognito's name for the challenge.
-    ///
-    /// ```
-    /// assert_eq!(en_core_auth::srp::Challenge::NewPasswordRequired.name(), "NEW_PASSWORD_REQUIRED");
-    /// ```
-    pub fn name(&self) -> &'static str {
-        match self {
-            Challenge::NewPasswordRequired => "NEW_PASSWORD_REQUIRED",
-            Challenge::SoftwareTokenMfa => "SOFTWARE_TOKEN_MFA",
-            Challenge::SmsMfa { .. } => "SMS_MFA",
-        }
-    }
-
-    /// The key of the answer in `ChallengeResponses`.
-    fn answer_key(&self) -> &'static str {
-        match self {
-            Challenge::NewPasswordRequired => "NEW_PASSWORD",
-            Challenge::SoftwareTokenMfa => "SOFTWARE_TOKEN_MFA_CODE",
-            Challenge::SmsMfa { .. } => "SMS_MFA_CODE",
-        }
-    }
-}
-
-/// Answers Cognito's challenges: returns the new password or the MFA code. Any
-/// `FnMut(&Challenge) -> Result<String, Error> + Send` is a handler.
-///
-/// ```
-/// use en_core_auth::srp::{Challenge, ChallengeHandler};
-/// use en_core_auth::Error;
-///
-/// fn handler(challenge: &Challenge) -> Result<String, Error> {
-///     match challenge {
-///         Challenge::SoftwareTokenMfa => Ok("123456".to_owned()),
-///         other => Err(Error::other(format!("cannot answer {}", other.name()))),
-///     }
-/// }
-/// let mut boxed: Box<dyn ChallengeHandler> = Box::new(handler);
-/// assert_eq!(boxed.answer(&Challenge::SoftwareTokenMfa)?, "123456");
-/// # Ok::<(), Error>(())
-/// ```
-pub trait ChallengeHandler: Send {
-    /// The answer to `challenge`.
-    fn answer(&mut self, challenge: &Challenge) -> Result<String, Error>;
-}
-
-impl<F> ChallengeHandler for F
-where
-    F: FnMut(&Challenge) -> Result<String, Error> + Send,
-{
-    fn answer(&mut self, challenge: &Challenge) -> Result<String, Error> {
-        self(challenge)
-    }
-}
+const MAX_CHALLENGES: usize = 8;
 
 /// Logs a Cognito user-pool user in with the Secure Remote Password protocol
 /// (`USER_SRP_AUTH`): the password never leaves the machine, only a proof of it.
@@ -103,6 +37,26 @@ where
 /// To send the ID token instead of the access token (API Gateway Cognito authorizers often
 /// want it), build the middleware with
 /// [`use_id_token`](crate::base::AuthMiddlewareBuilder::use_id_token).
+///
+/// # ID tokens are verified (feature `jwt`)
+///
+/// With the `jwt` feature, every ID token a login or a refresh obtains is checked before it
+/// is handed out: its signature against the pool's JWKS at
+/// `<issuer>/.well-known/jwks.json` (fetched once, cached by `kid`, fetched again when a
+/// token names a `kid` the cache lacks), `iss` = the issuer, `aud` = the client id,
+/// `token_use` = `id` and `exp`. The issuer is the pool's,
+/// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, also when
+/// [`with_endpoint`](Self::with_endpoint) names another AWS host (a VPC or FIPS endpoint);
+/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp` built with
+/// `cognito_issuer(true)`) is taken to issue as `<endpoint>/<pool id>`;
+/// `with_issuer` sets it explicitly. A token that fails is a
+/// [`MalformedResponse`](ErrorKind::MalformedResponse) error, not
+/// [`CredentialsRejected`](ErrorKind::CredentialsRejected): the answer cannot be trusted,
+/// but nothing says the user's credentials are wrong (and the CLI's exit status says
+/// "malformed response", not "wrong password"). After a refresh that fails so,
+/// [`AuthMiddleware`](crate::AuthMiddleware) logs in once, as after any failed refresh;
+/// that login's ID token is checked the same way. Without the feature, ID tokens are passed
+/// on unchecked, and [`verifies_id_tokens`](Self::verifies_id_tokens) says so.
 ///
 /// ```
 /// use en_core_auth::{AuthMiddleware, ClientInfo};
@@ -133,6 +87,30 @@ pub struct SrpAuthorizer {
     /// The user name Cognito answered with (the user may have logged in with an alias such
     /// as an email): `SECRET_HASH` of later calls, refresh included, must use it.
     cognito_username: Option<String>,
+    flow: LoginFlow,
+    /// Register the device a login returns (`NewDeviceMetadata`).
+    remember_device: bool,
+    device_name: String,
+    /// The remembered device logins prove.
+    device: Option<Device>,
+    /// Told when a login registers a device or finds that Cognito forgot the one given.
+    device_listener: Option<DeviceListener>,
+    /// `Some(true)` once the app client is known to rotate refresh tokens (or was configured
+    /// so): refreshes go through `GetTokensFromRefreshToken`.
+    rotation: Option<bool>,
+    /// A rotating refresh token whose exchange got no answer: Cognito may have used it up,
+    /// and sending it again could be refused as a replay. The next refresh logs in instead.
+    spent_refresh_token: Option<String>,
+    /// Set when a challenge answer got no answer back (it may have been used up): the login
+    /// starts over instead of failing on a replay.
+    answer_lost: Cell<bool>,
+    /// `iss` of the ID tokens, when set with `with_issuer`.
+    #[cfg(feature = "jwt")]
+    issuer: Option<String>,
+    /// Checks the ID tokens; made at the first one, from the issuer then configured, and
+    /// kept so that its JWKS cache serves every later login and refresh.
+    #[cfg(feature = "jwt")]
+    id_tokens: Option<crate::oauth2::id_token::IdTokenVerifier>,
 }
 
 impl fmt::Debug for SrpAuthorizer {
@@ -143,6 +121,7 @@ impl fmt::Debug for SrpAuthorizer {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("endpoint", &self.endpoint)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
@@ -188,7 +167,196 @@ impl SrpAuthorizer {
             http: HttpClient::new(),
             handler: None,
             cognito_username: None,
+            flow: LoginFlow::UserSrp,
+            remember_device: false,
+            device_name: DEFAULT_DEVICE_NAME.to_owned(),
+            device: None,
+            device_listener: None,
+            rotation: None,
+            spent_refresh_token: None,
+            answer_lost: Cell::new(false),
+            #[cfg(feature = "jwt")]
+            issuer: None,
+            #[cfg(feature = "jwt")]
+            id_tokens: None,
         })
+    }
+
+    /// An authorizer for a user who logs in without a password: the choice-based
+    /// `USER_AUTH` flow with a one-time code (by default Cognito offers the choice,
+    /// [`Challenge::SelectChallenge`]; pick one with [`with_login_flow`](Self::with_login_flow),
+    /// such as `LoginFlow::UserAuth(Some(FirstFactor::EmailOtp))`). The handler answers with
+    /// the code the user received.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{FirstFactor, LoginFlow, SrpAuthorizer};
+    /// let login = SrpAuthorizer::passwordless(ClientInfo::new("c", ""), "eu-west-1_X", "u")?
+    ///     .with_login_flow(LoginFlow::UserAuth(Some(FirstFactor::EmailOtp)));
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn passwordless(
+        client_info: ClientInfo,
+        user_pool_id: impl Into<String>,
+        username: impl Into<String>,
+    ) -> Result<SrpAuthorizer, Error> {
+        let mut login = SrpAuthorizer::new(client_info, user_pool_id, username, "-")?;
+        login.password = String::new();
+        login.flow = LoginFlow::UserAuth(None);
+        Ok(login)
+    }
+
+    /// How logins start (Cognito's `AuthFlow`); default [`LoginFlow::UserSrp`]. Whatever the
+    /// flow, every challenge goes through the handler and devices and refreshes work the
+    /// same.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{LoginFlow, SrpAuthorizer};
+    /// // A pool that migrates users with a Lambda trigger needs the password itself.
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_login_flow(LoginFlow::UserPassword);
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_login_flow(mut self, flow: LoginFlow) -> SrpAuthorizer {
+        self.flow = flow;
+        self
+    }
+
+    /// Registers the device a login returns (Cognito device tracking), as Amplify's "remember
+    /// this device" does: on a pool that tracks devices, a login without a device gets
+    /// `NewDeviceMetadata`; the authorizer then makes a random device password, registers its
+    /// SRP verifier with `ConfirmDevice` and, when the pool lets the user choose, marks it
+    /// remembered with `UpdateDeviceStatus`. Later logins prove the device
+    /// (`DEVICE_SRP_AUTH`) and skip MFA where the pool allows. Keep
+    /// [`device`](Self::device) beside the refresh token and hand it back with
+    /// [`with_device`](Self::with_device).
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .remember_device(true);
+    /// assert!(login.device().is_none()); // until a login registers one
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn remember_device(mut self, remember: bool) -> SrpAuthorizer {
+        self.remember_device = remember;
+        self
+    }
+
+    /// The name a device registered by [`remember_device`](Self::remember_device) gets
+    /// (Cognito's `DeviceName`, shown in the user's device list); default `en-core-auth`.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .remember_device(true)
+    ///     .with_device_name("build server 7");
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_device_name(mut self, name: impl Into<String>) -> SrpAuthorizer {
+        self.device_name = name.into();
+        self
+    }
+
+    /// Logs in as a device confirmed before (from [`device`](Self::device) of an earlier
+    /// run): its key goes with the password proof, and the device proves itself with
+    /// `DEVICE_SRP_AUTH` / `DEVICE_PASSWORD_VERIFIER`, so a remembered device is not asked
+    /// for MFA. Refreshes of tokens bound to it send its `DEVICE_KEY`.
+    ///
+    /// When Cognito no longer knows the device, the login goes on without it (as Amplify
+    /// does), asks for MFA, and with [`remember_device`](Self::remember_device) registers a
+    /// new one.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{Device, SrpAuthorizer};
+    /// let device = Device::new("eu-west-1_0c6e…", "-aBc123", "device password");
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_device(device.clone());
+    /// assert_eq!(login.device(), Some(device));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_device(mut self, device: Device) -> SrpAuthorizer {
+        self.device = Some(device);
+        self
+    }
+
+    /// The device in use: given with [`with_device`](Self::with_device) or registered by a
+    /// login with [`remember_device`](Self::remember_device). Persist it (its password is a
+    /// secret, like a refresh token) to skip MFA next time.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// assert_eq!(login.device(), None);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device(&self) -> Option<Device> {
+        self.device.clone()
+    }
+
+    /// Calls `listener` when the device changes: `Some` when a login registered a new one
+    /// (with [`remember_device`](Self::remember_device)), `None` when Cognito no longer knew
+    /// the one in use. For keeping the device where the token is kept, such as
+    /// [`FileStore::save_device`](crate::store::FileStore::save_device).
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// use en_core_auth::store::{CacheKey, FileStore};
+    /// let store = FileStore::in_dir("/tmp/c", CacheKey::new("cognito", "c", Some("u"), Vec::<String>::new()));
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .remember_device(true)
+    ///     .on_device_change(move |device| {
+    ///         let saved = match device {
+    ///             Some(device) => store.save_device(device),
+    ///             None => store.clear_device(),
+    ///         };
+    ///         if let Err(error) = saved {
+    ///             log::warn!("{error}");
+    ///         }
+    ///     });
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn on_device_change(
+        mut self,
+        listener: impl FnMut(Option<&Device>) + Send + 'static,
+    ) -> SrpAuthorizer {
+        self.device_listener = Some(Box::new(listener));
+        self
+    }
+
+    fn device_changed(&mut self) {
+        if let Some(listener) = self.device_listener.as_mut() {
+            listener(self.device.as_ref());
+        }
+    }
+
+    /// Refreshes with `GetTokensFromRefreshToken` from the start, for an app client with
+    /// refresh-token rotation. Without this, the authorizer switches by itself the first
+    /// time `REFRESH_TOKEN_AUTH` is refused with `InvalidParameterException`. Each rotation
+    /// returns a new refresh token, which the next refresh uses; a refresh token whose
+    /// exchange got no answer is never sent again (the next renewal logs in instead).
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .refresh_token_rotation(true);
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token_rotation(mut self, rotation: bool) -> SrpAuthorizer {
+        self.rotation = Some(rotation);
+        self
     }
 
     /// Sends the API calls to `url` instead of the pool's regional endpoint: a VPC or FIPS
@@ -206,7 +374,118 @@ impl SrpAuthorizer {
     /// ```
     pub fn with_endpoint(mut self, url: impl Into<String>) -> SrpAuthorizer {
         self.endpoint = url.into();
+        #[cfg(feature = "jwt")]
+        {
+            self.id_tokens = None;
+        }
         self
+    }
+
+    /// The issuer whose ID tokens this pool hands out (feature `jwt`): `iss` must name it,
+    /// and its JWKS is at `<issuer>/.well-known/jwks.json`. Needed only when the default
+    /// (see [ID tokens are verified](Self#id-tokens-are-verified-feature-jwt)) is wrong:
+    /// an endpoint outside `amazonaws.com` that proxies a real pool, or an emulator that
+    /// issues under another name.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// let login = login
+    ///     .with_endpoint("https://cognito.proxy.example.com/")
+    ///     .with_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> SrpAuthorizer {
+        self.issuer = Some(issuer.into().trim_end_matches('/').to_owned());
+        self.id_tokens = None;
+        self
+    }
+
+    /// The issuer the ID tokens are checked against (feature `jwt`): the one given to
+    /// [`with_issuer`](Self::with_issuer), else the pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>` when the endpoint is an AWS
+    /// host, else `<endpoint>/<pool id>`.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/");
+    /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
+    /// let local = login.with_endpoint("http://127.0.0.1:9229/");
+    /// assert_eq!(local.issuer(), "http://127.0.0.1:9229/eu-west-1_X");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn issuer(&self) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        let region = split_pool_id(&self.user_pool_id)
+            .map(|(region, _)| region)
+            .unwrap_or_default();
+        let host = self
+            .endpoint
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
+            .split(['/', ':', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let pool = &self.user_pool_id;
+        if host.ends_with(".amazonaws.com.cn") {
+            format!("https://cognito-idp.{region}.amazonaws.com.cn/{pool}")
+        } else if host.ends_with(".amazonaws.com") {
+            format!("https://cognito-idp.{region}.amazonaws.com/{pool}")
+        } else {
+            format!("{}/{pool}", self.endpoint.trim_end_matches('/'))
+        }
+    }
+
+    /// Whether the ID tokens this authorizer obtains are verified before it hands them out:
+    /// true with the `jwt` feature, false without it.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// assert_eq!(login.verifies_id_tokens(), cfg!(feature = "jwt"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn verifies_id_tokens(&self) -> bool {
+        cfg!(feature = "jwt")
+    }
+
+    /// `token` once its ID token (if any) passed verification; see the type's docs.
+    #[cfg(feature = "jwt")]
+    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+        if self.id_tokens.is_none() {
+            let issuer = self.issuer();
+            let jwks = format!("{issuer}/.well-known/jwks.json");
+            check_endpoint(&jwks, self.allow_insecure_http)?;
+            self.id_tokens = Some(
+                crate::oauth2::id_token::IdTokenVerifier::new(
+                    &issuer,
+                    self.client.client_id(),
+                    &jwks,
+                )
+                .with_token_use("id"),
+            );
+        }
+        if let Some(verifier) = &mut self.id_tokens {
+            verifier.check(&self.http, &token, None)?;
+        }
+        Ok(token)
+    }
+
+    /// Without the `jwt` feature nothing is verified (see `verifies_id_tokens`).
+    #[cfg(not(feature = "jwt"))]
+    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+        Ok(token)
     }
 
     /// Accepts a plain-HTTP endpoint on a host that is not loopback. Only for networks you
@@ -226,9 +505,10 @@ impl SrpAuthorizer {
         self
     }
 
-    /// Answers `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA` challenges.
-    /// Without a handler, a challenge is an [`ErrorKind::ChallengeRequired`] error that
-    /// names it.
+    /// Answers the challenges a login meets: every [`Challenge`] variant (a new password,
+    /// MFA and one-time codes, the MFA type, an authenticator to set up, a custom challenge,
+    /// the first factor of `USER_AUTH`). Without a handler, a challenge is an
+    /// [`ErrorKind::ChallengeRequired`] error that names it.
     ///
     /// ```
     /// use en_core_auth::ClientInfo;
@@ -330,7 +610,16 @@ impl SrpAuthorizer {
         cognito::call(&self.http, endpoint, operation, body)
     }
 
-    /// Answers the `PASSWORD_VERIFIER` challenge with the SRP proof.
+    /// The user name for the answers: what Cognito said, else what the user typed.
+    fn answer_username(&self) -> String {
+        self.cognito_username
+            .clone()
+            .unwrap_or_else(|| self.username.clone())
+    }
+
+    /// Answers the `PASSWORD_VERIFIER` challenge with the SRP proof (and the device key of a
+    /// remembered device). When Cognito no longer knows the device, answers again without
+    /// it: the secret block is still good, as Amplify relies on.
     fn password_verifier(
         &mut self,
         endpoint: &str,
@@ -372,6 +661,29 @@ impl SrpAuthorizer {
         responses.insert("TIMESTAMP".into(), Value::String(timestamp));
         self.with_secret_hash(&mut responses, &username);
         self.cognito_username = Some(username);
+        if let Some(device) = &self.device {
+            let mut with_device = responses.clone();
+            with_device.insert(
+                "DEVICE_KEY".into(),
+                Value::String(device.device_key().to_owned()),
+            );
+            match self.respond(
+                endpoint,
+                "PASSWORD_VERIFIER",
+                with_device,
+                answer.get("Session"),
+            ) {
+                Err(error) if is_cognito(&error, "ResourceNotFoundException") => {
+                    log::warn!(
+                        "Cognito no longer knows device {}; logging in without it",
+                        device.device_key()
+                    );
+                    self.device = None;
+                    self.device_changed();
+                }
+                other => return other,
+            }
+        }
         self.respond(
             endpoint,
             "PASSWORD_VERIFIER",
@@ -380,6 +692,7 @@ impl SrpAuthorizer {
         )
     }
 
+    /// Sends one challenge answer, once: see [`cognito::call_once`].
     fn respond(
         &self,
         endpoint: &str,
@@ -395,69 +708,605 @@ impl SrpAuthorizer {
         if let (Some(session), Some(object)) = (session, body.as_object_mut()) {
             object.insert("Session".into(), session.clone());
         }
-        self.call(endpoint, "RespondToAuthChallenge", &body)
+        self.call_once(endpoint, "RespondToAuthChallenge", &body)
     }
 
-    /// Answers the challenges that follow the password proof until Cognito hands out
-    /// tokens.
-    fn finish(&mut self, endpoint: &str, mut answer: Map<String, Value>) -> Result<Token, Error> {
+    /// A single-use step of a login ([`cognito::call_once`]); when it gets no answer, the
+    /// login is marked for starting over.
+    fn call_once(
+        &self,
+        endpoint: &str,
+        operation: &str,
+        body: &Value,
+    ) -> Result<Map<String, Value>, Error> {
+        let answered = cognito::call_once(&self.http, endpoint, operation, body);
+        if answered
+            .as_ref()
+            .is_err_and(|e| matches!(e.kind(), ErrorKind::Transport | ErrorKind::Server))
+        {
+            self.answer_lost.set(true);
+        }
+        answered
+    }
+
+    /// Answers `DEVICE_SRP_AUTH` and then `DEVICE_PASSWORD_VERIFIER` with the device's SRP
+    /// proof: the same math as the password's, with the device group key as the pool and the
+    /// device key as the user.
+    fn device_proof(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let Some(device) = self.device.clone() else {
+            return Err(malformed(
+                "Cognito asked for a device proof, but no device was offered",
+            ));
+        };
+        let username = self.answer_username();
+        let srp = SrpClient::generate()?;
+        let mut responses = Map::new();
+        responses.insert("USERNAME".into(), Value::String(username.clone()));
+        responses.insert(
+            "DEVICE_KEY".into(),
+            Value::String(device.device_key().to_owned()),
+        );
+        responses.insert("SRP_A".into(), Value::String(srp.public_a_hex()));
+        self.with_secret_hash(&mut responses, &username);
+        let challenge = self.respond(
+            endpoint,
+            "DEVICE_SRP_AUTH",
+            responses,
+            answer.get("Session"),
+        )?;
+        if challenge.get("ChallengeName").and_then(Value::as_str)
+            != Some("DEVICE_PASSWORD_VERIFIER")
+        {
+            return Err(malformed(
+                "DEVICE_SRP_AUTH was not followed by DEVICE_PASSWORD_VERIFIER",
+            ));
+        }
+        let parameters = challenge_parameters(&challenge)?;
+        let salt = math::parse_hex(parameter(parameters, "SALT")?)?;
+        let server_b = math::parse_hex(parameter(parameters, "SRP_B")?)?;
+        let secret_block = parameter(parameters, "SECRET_BLOCK")?.to_owned();
+        let key = srp.password_authentication_key(
+            device.device_group_key(),
+            device.device_key(),
+            device.device_password(),
+            &salt,
+            &server_b,
+        )?;
+        let timestamp = math::cognito_timestamp(SystemTime::now());
+        let signature = math::password_claim_signature(
+            &key,
+            device.device_group_key(),
+            device.device_key(),
+            &secret_block,
+            &timestamp,
+        )?;
+        let mut responses = Map::new();
+        responses.insert("USERNAME".into(), Value::String(username.clone()));
+        responses.insert(
+            "PASSWORD_CLAIM_SECRET_BLOCK".into(),
+            Value::String(secret_block),
+        );
+        responses.insert("PASSWORD_CLAIM_SIGNATURE".into(), Value::String(signature));
+        responses.insert("TIMESTAMP".into(), Value::String(timestamp));
+        responses.insert(
+            "DEVICE_KEY".into(),
+            Value::String(device.device_key().to_owned()),
+        );
+        self.with_secret_hash(&mut responses, &username);
+        self.respond(
+            endpoint,
+            "DEVICE_PASSWORD_VERIFIER",
+            responses,
+            challenge.get("Session"),
+        )
+    }
+
+    /// After a login that returned `NewDeviceMetadata`: registers the device
+    /// (`ConfirmDevice`) and, where the pool lets the user choose, remembers it
+    /// (`UpdateDeviceStatus`). The login has succeeded whatever happens here: a failure is
+    /// logged and the device forgotten.
+    fn register_device(&mut self, endpoint: &str, access_token: &str, metadata: &Value) {
+        let (Some(key), Some(group)) = (
+            metadata.get("DeviceKey").and_then(Value::as_str),
+            metadata.get("DeviceGroupKey").and_then(Value::as_str),
+        ) else {
+            log::warn!(
+                "NewDeviceMetadata without DeviceKey and DeviceGroupKey; device not remembered"
+            );
+            return;
+        };
+        let registered = Device::generate(key, group).and_then(|(device, verifier, salt)| {
+            let confirmed = self.call(
+                endpoint,
+                "ConfirmDevice",
+                &json!({
+                    "AccessToken": access_token,
+                    "DeviceKey": key,
+                    "DeviceName": self.device_name,
+                    "DeviceSecretVerifierConfig": {"PasswordVerifier": verifier, "Salt": salt},
+                }),
+            )?;
+            if confirmed
+                .get("UserConfirmationNecessary")
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                self.call(
+                    endpoint,
+                    "UpdateDeviceStatus",
+                    &json!({
+                        "AccessToken": access_token,
+                        "DeviceKey": key,
+                        "DeviceRememberedStatus": "remembered",
+                    }),
+                )?;
+            }
+            Ok(device)
+        });
+        match registered {
+            Ok(device) => {
+                self.device = Some(device);
+                self.device_changed();
+            }
+            Err(error) => log::warn!("could not remember device {key}: {error}"),
+        }
+    }
+
+    /// Answers the challenges until Cognito hands out tokens. `srp` is the SRP client whose
+    /// `SRP_A` went out, if one did (`PASSWORD_VERIFIER` needs it).
+    fn finish(
+        &mut self,
+        endpoint: &str,
+        mut answer: Map<String, Value>,
+        mut srp: Option<SrpClient>,
+    ) -> Result<Token, Error> {
         for _ in 0..MAX_CHALLENGES {
             if let Some(result) = answer
                 .get("AuthenticationResult")
                 .and_then(Value::as_object)
             {
-                return cognito::parse_tokens(result, None);
+                let token = cognito::parse_tokens(result, None)?;
+                if let Some(metadata) = result.get("NewDeviceMetadata")
+                    && self.remember_device
+                {
+                    self.register_device(endpoint, token.access_token(), metadata);
+                }
+                return Ok(token);
             }
             let name = answer
                 .get("ChallengeName")
                 .and_then(Value::as_str)
                 .ok_or_else(|| malformed("the answer has neither tokens nor a challenge"))?
                 .to_owned();
-            let parameters = challenge_parameters(&answer).ok();
-            let challenge = match name.as_str() {
-                "NEW_PASSWORD_REQUIRED" => Challenge::NewPasswordRequired,
-                "SOFTWARE_TOKEN_MFA" => Challenge::SoftwareTokenMfa,
-                "SMS_MFA" => Challenge::SmsMfa {
-                    destination: parameters
-                        .and_then(|p| p.get("CODE_DELIVERY_DESTINATION"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                },
-                other => {
-                    return Err(Error::new(
-                        ErrorKind::ChallengeRequired,
-                        format!(
-                            "Cognito asked for the {other} challenge, which this client does not answer"
-                        ),
-                    ));
+            answer = match name.as_str() {
+                "PASSWORD_VERIFIER" => {
+                    let Some(client) = srp.as_ref() else {
+                        return Err(malformed("PASSWORD_VERIFIER, but no SRP_A was sent"));
+                    };
+                    self.password_verifier(endpoint, client, &answer)?
                 }
+                "DEVICE_SRP_AUTH" => self.device_proof(endpoint, &answer)?,
+                "MFA_SETUP" => self.mfa_setup(endpoint, &answer)?,
+                "SELECT_CHALLENGE" => self.select_challenge(endpoint, &answer, &mut srp)?,
+                _ => self.answer_challenge(endpoint, &name, &answer)?,
             };
-            let Some(handler) = self.handler.as_mut() else {
-                return Err(Error::new(
-                    ErrorKind::ChallengeRequired,
-                    format!(
-                        "Cognito asked for the {} challenge; give SrpAuthorizer a challenge handler to answer it",
-                        challenge.name()
-                    ),
-                ));
-            };
-            let response = handler.answer(&challenge)?;
-            let username = parameters
-                .and_then(|p| p.get("USERNAME"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or_else(|| self.cognito_username.clone())
-                .unwrap_or_else(|| self.username.clone());
-            let mut responses = Map::new();
-            responses.insert("USERNAME".into(), Value::String(username.clone()));
-            responses.insert(challenge.answer_key().into(), Value::String(response));
-            self.with_secret_hash(&mut responses, &username);
-            answer = self.respond(endpoint, challenge.name(), responses, answer.get("Session"))?;
         }
         Err(Error::new(
             ErrorKind::ChallengeRequired,
             "Cognito kept asking for challenges; giving up",
         ))
+    }
+
+    /// The handler's answer to `challenge`, or a [`ChallengeRequired`](ErrorKind::ChallengeRequired)
+    /// error naming it when there is no handler.
+    fn ask(&mut self, challenge: &Challenge) -> Result<String, Error> {
+        let Some(handler) = self.handler.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                format!(
+                    "Cognito asked for the {} challenge; give SrpAuthorizer a challenge handler to answer it",
+                    challenge.name()
+                ),
+            ));
+        };
+        handler.answer(challenge)
+    }
+
+    /// The user name for a challenge's answer: the one the challenge names, else Cognito's.
+    fn challenge_username(&mut self, answer: &Map<String, Value>) -> String {
+        let named = challenge_parameters(answer)
+            .ok()
+            .and_then(|p| p.get("USERNAME"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(name) = &named {
+            self.cognito_username = Some(name.clone());
+        }
+        named.unwrap_or_else(|| self.answer_username())
+    }
+
+    /// Sends `responses` (plus USERNAME, DEVICE_KEY, SECRET_HASH) as the answer to the
+    /// challenge `name` of `answer`.
+    fn send_answer(
+        &mut self,
+        endpoint: &str,
+        name: &str,
+        answer: &Map<String, Value>,
+        mut responses: Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let username = self.challenge_username(answer);
+        responses.insert("USERNAME".into(), Value::String(username.clone()));
+        if let Some(device) = &self.device {
+            responses.insert(
+                "DEVICE_KEY".into(),
+                Value::String(device.device_key().to_owned()),
+            );
+        }
+        self.with_secret_hash(&mut responses, &username);
+        self.respond(endpoint, name, responses, answer.get("Session"))
+    }
+
+    /// A challenge the handler answers with one value: a new password, an MFA or OTP code,
+    /// the MFA type to use, a custom challenge's answer.
+    fn answer_challenge(
+        &mut self,
+        endpoint: &str,
+        name: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let parameters = challenge_parameters(answer).ok();
+        let text = |key: &str| {
+            parameters
+                .and_then(|p| p.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let challenge = match name {
+            "NEW_PASSWORD_REQUIRED" => Challenge::NewPasswordRequired,
+            "SOFTWARE_TOKEN_MFA" => Challenge::SoftwareTokenMfa,
+            "SMS_MFA" => Challenge::SmsMfa {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "EMAIL_OTP" => Challenge::EmailOtp {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "SMS_OTP" => Challenge::SmsOtp {
+                destination: text("CODE_DELIVERY_DESTINATION"),
+            },
+            "SELECT_MFA_TYPE" => Challenge::SelectMfaType {
+                options: text("MFAS_CAN_CHOOSE")
+                    .and_then(|list| serde_json::from_str(&list).ok())
+                    .unwrap_or_default(),
+            },
+            "CUSTOM_CHALLENGE" => Challenge::CustomChallenge {
+                parameters: parameters
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            other => {
+                return Err(Error::new(
+                    ErrorKind::ChallengeRequired,
+                    format!(
+                        "Cognito asked for the {other} challenge, which this client does not answer"
+                    ),
+                ));
+            }
+        };
+        let response = self.ask(&challenge)?;
+        let mut responses = Map::new();
+        responses.insert(
+            challenge.answer_key().into(),
+            Value::String(response.clone()),
+        );
+        let next = self.send_answer(endpoint, challenge.name(), answer, responses)?;
+        if challenge == Challenge::NewPasswordRequired {
+            // Cognito took the new password: the old one is gone, and logging in with it
+            // again would fail and count toward the account's lockout.
+            self.password = response;
+        }
+        Ok(next)
+    }
+
+    /// `MFA_SETUP`: a new authenticator for the user. `AssociateSoftwareToken` gives the
+    /// secret, the handler shows it and answers with the app's code, `VerifySoftwareToken`
+    /// checks it, and the challenge is answered with the session that proves it.
+    fn mfa_setup(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let can_setup = challenge_parameters(answer)
+            .ok()
+            .and_then(|p| p.get("MFAS_CAN_SETUP"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !can_setup.contains("SOFTWARE_TOKEN_MFA") {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                format!(
+                    "Cognito asked to set up MFA of a type this client cannot set up ({can_setup})"
+                ),
+            ));
+        }
+        if self.handler.is_none() {
+            return Err(Error::new(
+                ErrorKind::ChallengeRequired,
+                "Cognito asked for the MFA_SETUP challenge; give SrpAuthorizer a challenge handler to answer it",
+            ));
+        }
+        let session = answer.get("Session").cloned().unwrap_or(Value::Null);
+        let associated = self.call_once(
+            endpoint,
+            "AssociateSoftwareToken",
+            &json!({"Session": session}),
+        )?;
+        let secret = associated
+            .get("SecretCode")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("AssociateSoftwareToken gave no SecretCode"))?
+            .to_owned();
+        let label = self.answer_username();
+        let challenge = Challenge::MfaSetup {
+            uri: otpauth_uri(&secret, &label),
+            secret,
+        };
+        let code = self.ask(&challenge)?;
+        let verified = self.call_once(
+            endpoint,
+            "VerifySoftwareToken",
+            &json!({
+                "Session": associated.get("Session").cloned().unwrap_or(Value::Null),
+                "UserCode": code,
+                "FriendlyDeviceName": self.device_name,
+            }),
+        )?;
+        if verified.get("Status").and_then(Value::as_str) != Some("SUCCESS") {
+            return Err(Error::new(
+                ErrorKind::CredentialsRejected,
+                "VerifySoftwareToken did not accept the code from the new authenticator",
+            ));
+        }
+        let mut next = answer.clone();
+        if let Some(session) = verified.get("Session") {
+            next.insert("Session".into(), session.clone());
+        }
+        self.send_answer(endpoint, "MFA_SETUP", &next, Map::new())
+    }
+
+    /// `SELECT_CHALLENGE` of `USER_AUTH`: the handler picks the first factor (without one,
+    /// `PASSWORD_SRP` when offered and there is a password), sent with what it needs.
+    fn select_challenge(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+        srp: &mut Option<SrpClient>,
+    ) -> Result<Map<String, Value>, Error> {
+        let available: Vec<String> = answer
+            .get("AvailableChallenges")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let challenge = Challenge::SelectChallenge {
+            available: available.clone(),
+        };
+        let choice = if self.handler.is_none()
+            && !self.password.is_empty()
+            && available.iter().any(|c| c == "PASSWORD_SRP")
+        {
+            "PASSWORD_SRP".to_owned()
+        } else {
+            self.ask(&challenge)?
+        };
+        let mut responses = Map::new();
+        responses.insert("ANSWER".into(), Value::String(choice.clone()));
+        match choice.as_str() {
+            "PASSWORD_SRP" => {
+                let client = SrpClient::generate()?;
+                responses.insert("SRP_A".into(), Value::String(client.public_a_hex()));
+                *srp = Some(client);
+            }
+            "PASSWORD" => {
+                self.require_password()?;
+                responses.insert("PASSWORD".into(), Value::String(self.password.clone()));
+            }
+            _ => {}
+        }
+        self.send_answer(endpoint, "SELECT_CHALLENGE", answer, responses)
+    }
+
+    fn require_password(&self) -> Result<(), Error> {
+        if self.password.is_empty() {
+            Err(Error::new(
+                ErrorKind::Configuration,
+                "this login needs a password, and the authorizer was built without one",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One whole login, from `InitiateAuth` to tokens.
+    fn login(&mut self, endpoint: &str) -> Result<Token, Error> {
+        let mut srp = None;
+        let mut parameters = Map::new();
+        parameters.insert("USERNAME".into(), Value::String(self.username.clone()));
+        let with_srp = |parameters: &mut Map<String, Value>, srp: &mut Option<SrpClient>| {
+            let client = SrpClient::generate()?;
+            parameters.insert("SRP_A".into(), Value::String(client.public_a_hex()));
+            *srp = Some(client);
+            Ok::<(), Error>(())
+        };
+        match self.flow {
+            LoginFlow::UserSrp => {
+                self.require_password()?;
+                with_srp(&mut parameters, &mut srp)?;
+            }
+            LoginFlow::UserPassword => {
+                self.require_password()?;
+                parameters.insert("PASSWORD".into(), Value::String(self.password.clone()));
+            }
+            LoginFlow::CustomAuth | LoginFlow::UserAuth(None) => {}
+            LoginFlow::UserAuth(Some(first)) => {
+                parameters.insert(
+                    "PREFERRED_CHALLENGE".into(),
+                    Value::String(first.name().to_owned()),
+                );
+                match first {
+                    FirstFactor::PasswordSrp => {
+                        self.require_password()?;
+                        with_srp(&mut parameters, &mut srp)?;
+                    }
+                    FirstFactor::Password => {
+                        self.require_password()?;
+                        parameters.insert("PASSWORD".into(), Value::String(self.password.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(device) = &self.device {
+            parameters.insert(
+                "DEVICE_KEY".into(),
+                Value::String(device.device_key().to_owned()),
+            );
+        }
+        self.with_secret_hash(&mut parameters, &self.username.clone());
+        let body = json!({
+            "AuthFlow": self.flow.auth_flow(),
+            "ClientId": self.client.client_id(),
+            "AuthParameters": parameters,
+        });
+        let answer = self.call(endpoint, "InitiateAuth", &body)?;
+        self.finish(endpoint, answer, srp)
+    }
+
+    /// `REFRESH_TOKEN_AUTH`, which may be sent again.
+    fn refresh_token_auth(
+        &mut self,
+        endpoint: &str,
+        refresh_token: &str,
+        username: &str,
+        device_key: Option<&str>,
+    ) -> Result<Token, Error> {
+        let mut parameters = Map::new();
+        parameters.insert(
+            "REFRESH_TOKEN".into(),
+            Value::String(refresh_token.to_owned()),
+        );
+        if let Some(key) = device_key {
+            parameters.insert("DEVICE_KEY".into(), Value::String(key.to_owned()));
+        }
+        self.with_secret_hash(&mut parameters, username);
+        let body = json!({
+            "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "ClientId": self.client.client_id(),
+            "AuthParameters": parameters,
+        });
+        let answer = self.call(endpoint, "InitiateAuth", &body)?;
+        let result = answer
+            .get("AuthenticationResult")
+            .and_then(Value::as_object)
+            .ok_or_else(|| malformed("the refresh answer has no AuthenticationResult"))?;
+        cognito::parse_tokens(result, Some(refresh_token))
+    }
+
+    /// `GetTokensFromRefreshToken`: with rotation, the refresh token is used up by the
+    /// exchange, so it is sent once; when no answer comes back it is marked spent.
+    fn tokens_from_refresh_token(
+        &mut self,
+        endpoint: &str,
+        refresh_token: &str,
+        device_key: Option<&str>,
+    ) -> Result<Token, Error> {
+        let mut body = json!({
+            "RefreshToken": refresh_token,
+            "ClientId": self.client.client_id(),
+        });
+        if !self.client.client_secret().is_empty() {
+            body["ClientSecret"] = json!(self.client.client_secret());
+        }
+        if let Some(key) = device_key {
+            body["DeviceKey"] = json!(key);
+        }
+        let answer =
+            match cognito::call_once(&self.http, endpoint, "GetTokensFromRefreshToken", &body) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    if matches!(error.kind(), ErrorKind::Transport | ErrorKind::Server) {
+                        self.spent_refresh_token = Some(refresh_token.to_owned());
+                    }
+                    return Err(error);
+                }
+            };
+        let result = answer
+            .get("AuthenticationResult")
+            .and_then(Value::as_object)
+            .ok_or_else(|| malformed("the refresh answer has no AuthenticationResult"))?;
+        cognito::parse_tokens(result, Some(refresh_token))
+    }
+
+    /// A refresh, before the ID token is checked.
+    fn renew(&mut self, token: &Token) -> Result<Token, Error> {
+        let Some(refresh_token) = token.refresh_token() else {
+            return Err(Error::new(
+                ErrorKind::CredentialsRejected,
+                "the token has no refresh token",
+            ));
+        };
+        if self.spent_refresh_token.as_deref() == Some(refresh_token) {
+            return Err(Error::new(
+                ErrorKind::CredentialsRejected,
+                "the refresh token may have been used by an exchange whose answer was lost; logging in again instead of sending it twice",
+            ));
+        }
+        let endpoint = self.checked_endpoint()?;
+        // SECRET_HASH needs Cognito's user name, not an alias the user logged in with; a
+        // process that did not log in itself (a token from a cache) reads it from the token.
+        let username = self
+            .cognito_username
+            .clone()
+            .or_else(|| cognito_username_of(token))
+            .unwrap_or_else(|| self.username.clone());
+        // Tokens bound to a device refresh only with its key (Cognito says which device in
+        // the access token's `device_key` claim).
+        let device_key = claim_of(Some(token.access_token()), "device_key").or_else(|| {
+            self.device
+                .as_ref()
+                .filter(|_| crate::data::unverified_claims(token.access_token()).is_none())
+                .map(|d| d.device_key().to_owned())
+        });
+        if self.rotation != Some(true) {
+            match self.refresh_token_auth(
+                &endpoint,
+                refresh_token,
+                &username,
+                device_key.as_deref(),
+            ) {
+                Err(error)
+                    if self.rotation.is_none()
+                        && is_cognito(&error, "InvalidParameterException") =>
+                {
+                    log::debug!(
+                        "REFRESH_TOKEN_AUTH refused ({error}); the app client rotates refresh tokens"
+                    );
+                    self.rotation = Some(true);
+                }
+                other => return other,
+            }
+        }
+        self.tokens_from_refresh_token(&endpoint, refresh_token, device_key.as_deref())
     }
 }
 
@@ -466,74 +1315,105 @@ impl Authorizer for SrpAuthorizer {
         &self.client
     }
 
+    // The default `expired()` (the expiry time): the hot path need not ask it.
+    fn expiry_by_time_only(&self) -> bool {
+        true
+    }
+
+    /// The user pool, its endpoint, the app client and the user (the password only ever
+    /// changes how the token is obtained, never which token it is).
+    fn credential_set(&self) -> crate::store::CredentialSet {
+        crate::store::CredentialSet::new("cognito srp", &self.endpoint)
+            .param("user_pool_id", &self.user_pool_id)
+            .client(&self.client)
+            .user(&self.username)
+    }
+
+    /// Logs in. A challenge answer is sent once (it is single-use at Cognito); when one
+    /// gets no answer (a timeout, a dropped connection, a 5xx), the login starts over once
+    /// with a fresh `InitiateAuth`, so that a network blip ends as a success or a
+    /// [`Transport`](ErrorKind::Transport) error, never as a replayed answer that Cognito
+    /// refuses (and counts toward a lockout).
     fn authorize(&mut self) -> Result<Token, Error> {
         let endpoint = self.checked_endpoint()?;
-        let srp = SrpClient::generate()?;
-        let mut parameters = Map::new();
-        parameters.insert("USERNAME".into(), Value::String(self.username.clone()));
-        parameters.insert("SRP_A".into(), Value::String(srp.public_a_hex()));
-        self.with_secret_hash(&mut parameters, &self.username.clone());
-        let body = json!({
-            "AuthFlow": "USER_SRP_AUTH",
-            "ClientId": self.client.client_id(),
-            "AuthParameters": parameters,
-        });
-        let answer = self.call(&endpoint, "InitiateAuth", &body)?;
-        match answer.get("ChallengeName").and_then(Value::as_str) {
-            Some("PASSWORD_VERIFIER") => {
-                let next = self.password_verifier(&endpoint, &srp, &answer)?;
-                self.finish(&endpoint, next)
+        self.answer_lost.set(false);
+        let token = match self.login(&endpoint) {
+            Err(error) if self.answer_lost.replace(false) => {
+                log::debug!("a challenge answer got no answer ({error}); starting the login over");
+                self.login(&endpoint)
             }
-            _ => self.finish(&endpoint, answer),
-        }
+            other => other,
+        }?;
+        self.verified(token)
     }
 
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        let renewed = self.renew(token)?;
+        self.verified(renewed)
+    }
+
+    /// Logs out with Cognito's `RevokeToken`: the refresh token stops working, and so do
+    /// the access and ID tokens issued from it (Cognito checks that on its own APIs; an API
+    /// that only verifies JWT signatures accepts them until they expire). A token without a
+    /// refresh token has nothing to revoke. Revoking is idempotent, so the call is retried
+    /// like any other.
+    ///
+    /// ```
+    /// use en_core_auth::{Authorizer, ClientInfo, Token};
+    /// use en_core_auth::srp::SrpAuthorizer;
+    /// let mut login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
+    /// login.revoke(&Token::new("access only"))?; // nothing sent
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    fn revoke(&mut self, token: &Token) -> Result<(), Error> {
         let Some(refresh_token) = token.refresh_token() else {
-            return Err(Error::new(
-                ErrorKind::CredentialsRejected,
-                "the token has no refresh token",
-            ));
+            return Ok(());
         };
         let endpoint = self.checked_endpoint()?;
-        let mut parameters = Map::new();
-        parameters.insert(
-            "REFRESH_TOKEN".into(),
-            Value::String(refresh_token.to_owned()),
-        );
-        // SECRET_HASH needs Cognito's user name, not an alias the user logged in with; a
-        // process that did not log in itself (a token from a cache) reads it from the token.
-        let username = self
-            .cognito_username
-            .clone()
-            .or_else(|| cognito_username_of(token))
-            .unwrap_or_else(|| self.username.clone());
-        self.with_secret_hash(&mut parameters, &username);
-        let body = json!({
-            "AuthFlow": "REFRESH_TOKEN_AUTH",
-            "ClientId": self.client.client_id(),
-            "AuthParameters": parameters,
-        });
-        let answer = self.call(&endpoint, "InitiateAuth", &body)?;
-        let result = answer
-            .get("AuthenticationResult")
-            .and_then(Value::as_object)
-            .ok_or_else(|| malformed("the refresh answer has no AuthenticationResult"))?;
-        cognito::parse_tokens(result, Some(refresh_token))
+        let mut body = json!({"Token": refresh_token, "ClientId": self.client.client_id()});
+        if !self.client.client_secret().is_empty() {
+            body["ClientSecret"] = json!(self.client.client_secret());
+        }
+        self.call(&endpoint, "RevokeToken", &body)?;
+        Ok(())
     }
+}
+
+/// `otpauth://totp/AWSCognito:<user>?secret=…&issuer=AWSCognito`, the URI Amplify shows for
+/// a new authenticator (the key URI format of Google Authenticator).
+fn otpauth_uri(secret: &str, username: &str) -> String {
+    let label: String = username
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("otpauth://totp/AWSCognito:{label}?secret={secret}&issuer=AWSCognito")
+}
+
+/// Whether `error` is Cognito's `code`.
+fn is_cognito(error: &Error, code: &str) -> bool {
+    error
+        .downcast_ref::<CognitoError>()
+        .is_some_and(|e| e.code() == code)
+}
+
+/// A string claim of an unverified JWT.
+fn claim_of(jwt: Option<&str>, name: &str) -> Option<String> {
+    crate::data::unverified_claims(jwt?)?
+        .get(name)?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The Cognito user name a token was issued to: the access token's `username` claim, or
 /// the ID token's `cognito:username`.
 fn cognito_username_of(token: &Token) -> Option<String> {
-    let claim = |jwt: Option<&str>, name: &str| {
-        crate::data::unverified_claims(jwt?)?
-            .get(name)?
-            .as_str()
-            .map(str::to_owned)
-    };
-    claim(Some(token.access_token()), "username")
-        .or_else(|| claim(token.id_token(), "cognito:username"))
+    claim_of(Some(token.access_token()), "username")
+        .or_else(|| claim_of(token.id_token(), "cognito:username"))
 }
 
 fn challenge_parameters(answer: &Map<String, Value>) -> Result<&Map<String, Value>, Error> {

@@ -1,5 +1,11 @@
-//! Calls to the Cognito Identity Provider JSON 1.1 API (`InitiateAuth`,
-//! `RespondToAuthChallenge`) and the reading of its answers and errors. No SRP math here.
+//! Calls to the Cognito Identity Provider JSON 1.1 API and the reading of its answers and
+//! errors. No SRP math here.
+//!
+//! Two kinds of call: [`call`] for operations that may be sent again (`InitiateAuth`,
+//! `ConfirmDevice`…), retried on throttling, 5xx and transport failures; and [`call_once`]
+//! for answers that can be used once (`RespondToAuthChallenge` with a `SECRET_BLOCK`, a
+//! session or a TOTP code; `GetTokensFromRefreshToken` with a rotating refresh token),
+//! resent only when the request surely never reached Cognito.
 
 use std::fmt;
 use std::time::Duration;
@@ -72,8 +78,92 @@ impl CognitoError {
         self.message.as_deref()
     }
 
+    /// Whether Cognito refused the login because of too many wrong passwords ("Password
+    /// attempts exceeded"): waiting is the only cure, and another attempt makes it longer.
+    ///
+    /// ```
+    /// use en_core_auth::srp::CognitoError;
+    /// let locked = CognitoError::new(400, "NotAuthorizedException", Some("Password attempts exceeded"));
+    /// assert!(locked.is_locked_out());
+    /// assert!(locked.to_string().contains("wait"));
+    /// ```
+    pub fn is_locked_out(&self) -> bool {
+        self.code == "NotAuthorizedException"
+            && self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("attempts exceeded"))
+    }
+
+    /// What the user can do about it, for the errors where Cognito's own message does not
+    /// say (it is part of [`Display`](fmt::Display)).
+    ///
+    /// ```
+    /// use en_core_auth::srp::CognitoError;
+    /// let e = CognitoError::new(400, "PasswordResetRequiredException", Some("Password reset required for the user"));
+    /// assert!(e.advice().unwrap().contains("reset"));
+    /// ```
+    pub fn advice(&self) -> Option<&'static str> {
+        Some(match self.code.as_str() {
+            _ if self.is_locked_out() => {
+                "too many wrong passwords: Cognito has locked the account for a while; wait \
+                 before trying again (each attempt meanwhile makes the wait longer)"
+            }
+            "NotAuthorizedException" => return None,
+            "PasswordResetRequiredException" => {
+                "an administrator asked for a password reset: set a new password with the \
+                 pool's forgot-password flow (ForgotPassword, then ConfirmForgotPassword), then \
+                 log in with it"
+            }
+            "UserNotConfirmedException" => {
+                "the user has not confirmed the sign-up: confirm it with the code Cognito sent \
+                 (ConfirmSignUp), or have an administrator confirm the user"
+            }
+            "UserNotFoundException" => {
+                "no such user in this pool: check the username and the user pool id"
+            }
+            "LimitExceededException" => {
+                "an account-wide Cognito limit was reached; not retried: try again later, or \
+                 ask for a higher quota"
+            }
+            "ForbiddenException" => {
+                "the request was blocked by the AWS WAF web ACL associated with the user pool, \
+                 not by Cognito's password check"
+            }
+            "UserLambdaValidationException" => {
+                "a Lambda trigger of the user pool (pre-authentication, user migration…) \
+                 refused the login; its message says why"
+            }
+            "TooManyRequestsException" | "ThrottlingException" => {
+                "Cognito is throttling requests for this pool or account"
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether sending the same request again may succeed: throttling and server faults, not
+    /// `LimitExceededException` (an account quota that retrying only burns) or a WAF block.
+    fn retryable(&self) -> bool {
+        match self.code.as_str() {
+            "TooManyRequestsException"
+            | "ThrottlingException"
+            | "InternalErrorException"
+            | "ServiceUnavailable" => true,
+            "LimitExceededException" | "ForbiddenException" => false,
+            _ => self.status >= 500,
+        }
+    }
+
+    /// Whether Cognito surely did not act on the request: throttling refuses it at the door.
+    fn surely_not_acted_on(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "TooManyRequestsException" | "ThrottlingException"
+        )
+    }
+
     /// What the error means for the caller.
-    fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         match self.code.as_str() {
             "NotAuthorizedException"
             | "UserNotFoundException"
@@ -81,12 +171,14 @@ impl CognitoError {
             | "PasswordResetRequiredException"
             | "CodeMismatchException"
             | "ExpiredCodeException"
-            | "InvalidPasswordException" => ErrorKind::CredentialsRejected,
+            | "InvalidPasswordException"
+            | "UserLambdaValidationException" => ErrorKind::CredentialsRejected,
             "TooManyRequestsException"
             | "LimitExceededException"
             | "InternalErrorException"
             | "ServiceUnavailable"
-            | "ThrottlingException" => ErrorKind::Server,
+            | "ThrottlingException"
+            | "ForbiddenException" => ErrorKind::Server,
             "InvalidParameterException"
             | "ResourceNotFoundException"
             | "InvalidUserPoolConfigurationException"
@@ -101,47 +193,98 @@ impl CognitoError {
 impl fmt::Display for CognitoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(message) => write!(f, "{}: {}", self.code, message),
-            None => write!(f, "{} (HTTP {})", self.code, self.status),
+            Some(message) => write!(f, "{}: {}", self.code, message)?,
+            None => write!(f, "{} (HTTP {})", self.code, self.status)?,
+        }
+        match self.advice() {
+            Some(advice) => write!(f, " ({advice})"),
+            None => Ok(()),
         }
     }
 }
 
 impl std::error::Error for CognitoError {}
 
-/// One Cognito operation: POSTs `body` with the operation's `X-Amz-Target`, retrying
-/// throttling, 5xx and transport failures as the client's policy allows.
+/// One Cognito operation that may be sent again: POSTs `body` with the operation's
+/// `X-Amz-Target`, retrying throttling, 5xx and transport failures as the client's policy
+/// allows.
 pub(crate) fn call(
     http: &HttpClient,
     endpoint: &str,
     operation: &str,
     body: &Value,
 ) -> Result<Map<String, Value>, Error> {
+    send(http, endpoint, operation, body, false)
+}
+
+/// One Cognito operation whose request can be used once. It is sent again only when it
+/// surely never reached Cognito (connection refused, no such host, a connect timeout) or was
+/// turned away by throttling; after a timeout, a lost answer or a 5xx it may have been acted
+/// on, and the error (kind [`Transport`](ErrorKind::Transport) or
+/// [`Server`](ErrorKind::Server)) goes back to the caller, who must not resend it.
+pub(crate) fn call_once(
+    http: &HttpClient,
+    endpoint: &str,
+    operation: &str,
+    body: &Value,
+) -> Result<Map<String, Value>, Error> {
+    send(http, endpoint, operation, body, true)
+}
+
+fn send(
+    http: &HttpClient,
+    endpoint: &str,
+    operation: &str,
+    body: &Value,
+    single_use: bool,
+) -> Result<Map<String, Value>, Error> {
     let target = format!("AWSCognitoIdentityProviderService.{operation}");
     let payload = body.to_string();
     log::debug!("calling Cognito {operation} at {endpoint}");
     http.with_retries(|| {
-        let reply = match HttpClient::retry_transport(http.post_bytes(
+        let sent = http.post_bytes(
             endpoint,
             &[("x-amz-target", target.as_str())],
             "application/x-amz-json-1.1",
             payload.as_bytes(),
-        )) {
+        );
+        let reply = match sent {
             Ok(reply) => reply,
-            Err(attempt) => return attempt,
+            Err(error) if single_use && !never_sent(&error) => return Attempt::Done(Err(error)),
+            Err(error) => match HttpClient::retry_transport::<_, Map<String, Value>>(Err(error)) {
+                Ok(reply) => reply,
+                Err(attempt) => return attempt,
+            },
         };
         if reply.status == 200 {
             return Attempt::Done(parse_object(&reply.body));
         }
         let error = parse_error(reply.status, &reply.body);
-        let kind = error.kind();
-        let error = Error::new(kind, error);
-        if kind == ErrorKind::Server {
-            Attempt::Retry(error, reply.retry_after)
+        let retry = if single_use {
+            error.surely_not_acted_on()
         } else {
-            Attempt::Done(Err(error))
+            error.retryable()
+        };
+        let wrapped = Error::new(error.kind(), error);
+        if retry {
+            Attempt::Retry(wrapped, reply.retry_after)
+        } else {
+            Attempt::Done(Err(wrapped))
         }
     })
+}
+
+/// Whether a transport failure happened before any byte of the request left: the address
+/// refused the connection, the name did not resolve, or connecting timed out.
+fn never_sent(error: &Error) -> bool {
+    match error.downcast_ref::<ureq::Error>() {
+        Some(ureq::Error::Io(io)) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        Some(ureq::Error::HostNotFound) => true,
+        Some(ureq::Error::Timeout(timeout)) => {
+            matches!(timeout, ureq::Timeout::Connect | ureq::Timeout::Resolve)
+        }
+        _ => false,
+    }
 }
 
 /// A JSON object, or a [`MalformedResponse`](ErrorKind::MalformedResponse) error.
@@ -250,6 +393,56 @@ mod tests {
         );
         assert_eq!(throttled.kind(), ErrorKind::Server);
         assert_eq!(throttled.message(), Some("slow down"));
+    }
+
+    #[test]
+    fn errors_users_can_act_on_are_told_apart() {
+        let limit = parse_error(400, br#"{"__type":"LimitExceededException","message":"Attempt limit exceeded, please try after some time."}"#);
+        assert_eq!(limit.kind(), ErrorKind::Server);
+        assert!(!limit.retryable(), "an account quota is not retried");
+        assert!(limit.to_string().contains("not retried"));
+        let waf = parse_error(
+            403,
+            br#"{"__type":"ForbiddenException","message":"Request not allowed due to WAF block."}"#,
+        );
+        assert_ne!(waf.kind(), ErrorKind::Other);
+        assert!(!waf.retryable());
+        assert!(waf.to_string().contains("WAF web ACL"), "{waf}");
+        let lambda = parse_error(400, br#"{"__type":"UserLambdaValidationException","message":"PreAuthentication failed with error no access."}"#);
+        assert_eq!(lambda.kind(), ErrorKind::CredentialsRejected);
+        assert!(lambda.to_string().contains("Lambda trigger"), "{lambda}");
+        let plain = parse_error(
+            400,
+            br#"{"__type":"NotAuthorizedException","message":"Incorrect username or password."}"#,
+        );
+        assert_eq!(
+            plain.to_string(),
+            "NotAuthorizedException: Incorrect username or password."
+        );
+        assert!(!plain.is_locked_out());
+        for code in ["TooManyRequestsException", "InternalErrorException"] {
+            assert!(CognitoError::new(400, code, None).retryable(), "{code}");
+        }
+        assert!(CognitoError::new(400, "TooManyRequestsException", None).surely_not_acted_on());
+        assert!(!CognitoError::new(500, "InternalErrorException", None).surely_not_acted_on());
+    }
+
+    #[test]
+    fn only_failures_before_sending_count_as_never_sent() {
+        let transport = |e: ureq::Error| Error::new(ErrorKind::Transport, e);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(never_sent(&transport(ureq::Error::Io(refused))));
+        assert!(never_sent(&transport(ureq::Error::HostNotFound)));
+        assert!(never_sent(&transport(ureq::Error::Timeout(
+            ureq::Timeout::Connect
+        ))));
+        for after in [
+            ureq::Error::Timeout(ureq::Timeout::Global),
+            ureq::Error::Timeout(ureq::Timeout::RecvResponse),
+            ureq::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            assert!(!never_sent(&transport(after)));
+        }
     }
 
     #[test]

@@ -24,14 +24,15 @@
 //! # Speed
 //!
 //! Two of the three exponentiations of a login have the fixed base `g = 2`. [`pow_g`] uses a
-//! precomputed comb table (Lim–Lee, 8 teeth of 32 bits; 256 entries of 384 bytes, about
-//! 100 KiB, built once per process on first use in a few milliseconds) so that `g^e` for a
-//! 256-bit `e` costs 32 squarings and 32 multiplications instead of the ~330 of a generic
-//! windowed exponentiation. With a 256-bit secret `a` (see [`SrpClient::generate`]) a whole
-//! client login is one generic exponentiation with a ~512-bit exponent plus two table look-ups.
+//! precomputed comb table (Lim–Lee, 8 teeth of 72 bits; 256 entries of 384 bytes, about
+//! 100 KiB, built once per process) so that `g^e` for a 576-bit `e` costs 72 squarings and
+//! at most 72 multiplications instead of the ~720 of a generic windowed exponentiation. A
+//! whole client login is then one generic exponentiation with a 576-bit exponent plus two
+//! table look-ups.
 //!
-//! The arithmetic is variable-time (num-bigint); see [`SrpClient::generate`] for why that is
-//! acceptable here.
+//! The arithmetic is variable-time (num-bigint); [`SrpClient::generate`] explains why the
+//! secret `a` has 576 bits: that is what keeps the password-derived part of the one
+//! exponent that depends on it hidden.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -72,13 +73,14 @@ const N_HEX: &str = concat!(
 /// HKDF `info` of Cognito's key derivation.
 const DERIVED_KEY_INFO: &[u8] = b"Caldera Derived Key";
 
-/// Bits of the random secrets `a` and `b`; see [`SrpClient::generate`].
-const SECRET_BITS: usize = 256;
+/// Bits of the random secrets `a` and `b`; see [`SrpClient::generate`]. The top bit is
+/// always set, so `a ≥ 2^575`: 64 bits more than `u·x` (two SHA-256 values) can have.
+const SECRET_BITS: usize = 576;
 
 /// Comb geometry for [`pow_g`]: `COMB_TEETH` rows of `COMB_SPACING` bits cover exponents of
-/// up to `COMB_BITS` bits, the size of `x` (a SHA-256 value) and of our secrets.
+/// up to `COMB_BITS` bits, the size of our secrets (and more than `x`, a SHA-256 value).
 const COMB_TEETH: usize = 8;
-const COMB_SPACING: usize = 32;
+const COMB_SPACING: usize = 72;
 const COMB_BITS: u64 = (COMB_TEETH * COMB_SPACING) as u64;
 
 /// Longest hex string [`parse_hex`] accepts: twice the size of any value in the protocol.
@@ -147,9 +149,9 @@ pub fn pad_hex(value: &BigUint) -> Vec<u8> {
 
 /// `g^exponent mod N`, for any exponent.
 ///
-/// Exponents of up to 256 bits (the secret `a`, the hash `x`) use a precomputed comb table
-/// (about 100 KiB, kept for the life of the process): 64 modular multiplications instead of
-/// a generic exponentiation's ~330. Building the table costs about two generic
+/// Exponents of up to 576 bits (the secret `a`, the hash `x`) use a precomputed comb table
+/// (about 100 KiB, kept for the life of the process): at most 144 modular multiplications
+/// instead of a generic exponentiation's ~720. Building the table costs about two generic
 /// exponentiations, which a process that logs in once (a CLI) would never earn back, so the
 /// first two powers in a process use [`BigUint::modpow`] and the table is built at the
 /// third. Longer exponents always use `modpow`.
@@ -310,14 +312,17 @@ pub struct SrpClient {
 impl SrpClient {
     /// A client with a fresh random secret `a` from the operating system's CSPRNG.
     ///
-    /// `a` has 256 bits: RFC 5054 asks for at least 256, and discrete logarithms in this
-    /// 3072-bit group cost about 2^128 operations, so a longer `a` (pycognito uses 1024 bits)
-    /// buys no security and would make every exponentiation with it four times slower.
+    /// `a` has 576 bits (the top one set). The arithmetic is not constant-time: num-bigint's
+    /// `modpow` takes time that depends on its exponent, and the exponent of the one
+    /// generic exponentiation, `S = (B − k·g^x)^(a + u·x)`, mixes the secret `a` with `u·x`,
+    /// where `u` is public and `x` is derived from the password. `u·x` has up to 512 bits: a
+    /// 256-bit `a` (RFC 5054's minimum) would leave the upper half of that exponent equal to
+    /// the upper half of `u·x`, which a timing observer could then learn about and, with `u`
+    /// known, narrow `x` and test password guesses offline. With `a ≥ 2^575`, every bit of
+    /// `a + u·x` is masked by at least 64 random bits of `a`.
     ///
-    /// The arithmetic is not constant-time. A timing attacker would have to measure a
-    /// one-off secret `a` from a single login across a network round trip to Cognito; the
-    /// password-derived `x` is only ever used as an exponent of the public base `g` through a
-    /// table whose access pattern depends on it, locally and once per login.
+    /// The cost is about 10% more for that exponentiation; `g^a` goes through the fixed-base
+    /// table of [`pow_g`], sized for 576-bit exponents.
     ///
     /// Fails with [`ErrorKind::Other`] only if the operating system has no randomness.
     ///
@@ -452,7 +457,7 @@ pub struct SrpServer {
 }
 
 impl SrpServer {
-    /// A server for the user whose verifier is `verifier`, with a fresh random 256-bit `b`
+    /// A server for the user whose verifier is `verifier`, with a fresh random 576-bit `b`
     /// (see [`SrpClient::generate`] for the size).
     ///
     /// Fails with [`ErrorKind::Other`] only if the operating system has no randomness.
@@ -775,20 +780,17 @@ fn is_zero_mod_n(value: &BigUint) -> bool {
     (value % modulus()).bits() == 0
 }
 
-/// A uniformly random non-zero secret of [`SECRET_BITS`] bits from the OS CSPRNG.
+/// A random secret of exactly [`SECRET_BITS`] bits (the top one set) from the OS CSPRNG.
 fn random_secret() -> Result<BigUint, Error> {
-    loop {
-        let mut bytes = [0u8; SECRET_BITS / 8];
-        getrandom::fill(&mut bytes).map_err(|err| {
-            Error::other(format!(
-                "the operating system's random generator failed: {err}"
-            ))
-        })?;
-        let secret = BigUint::from_bytes_be(&bytes);
-        if secret.bits() != 0 {
-            return Ok(secret);
-        }
-    }
+    let mut bytes = [0u8; SECRET_BITS / 8];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        Error::other(format!(
+            "the operating system's random generator failed: {err}"
+        ))
+    })?;
+    // The top bit set: `a` must outweigh `u·x` (see SrpClient::generate).
+    bytes[0] |= 0x80;
+    Ok(BigUint::from_bytes_be(&bytes))
 }
 
 fn malformed(message: impl Into<String>) -> Error {
@@ -872,15 +874,16 @@ mod tests {
             BigUint::from(32u32),
             (&one << 32u32) - 1u32,
             &one << 255u32,
-            (&one << 256u32) - 1u32, // the last exponent the comb takes
-            &one << 256u32,          // the first that falls back to modpow
+            (&one << 575u32) + 12345u32,
+            (&one << 576u32) - 1u32, // the last exponent the comb takes
+            &one << 576u32,          // the first that falls back to modpow
             (&one << 1024u32) - 3u32,
             n - 1u32,
         ];
         for i in 0..20u32 {
-            let mut bytes = [0u8; 32];
+            let mut bytes = [0u8; 72];
             getrandom::fill(&mut bytes).unwrap();
-            exponents.push(BigUint::from_bytes_be(&bytes) >> (i * 12));
+            exponents.push(BigUint::from_bytes_be(&bytes) >> (i * 28));
         }
         for e in &exponents {
             assert_eq!(pow_g(e), two.modpow(e, n), "exponent {e:x}");
@@ -1138,10 +1141,10 @@ mod tests {
     }
 
     #[test]
-    fn generated_secrets_have_256_bits_at_most_and_differ() {
+    fn generated_secrets_have_exactly_576_bits_and_differ() {
         let one = random_secret().unwrap();
         let two = random_secret().unwrap();
-        assert!(one.bits() <= 256 && two.bits() <= 256);
+        assert_eq!((one.bits(), two.bits()), (576, 576));
         assert_ne!(one, two);
     }
 

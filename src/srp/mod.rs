@@ -5,8 +5,12 @@
 //! the server's side.
 
 mod authorizer;
+mod challenge;
 pub(crate) mod cognito;
+mod device;
 pub mod math;
 
-pub use authorizer::{Challenge, ChallengeHandler, SrpAuthorizer};
+pub use authorizer::SrpAuthorizer;
+pub use challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
 pub use cognito::CognitoError;
+pub use device::Device;

@@ -19,106 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use super::{StoreLock, TokenStore};
+use super::entry::Codec;
+use super::{CacheKey, StoreLock, TokenStore};
 use crate::{Error, ErrorKind, Token};
 
 /// A cache file larger than this is not ours (tokens are a few KiB): it is ignored.
 const MAX_FILE_SIZE: u64 = 64 * 1024;
-
-/// Names the file format, so that a JSON file of another program is not mistaken for ours.
-const FORMAT: &str = "en-core-auth token cache";
-/// Bumped when the format changes incompatibly; a file of another version is ignored.
-const VERSION: u32 = 1;
-
-/// The identity of a credential set, hashed: which cache file its tokens go to.
-///
-/// Two credential sets share a file only when endpoint, client id, user name and scopes
-/// (in any order, duplicates ignored) are all equal. Each field is length-prefixed before
-/// hashing, so that `("ab", "c")` and `("a", "bc")` differ. No secret goes into the key.
-///
-/// ```
-/// use en_core_auth::store::CacheKey;
-///
-/// let a = CacheKey::new("https://idp.example.com/token", "client", None, ["read", "write"]);
-/// let b = CacheKey::new("https://idp.example.com/token", "client", None, ["write", "read"]);
-/// let c = CacheKey::new("https://idp.example.com/token", "client", Some("alice"), ["read", "write"]);
-/// assert_eq!(a, b);
-/// assert_ne!(a, c);
-/// assert_eq!(a.as_hex().len(), 64);
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    hex: String,
-}
-
-impl CacheKey {
-    /// The key of the credential set talking to `endpoint` (a token URL, an issuer, a
-    /// Cognito user pool and its endpoint: whatever names the identity provider) as
-    /// `client_id`, for `username` if a user logs in, asking for `scopes`.
-    ///
-    /// ```
-    /// use en_core_auth::store::CacheKey;
-    /// let key = CacheKey::new("eu-west-1_AbC", "app-client", Some("alice"), Vec::<String>::new());
-    /// assert!(key.as_hex().chars().all(|c| c.is_ascii_hexdigit()));
-    /// ```
-    pub fn new(
-        endpoint: &str,
-        client_id: &str,
-        username: Option<&str>,
-        scopes: impl IntoIterator<Item = impl AsRef<str>>,
-    ) -> CacheKey {
-        let mut scopes: Vec<String> = scopes
-            .into_iter()
-            .map(|scope| scope.as_ref().to_owned())
-            .collect();
-        scopes.sort();
-        scopes.dedup();
-
-        let mut hasher = Sha256::new();
-        let mut field = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(bytes);
-        };
-        field(b"en-core-auth cache key v1");
-        field(endpoint.as_bytes());
-        field(client_id.as_bytes());
-        match username {
-            // Tagged so that no user and a user named "" differ.
-            None => field(b"-"),
-            Some(username) => {
-                field(b"+");
-                field(username.as_bytes());
-            }
-        }
-        field(&(scopes.len() as u64).to_be_bytes());
-        for scope in &scopes {
-            field(scope.as_bytes());
-        }
-        let digest = hasher.finalize();
-        let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        CacheKey { hex }
-    }
-
-    /// The key as 64 lower-case hex digits: the cache file's name without `.json`.
-    ///
-    /// ```
-    /// use en_core_auth::store::CacheKey;
-    /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
-    /// assert_eq!(key.as_hex(), key.as_hex().to_lowercase());
-    /// ```
-    pub fn as_hex(&self) -> &str {
-        &self.hex
-    }
-}
-
-impl std::fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CacheKey").field(&self.hex).finish()
-    }
-}
 
 /// A [`TokenStore`] in a file: tokens survive the process and are shared, with a
 /// cross-process lock, by every process of the user that uses the same credential set.
@@ -282,6 +188,13 @@ impl FileStore {
         self.dir.join(format!("{}.json", self.key.as_hex()))
     }
 
+    fn codec(&self) -> Codec {
+        Codec {
+            key: self.key.clone(),
+            store_refresh_tokens: self.store_refresh_tokens,
+        }
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.key.as_hex()))
     }
@@ -293,12 +206,77 @@ impl FileStore {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder
             .create(&self.dir)
-            .map_err(|error| storage("could not create the cache directory", &self.dir, error))
+            .map_err(|error| storage("could not create the cache directory", &self.dir, error))?;
+        self.check_dir(true)
+    }
+
+    /// Whether the directory may hold our tokens: a directory, owned by us, that no other
+    /// user can write (another user could replace our files there), and, when `writing`,
+    /// one its owner may write (a directory made read-only means "don't cache").
+    fn check_dir(&self, writing: bool) -> Result<(), Error> {
+        let refuse = |why: &str| {
+            Err(Error::new(
+                ErrorKind::Storage,
+                format!("not using the token cache {}: {why}", self.dir.display()),
+            ))
+        };
+        let meta = match fs::metadata(&self.dir) {
+            Ok(meta) => meta,
+            Err(error) => {
+                return Err(storage(
+                    "could not read the cache directory",
+                    &self.dir,
+                    error,
+                ));
+            }
+        };
+        if !meta.is_dir() {
+            return refuse("not a directory");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.mode() & 0o022 != 0 {
+                return refuse("other users can write to it");
+            }
+            if current_uid().is_some_and(|uid| uid != meta.uid()) {
+                return refuse("owned by another user");
+            }
+            if writing && meta.mode() & 0o200 == 0 {
+                return refuse("read-only");
+            }
+        }
+        let _ = writing;
+        Ok(())
+    }
+
+    /// Removes temporary files of this key that a killed process left behind (older than
+    /// a minute: no save takes that long).
+    fn clean_stale_temps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let prefix = format!(".{}.", self.key.as_hex());
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_TEMP));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                log::debug!("removed a stale temporary file {}", entry.path().display());
+            }
+        }
     }
 
     /// Writes `bytes` to a new temporary file beside the cache file and renames it over.
     fn write_atomically(&self, bytes: &[u8]) -> Result<(), Error> {
         self.ensure_dir()?;
+        self.clean_stale_temps();
         let (temp_path, mut file) = self.create_temp()?;
         let written = file
             .write_all(bytes)
@@ -362,70 +340,28 @@ impl FileStore {
             last_error.unwrap_or_else(|| std::io::Error::other("name clash")),
         ))
     }
-
-    fn decode(&self, bytes: &[u8]) -> Option<Token> {
-        let stored: Stored = serde_json::from_slice(bytes).ok()?;
-        if stored.format != FORMAT || stored.version != VERSION || stored.access_token.is_empty() {
-            return None;
-        }
-        let mut token = Token::new(stored.access_token).with_token_type(stored.token_type);
-        if let Some(id_token) = stored.id_token {
-            token = token.with_id_token(id_token);
-        }
-        if let Some(refresh_token) = stored.refresh_token.filter(|_| self.store_refresh_tokens) {
-            token = token.with_refresh_token(refresh_token);
-        }
-        if let Some(scope) = stored.scope {
-            token = token.with_scope(scope);
-        }
-        if let Some(expires_at) = stored.expires_at {
-            let at = UNIX_EPOCH.checked_add(expires_at.to_duration()?)?;
-            let lifetime = match stored.lifetime {
-                Some(lifetime) => Some(lifetime.to_duration()?),
-                None => None,
-            };
-            token = token.with_expires_at(at).with_lifetime(lifetime);
-        }
-        Some(token)
-    }
-
-    fn encode(&self, token: &Token) -> Result<Vec<u8>, Error> {
-        let stored = Stored {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            access_token: token.access_token().to_owned(),
-            token_type: token.token_type().to_owned(),
-            id_token: token.id_token().map(str::to_owned),
-            refresh_token: token
-                .refresh_token()
-                .filter(|_| self.store_refresh_tokens)
-                .map(str::to_owned),
-            scope: token.scope().map(str::to_owned),
-            // A time before 1970 cannot come from an identity provider: stored as expired.
-            expires_at: token
-                .expires_at()
-                .map(|at| Seconds::from(at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))),
-            lifetime: token.lifetime().map(Seconds::from),
-        };
-        serde_json::to_vec_pretty(&stored).map_err(|error| {
-            Error::new(
-                ErrorKind::Storage,
-                format!("could not encode the token for the cache: {error}"),
-            )
-        })
-    }
 }
 
 impl TokenStore for FileStore {
     fn load(&self) -> Result<Option<Token>, Error> {
         let path = self.path();
-        let file = match File::open(&path) {
+        if let Err(error) = self.check_dir(false) {
+            if self.dir.exists() {
+                log::warn!("{error}");
+            }
+            return Ok(None);
+        }
+        // Without following a link planted in its place, and without blocking on a FIFO.
+        let file = match safe_open(OpenOptions::new().read(true), &path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(storage("could not open the token cache", &path, error)),
+            Err(error) => {
+                log::debug!("ignoring {}: {error}", path.display());
+                return Ok(None);
+            }
         };
-        if !file.metadata().is_ok_and(|meta| meta.is_file()) {
-            log::debug!("ignoring {}: not a regular file", path.display());
+        if let Err(why) = trusted(&file) {
+            log::debug!("ignoring {}: {why}", path.display());
             return Ok(None);
         }
         let mut bytes = Vec::new();
@@ -436,7 +372,7 @@ impl TokenStore for FileStore {
             log::debug!("ignoring {}: larger than a token cache", path.display());
             return Ok(None);
         }
-        let token = self.decode(&bytes);
+        let token = self.codec().decode(&bytes);
         if token.is_none() {
             log::debug!(
                 "ignoring {}: not a token cache this version reads",
@@ -447,7 +383,7 @@ impl TokenStore for FileStore {
     }
 
     fn save(&self, token: &Token) -> Result<(), Error> {
-        let bytes = self.encode(token)?;
+        let bytes = self.codec().encode(token)?;
         self.write_atomically(&bytes)
     }
 
@@ -483,15 +419,31 @@ impl FileStore {
     /// The cross-process lock, waiting at most `wait` for another process to release it
     /// (`File::lock` has no timeout, so `try_lock` is polled); `None` when it is still held.
     fn lock_within(&self, wait: Duration) -> Result<Option<StoreLock>, Error> {
-        self.ensure_dir()?;
         let path = self.lock_path();
-        let file = private_file()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|error| storage("could not open the token cache lock", &path, error))?;
+        // A cache that cannot be written (read-only, another user's directory or lock file
+        // after a `sudo`) is no cache: the renewal goes on without the lock, and its token
+        // is not saved.
+        let no_cache = |why: &dyn std::fmt::Display| {
+            log::warn!("renewing without the token cache: {why}");
+            Ok(Some(StoreLock::none()))
+        };
+        if let Err(error) = self.ensure_dir() {
+            return no_cache(&error);
+        }
+        let file = match safe_open(
+            private_file()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &path,
+        ) {
+            Ok(file) => file,
+            Err(error) => return no_cache(&storage("could not open the lock", &path, error)),
+        };
+        if let Err(why) = trusted(&file) {
+            return no_cache(&format!("{}: {why}", path.display()));
+        }
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
@@ -543,6 +495,45 @@ fn default_dir_from(
     ))
 }
 
+/// A temporary file older than this was left by a killed process.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Opens `path` without following a symbolic link in its place (the open fails) and
+/// without blocking on a FIFO or device (a FIFO planted there would hang a plain open).
+fn safe_open(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// Whether an open cache or lock file may be trusted: a regular file, ours, that no other
+/// user can read or write.
+fn trusted(file: &File) -> Result<(), &'static str> {
+    let meta = file.metadata().map_err(|_| "cannot be inspected")?;
+    if !meta.is_file() {
+        return Err("not a regular file");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if current_uid().is_some_and(|uid| uid != meta.uid()) {
+            return Err("owned by another user");
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err("readable or writable by other users");
+        }
+    }
+    Ok(())
+}
+
+/// This process's effective user id, read from `/proc/self` (the crate has no unsafe code
+/// for `geteuid`); `None` where there is no `/proc`, and then ownership is not checked.
+#[cfg(unix)]
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").ok().map(|meta| meta.uid())
+}
+
 /// Options for a file only its owner may read or write.
 fn private_file() -> OpenOptions {
     let mut options = OpenOptions::new();
@@ -558,50 +549,8 @@ fn storage(what: &str, path: &Path, error: std::io::Error) -> Error {
     )
 }
 
-/// The file's content. Unknown fields are ignored, so that a later minor version can add
-/// some; an incompatible change bumps `version`.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    format: String,
-    version: u32,
-    access_token: String,
-    token_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    /// The scope the identity provider granted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    /// Unix time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<Seconds>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lifetime: Option<Seconds>,
-}
-
-/// A duration as whole seconds and nanoseconds, exact and readable.
-#[derive(Serialize, Deserialize)]
-struct Seconds {
-    secs: u64,
-    nanos: u32,
-}
-
-impl Seconds {
-    /// `None` for nanoseconds out of range: a foreign file, not a panic in `Duration::new`.
-    fn to_duration(&self) -> Option<Duration> {
-        (self.nanos < 1_000_000_000).then(|| Duration::new(self.secs, self.nanos))
-    }
-}
-
-impl From<Duration> for Seconds {
-    fn from(duration: Duration) -> Seconds {
-        Seconds {
-            secs: duration.as_secs(),
-            nanos: duration.subsec_nanos(),
-        }
-    }
-}
+// Issue 11: the Cognito remembered device, kept beside the token.
+mod device;
 
 #[cfg(test)]
 mod tests {
@@ -737,7 +686,7 @@ mod tests {
             text.into_bytes()
         };
         // Oversized but otherwise valid: only the size check rejects it.
-        assert!(store.decode(&oversized).is_some());
+        assert!(store.codec().decode(&oversized).is_some());
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty", Vec::new()),
             ("truncated", good[..good.len() / 2].to_vec()),

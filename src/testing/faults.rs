@@ -43,6 +43,38 @@ pub enum Fault {
     MalformedBody,
 }
 
+/// How a [`LocalIdp`](super::LocalIdp) signs the ID tokens it issues from now on
+/// ([`LocalIdp::sign_id_tokens`](super::LocalIdp::sign_id_tokens)): for testing the clients
+/// that verify them. Access tokens are not affected. ID tokens signed with a key other than
+/// the fixed test key are not accepted by `/protected`.
+///
+/// ```
+/// use en_core_auth::testing::{IdTokenSigning, LocalIdp};
+/// let idp = LocalIdp::builder().start()?;
+/// idp.sign_id_tokens(IdTokenSigning::WrongAudience)?;
+/// idp.sign_id_tokens(IdTokenSigning::Normal)?;
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IdTokenSigning {
+    /// As Cognito would: the test key, the right claims.
+    #[default]
+    Normal,
+    /// A key rotation: a new ES256 key under a new `kid`, which the JWKS lists from now on
+    /// (beside the old key).
+    RotatedKey,
+    /// A forgery: signed by a key the JWKS never lists, under the `kid` of the rotated key
+    /// (which the JWKS lists from now on), so only the signature is wrong.
+    ForeignKey,
+    /// `aud` names another app client.
+    WrongAudience,
+    /// `iss` names another issuer.
+    WrongIssuer,
+    /// `token_use` is `access`.
+    WrongTokenUse,
+}
+
 /// An endpoint of the [`LocalIdp`](super::LocalIdp), for its request counters.
 ///
 /// ```
@@ -75,10 +107,28 @@ pub enum Operation {
     EchoHeaders,
     /// Anything else (unknown paths, wrong methods).
     Other,
+    /// Cognito `ConfirmDevice`.
+    ConfirmDevice,
+    /// Cognito `UpdateDeviceStatus`.
+    UpdateDeviceStatus,
+    /// Cognito `GetTokensFromRefreshToken`.
+    GetTokensFromRefreshToken,
+    /// Cognito `RevokeToken`.
+    RevokeToken,
+    /// Cognito `AssociateSoftwareToken`.
+    AssociateSoftwareToken,
+    /// Cognito `VerifySoftwareToken`.
+    VerifySoftwareToken,
+    /// `GET /oauth2/authorize`, the browser's side of the authorization code grant.
+    Authorize,
+    /// `POST /oauth2/device_authorization` (RFC 8628).
+    DeviceAuthorization,
+    /// `POST /oauth2/revoke` (RFC 7009).
+    Revocation,
 }
 
 impl Operation {
-    const ALL: [Operation; 10] = [
+    const ALL: [Operation; 19] = [
         Operation::Token,
         Operation::InitiateAuth,
         Operation::RespondToAuthChallenge,
@@ -89,6 +139,15 @@ impl Operation {
         Operation::Redirect,
         Operation::EchoHeaders,
         Operation::Other,
+        Operation::ConfirmDevice,
+        Operation::UpdateDeviceStatus,
+        Operation::GetTokensFromRefreshToken,
+        Operation::RevokeToken,
+        Operation::AssociateSoftwareToken,
+        Operation::VerifySoftwareToken,
+        Operation::Authorize,
+        Operation::DeviceAuthorization,
+        Operation::Revocation,
     ];
 
     fn index(self) -> usize {
@@ -106,6 +165,14 @@ impl Operation {
                 | Operation::InitiateAuth
                 | Operation::RespondToAuthChallenge
                 | Operation::UnknownCognitoOperation
+                | Operation::ConfirmDevice
+                | Operation::UpdateDeviceStatus
+                | Operation::GetTokensFromRefreshToken
+                | Operation::RevokeToken
+                | Operation::AssociateSoftwareToken
+                | Operation::VerifySoftwareToken
+                | Operation::DeviceAuthorization
+                | Operation::Revocation
         )
     }
 }

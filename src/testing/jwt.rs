@@ -90,6 +90,54 @@ impl Signer {
     }
 }
 
+/// An ES256 key the local identity provider signs ID tokens with when a test asks for a key
+/// rotation or a forgery ([`IdTokenSigning`](super::IdTokenSigning)).
+pub(crate) struct EcKey {
+    signing: p256::ecdsa::SigningKey,
+    kid: String,
+    jwk: Value,
+}
+
+impl EcKey {
+    pub(crate) fn generate(kid: &str) -> Result<EcKey, Error> {
+        let signing = crate::oauth2::DpopKey::generate()?.signing_key().clone();
+        let point = signing.verifying_key().to_sec1_point(false);
+        // An uncompressed SEC1 point is 0x04 | x (32 bytes) | y (32 bytes).
+        let bytes = point.as_bytes();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+                         "x": URL_SAFE_NO_PAD.encode(&bytes[1..33]),
+                         "y": URL_SAFE_NO_PAD.encode(&bytes[33..65])});
+        Ok(EcKey {
+            signing,
+            kid: kid.to_owned(),
+            jwk,
+        })
+    }
+
+    /// A JWT of `claims` signed by this key, its header naming `kid`.
+    pub(crate) fn sign(&self, kid: &str, claims: &Value) -> Result<String, Error> {
+        use p256::ecdsa::signature::Signer as _;
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+        let mut jwt = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: p256::ecdsa::Signature = self.signing.sign(jwt.as_bytes());
+        jwt.push('.');
+        jwt.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        Ok(jwt)
+    }
+
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub(crate) fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,14 +4,26 @@
 //! Enabled by the cargo feature `testing`. [`LocalIdp`] serves, on background threads:
 //!
 //! - the Cognito Identity Provider JSON 1.1 API at `POST /` (`InitiateAuth` with
-//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH` and `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge`
-//!   for `PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA` and `SMS_MFA`),
-//!   with `SECRET_HASH` checked for app clients that have a secret and errors shaped as AWS
-//!   sends them;
-//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials` and
-//!   `refresh_token`; `client_secret_basic`, `client_secret_post` and `private_key_jwt`), discovery at
+//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH`, `CUSTOM_AUTH`, `USER_AUTH` and
+//!   `REFRESH_TOKEN_AUTH`; `RespondToAuthChallenge` for `PASSWORD_VERIFIER`,
+//!   `NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA`, `SMS_MFA`, `EMAIL_OTP`, `SMS_OTP`,
+//!   `SELECT_MFA_TYPE`, `MFA_SETUP`, `CUSTOM_CHALLENGE`, `SELECT_CHALLENGE`,
+//!   `DEVICE_SRP_AUTH` and `DEVICE_PASSWORD_VERIFIER`; `ConfirmDevice`,
+//!   `UpdateDeviceStatus`, `GetTokensFromRefreshToken`, `RevokeToken`,
+//!   `AssociateSoftwareToken`, `VerifySoftwareToken`), with `SECRET_HASH` checked for app
+//!   clients that have a secret, errors shaped as AWS sends them, and Cognito's own
+//!   strictness (the `TIMESTAMP` weekday and skew, lockout, single-use TOTP codes,
+//!   device-bound refresh tokens, rotation);
+//! - an OAuth2 token endpoint at `POST /oauth2/token` (`client_credentials`,
+//!   `refresh_token`, `authorization_code` and `device_code`; `client_secret_basic`,
+//!   `client_secret_post` and `private_key_jwt`), discovery at
 //!   `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`, and
 //!   a JWKS at `/.well-known/jwks.json`;
+//! - a person's logins without pages: an authorization endpoint at `GET /oauth2/authorize`
+//!   (PKCE required; approves the user named by [`LocalIdp::login_as`]), a device
+//!   authorization endpoint at `POST /oauth2/device_authorization` (codes approved or
+//!   denied by [`LocalIdp::approve_device_code`] and [`LocalIdp::deny_device_code`]) and a
+//!   revocation endpoint at `POST /oauth2/revoke` (RFC 7009), all listed in discovery;
 //! - a protected resource at `/protected` that accepts only valid, unexpired tokens it issued,
 //!   and two helpers for checking what clients send where: a redirect
 //!   ([`LocalIdp::redirect_url`]) and a request echo ([`LocalIdp::headers_url`]);
@@ -55,14 +67,17 @@ use crate::{Error, ErrorKind};
 mod assertion;
 mod cognito;
 mod faults;
+mod interactive;
 mod jwt;
 mod oauth;
 mod resources;
 mod server;
+mod srp_server;
 mod tokens;
 mod totp;
 
-pub use faults::{Fault, Operation};
+pub use cognito::DeviceTracking;
+pub use faults::{Fault, IdTokenSigning, Operation};
 pub use totp::totp_code;
 
 use server::{Reply, Request, Server};
@@ -133,6 +148,9 @@ pub struct User {
     email: Option<String>,
     totp_secret: Option<Vec<u8>>,
     sms_mfa_code: Option<String>,
+    // Cognito challenges (issue 11).
+    email_otp_code: Option<String>,
+    mfa_setup_required: bool,
 }
 
 impl User {
@@ -151,6 +169,8 @@ impl User {
             email: None,
             totp_secret: None,
             sms_mfa_code: None,
+            email_otp_code: None,
+            mfa_setup_required: false,
         }
     }
 
@@ -194,7 +214,8 @@ impl User {
     }
 
     /// Turns on SMS MFA: after the password the pool asks for `SMS_MFA`, and this fixed code
-    /// answers it (no SMS is sent). TOTP, if also set, wins.
+    /// answers it (no SMS is sent). The same code answers `SMS_OTP` in the `USER_AUTH` flow.
+    /// A user with more than one MFA gets `SELECT_MFA_TYPE` first.
     ///
     /// ```
     /// use en_core_auth::testing::User;
@@ -203,6 +224,34 @@ impl User {
     /// ```
     pub fn sms_mfa_code(mut self, code: impl Into<String>) -> User {
         self.sms_mfa_code = Some(code.into());
+        self
+    }
+
+    /// Turns on e-mail MFA: after the password the pool asks for `EMAIL_OTP`, and this fixed
+    /// code answers it (no e-mail is sent). The same code answers `EMAIL_OTP` as the first
+    /// factor of the passwordless `USER_AUTH` flow.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let gail = User::new("gail", "pw").email("gail@example.com").email_otp_code("777777");
+    /// # let _ = gail;
+    /// ```
+    pub fn email_otp_code(mut self, code: impl Into<String>) -> User {
+        self.email_otp_code = Some(code.into());
+        self
+    }
+
+    /// The pool requires MFA and the user has none yet: after the password comes
+    /// `MFA_SETUP`, answered by associating an authenticator (`AssociateSoftwareToken`,
+    /// `VerifySoftwareToken` with a code from it); TOTP MFA is then on for later logins.
+    ///
+    /// ```
+    /// use en_core_auth::testing::User;
+    /// let hal = User::new("hal", "pw").mfa_setup_required();
+    /// # let _ = hal;
+    /// ```
+    pub fn mfa_setup_required(mut self) -> User {
+        self.mfa_setup_required = true;
         self
     }
 
@@ -226,6 +275,8 @@ impl fmt::Debug for User {
             .field("email", &self.email)
             .field("totp", &self.totp_secret.is_some())
             .field("sms_mfa", &self.sms_mfa_code.is_some())
+            .field("email_otp", &self.email_otp_code.is_some())
+            .field("mfa_setup_required", &self.mfa_setup_required)
             .finish()
     }
 }
@@ -288,6 +339,8 @@ pub struct LocalIdpBuilder {
     issue_refresh_tokens: bool,
     port: u16,
     cognito_issuer: bool,
+    // Cognito pool settings (issue 11).
+    cognito: cognito::PoolSettings,
 }
 
 /// How an app client proves who it is.
@@ -455,6 +508,71 @@ impl LocalIdpBuilder {
         self
     }
 
+    // Cognito pool settings (issue 11).
+
+    /// Turns on device tracking: a login without a device key gets `NewDeviceMetadata`, the
+    /// tokens are bound to that device (refreshing them needs its `DEVICE_KEY`), and a
+    /// remembered device logs in with `DEVICE_SRP_AUTH` instead of answering MFA.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{DeviceTracking, LocalIdp};
+    /// let idp = LocalIdp::builder().device_tracking(DeviceTracking::Always).start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_tracking(mut self, tracking: DeviceTracking) -> LocalIdpBuilder {
+        self.cognito.device_tracking = Some(tracking);
+        self
+    }
+
+    /// Answers as an app client with `PreventUserExistenceErrors` does: an unknown user
+    /// gets `NotAuthorizedException` ("Incorrect username or password."), after a
+    /// `PASSWORD_VERIFIER` challenge that looks like any other; never
+    /// `UserNotFoundException`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().prevent_user_existence_errors().start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn prevent_user_existence_errors(mut self) -> LocalIdpBuilder {
+        self.cognito.prevent_user_existence_errors = true;
+        self
+    }
+
+    /// Turns on refresh-token rotation for the app client `client_id`: `REFRESH_TOKEN_AUTH`
+    /// is refused (`InvalidParameterException`), and `GetTokensFromRefreshToken` returns a
+    /// new refresh token each time and invalidates the old one at once.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .client("rotating", None)
+    ///     .refresh_token_rotation("rotating")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token_rotation(mut self, client_id: &str) -> LocalIdpBuilder {
+        self.cognito.rotating_clients.insert(client_id.to_owned());
+        self
+    }
+
+    /// Serves the `CUSTOM_AUTH` flow with one `CUSTOM_CHALLENGE`, as a pool's Lambda
+    /// triggers would: the challenge parameters carry `{"question": question}` and `answer`
+    /// is the right `ANSWER`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder()
+    ///     .custom_challenge("What is 6 × 7?", "42")
+    ///     .start()?;
+    /// # let _ = idp;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn custom_challenge(mut self, question: &str, answer: &str) -> LocalIdpBuilder {
+        self.cognito.custom_challenge = Some((question.to_owned(), answer.to_owned()));
+        self
+    }
+
     /// The port to listen on (on 127.0.0.1); default 0, any free port.
     ///
     /// ```
@@ -561,7 +679,12 @@ impl LocalIdpBuilder {
             challenges: Mutex::default(),
             last_api_key: Mutex::default(),
             last_token_use: Mutex::default(),
+            id_token_keys: Mutex::default(),
             seen_assertions: Mutex::default(),
+            cognito_settings: self.cognito,
+            cognito: cognito::PoolState::default(),
+            lost_answers: Mutex::default(),
+            logins: Mutex::default(),
         });
         *slot.lock() = Some(state.clone());
         Ok(LocalIdp {
@@ -590,7 +713,16 @@ pub(crate) struct State {
     pub(crate) challenges: Mutex<cognito::Challenges>,
     pub(crate) last_api_key: Mutex<Option<String>>,
     pub(crate) last_token_use: Mutex<Option<String>>,
+    /// How ID tokens are signed ([`LocalIdp::sign_id_tokens`]).
+    pub(crate) id_token_keys: Mutex<IdTokenKeys>,
     pub(crate) seen_assertions: Mutex<assertion::SeenAssertions>,
+    // Cognito (issue 11): pool settings, devices, lockouts, used TOTP steps, and answers to
+    // lose on the way back.
+    pub(crate) cognito_settings: cognito::PoolSettings,
+    pub(crate) cognito: cognito::PoolState,
+    pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
+    /// Browser and device logins in progress (issue 12).
+    pub(crate) logins: Mutex<interactive::Logins>,
 }
 
 /// An app client as the server keeps it.
@@ -599,6 +731,56 @@ pub(crate) struct AppClient {
     /// `None` for a public client (or a `private_key_jwt` one).
     pub(crate) secret: Option<String>,
     pub(crate) assertion_key: Option<assertion::AssertionKey>,
+}
+
+/// The ID-token signing a test asked for, and the extra keys it needs.
+#[derive(Default)]
+pub(crate) struct IdTokenKeys {
+    how: IdTokenSigning,
+    /// Listed in the JWKS once made.
+    rotated: Option<jwt::EcKey>,
+    /// Never listed.
+    foreign: Option<jwt::EcKey>,
+}
+
+impl State {
+    /// An ID token of `claims`, signed as [`LocalIdp::sign_id_tokens`] said.
+    pub(crate) fn sign_id_token(&self, claims: &serde_json::Value) -> Result<String, Error> {
+        let keys = self.id_token_keys.lock();
+        let mut claims = claims.clone();
+        let (claim, value) = match keys.how {
+            IdTokenSigning::WrongAudience => ("aud", "another-app-client"),
+            IdTokenSigning::WrongIssuer => ("iss", "https://issuer.invalid"),
+            IdTokenSigning::WrongTokenUse => ("token_use", "access"),
+            IdTokenSigning::RotatedKey | IdTokenSigning::ForeignKey => {
+                let rotated = keys.rotated.as_ref().ok_or_else(no_key)?;
+                let signer = match keys.how {
+                    IdTokenSigning::ForeignKey => keys.foreign.as_ref().ok_or_else(no_key)?,
+                    _ => rotated,
+                };
+                return signer.sign(rotated.kid(), &claims);
+            }
+            IdTokenSigning::Normal => return self.signer.sign(&claims),
+        };
+        claims[claim] = serde_json::Value::from(value);
+        self.signer.sign(&claims)
+    }
+
+    /// The JWKS: the test key, and the rotated key once there is one.
+    pub(crate) fn jwks(&self) -> serde_json::Value {
+        let mut jwks = self.signer.jwks().clone();
+        if let (Some(rotated), Some(keys)) = (
+            &self.id_token_keys.lock().rotated,
+            jwks["keys"].as_array_mut(),
+        ) {
+            keys.push(rotated.jwk().clone());
+        }
+        jwks
+    }
+}
+
+fn no_key() -> Error {
+    Error::new(ErrorKind::Other, "sign_id_tokens made no key")
 }
 
 impl State {
@@ -615,15 +797,47 @@ impl State {
             Operation::Token => oauth::token(self, &request),
             Operation::InitiateAuth
             | Operation::RespondToAuthChallenge
-            | Operation::UnknownCognitoOperation => cognito::handle(self, op, &request),
+            | Operation::UnknownCognitoOperation
+            | Operation::ConfirmDevice
+            | Operation::UpdateDeviceStatus
+            | Operation::GetTokensFromRefreshToken
+            | Operation::RevokeToken
+            | Operation::AssociateSoftwareToken
+            | Operation::VerifySoftwareToken => {
+                let response = cognito::handle(self, op, &request);
+                if self.lose_answer(op) {
+                    return Reply::Drop;
+                }
+                response
+            }
             Operation::Protected => resources::protected(self, &request),
             Operation::Redirect => resources::redirect(&request),
             Operation::EchoHeaders => resources::headers(&request),
             Operation::Discovery => oauth::discovery(self),
             Operation::Jwks => oauth::jwks(self),
+            Operation::Authorize => interactive::authorize(self, &request),
+            Operation::DeviceAuthorization => interactive::device_authorization(self, &request),
+            Operation::Revocation => interactive::revoke(self, &request),
             _ => resources::not_found(&request),
         }
         .into()
+    }
+}
+
+impl State {
+    /// Whether the answer to this request of `op` is to be lost (see
+    /// [`LocalIdp::lose_next_answers`]).
+    fn lose_answer(&self, op: Operation) -> bool {
+        let mut lost = self.lost_answers.lock();
+        let Some(entry) = lost
+            .iter_mut()
+            .find(|(lost_op, left)| *lost_op == op && *left > 0)
+        else {
+            return false;
+        };
+        entry.1 -= 1;
+        lost.retain(|(_, left)| *left > 0);
+        true
     }
 }
 
@@ -644,6 +858,20 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             Some("AWSCognitoIdentityProviderService.RespondToAuthChallenge") => {
                 Operation::RespondToAuthChallenge
             }
+            Some("AWSCognitoIdentityProviderService.ConfirmDevice") => Operation::ConfirmDevice,
+            Some("AWSCognitoIdentityProviderService.UpdateDeviceStatus") => {
+                Operation::UpdateDeviceStatus
+            }
+            Some("AWSCognitoIdentityProviderService.GetTokensFromRefreshToken") => {
+                Operation::GetTokensFromRefreshToken
+            }
+            Some("AWSCognitoIdentityProviderService.RevokeToken") => Operation::RevokeToken,
+            Some("AWSCognitoIdentityProviderService.AssociateSoftwareToken") => {
+                Operation::AssociateSoftwareToken
+            }
+            Some("AWSCognitoIdentityProviderService.VerifySoftwareToken") => {
+                Operation::VerifySoftwareToken
+            }
             _ => Operation::UnknownCognitoOperation,
         },
         "/protected" => Operation::Protected,
@@ -653,6 +881,9 @@ fn classify(request: &Request, pool_id: &str) -> Operation {
             Operation::Discovery
         }
         "/.well-known/jwks.json" if get => Operation::Jwks,
+        "/oauth2/authorize" if get => Operation::Authorize,
+        "/oauth2/device_authorization" if post => Operation::DeviceAuthorization,
+        "/oauth2/revoke" if post => Operation::Revocation,
         _ => Operation::Other,
     }
 }
@@ -661,7 +892,10 @@ fn fault_reply(op: Operation, fault: Fault) -> Reply {
     if fault == Fault::DropConnection {
         return Reply::Drop;
     }
-    if op == Operation::Token {
+    if matches!(
+        op,
+        Operation::Token | Operation::DeviceAuthorization | Operation::Revocation
+    ) {
         oauth::fault(fault).into()
     } else {
         cognito::fault(fault).into()
@@ -719,6 +953,7 @@ impl LocalIdp {
             issue_refresh_tokens: true,
             port: 0,
             cognito_issuer: false,
+            cognito: cognito::PoolSettings::default(),
         }
     }
 
@@ -933,6 +1168,32 @@ impl LocalIdp {
         self.state.last_api_key.lock().clone()
     }
 
+    /// Signs the ID tokens issued from now on as `how` says: a key rotation, a forgery or
+    /// a wrong claim, for testing the clients that verify them. Fails only when no random
+    /// key can be made.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{IdTokenSigning, LocalIdp};
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.sign_id_tokens(IdTokenSigning::RotatedKey)?;
+    /// let jwks: serde_json::Value = ureq::get(&idp.jwks_url()).call()?.body_mut().read_json()?;
+    /// assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sign_id_tokens(&self, how: IdTokenSigning) -> Result<(), Error> {
+        let mut keys = self.state.id_token_keys.lock();
+        if matches!(how, IdTokenSigning::RotatedKey | IdTokenSigning::ForeignKey)
+            && keys.rotated.is_none()
+        {
+            keys.rotated = Some(jwt::EcKey::generate("en-core-auth-local-idp-rotated-key")?);
+        }
+        if how == IdTokenSigning::ForeignKey && keys.foreign.is_none() {
+            keys.foreign = Some(jwt::EcKey::generate("unpublished")?);
+        }
+        keys.how = how;
+        Ok(())
+    }
+
     /// The `token_use` (`"access"` or `"id"`) of the last token `/protected` accepted.
     ///
     /// ```
@@ -943,6 +1204,59 @@ impl LocalIdp {
     /// ```
     pub fn last_token_use(&self) -> Option<String> {
         self.state.last_token_use.lock().clone()
+    }
+
+    // Cognito (issue 11).
+
+    /// Makes the next `n` requests to the Cognito operation `op` run as usual (a challenge
+    /// answer is used up, a rotated refresh token is gone) and then closes the connection
+    /// without the answer: a response lost on the way back. Other operations (the OAuth2
+    /// token endpoint, `/protected`) are not affected.
+    ///
+    /// ```
+    /// use en_core_auth::testing::{LocalIdp, Operation};
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.lose_next_answers(1, Operation::RespondToAuthChallenge);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lose_next_answers(&self, n: usize, op: Operation) {
+        if n > 0 {
+            self.state.lost_answers.lock().push((op, n));
+        }
+    }
+
+    /// Wrong passwords in a row for `username` (reset by a right one). From the sixth on,
+    /// the user is locked out: "Password attempts exceeded".
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// assert_eq!(idp.failed_logins("alice"), 0);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        self.state.cognito.failed_logins(username)
+    }
+
+    /// Ends a lockout (as Cognito's does after a while).
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().user("alice", "pw").start()?;
+    /// idp.unlock("alice");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn unlock(&self, username: &str) {
+        self.state.cognito.unlock(username);
+    }
+
+    /// The devices the pool knows: `(device key, user name, confirmed, remembered)`.
+    ///
+    /// ```
+    /// let idp = en_core_auth::testing::LocalIdp::builder().start()?;
+    /// assert!(idp.devices().is_empty());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn devices(&self) -> Vec<(String, String, bool, bool)> {
+        self.state.cognito.devices()
     }
 
     /// Whether `/protected` would accept `token` now: signed by this server, unexpired and
@@ -957,6 +1271,152 @@ impl LocalIdp {
     /// ```
     pub fn verify_access_token(&self, token: &str) -> bool {
         tokens::check(&self.state, token).is_some()
+    }
+}
+
+/// A person's logins (issue 12): the authorization endpoint, the device authorization
+/// endpoint and the revocation endpoint, with hooks in place of the pages a person would
+/// use.
+impl LocalIdp {
+    /// The authorization endpoint, [`url`](Self::url) + `/oauth2/authorize`. It shows no
+    /// page: it logs in the user named by [`login_as`](Self::login_as) at once and
+    /// redirects to the (loopback only) `redirect_uri` with a code, or with
+    /// `error=access_denied` when no user is named. PKCE (`S256`) is required.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert_eq!(idp.authorization_url(), format!("{}/oauth2/authorize", idp.url()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn authorization_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.url)
+    }
+
+    /// The device authorization endpoint (RFC 8628), [`url`](Self::url) +
+    /// `/oauth2/device_authorization`. Codes wait for
+    /// [`approve_device_code`](Self::approve_device_code) or
+    /// [`deny_device_code`](Self::deny_device_code); the interval is five seconds and codes
+    /// live ten minutes unless [`device_timing`](Self::device_timing) says otherwise.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.device_authorization_url().ends_with("/oauth2/device_authorization"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_authorization_url(&self) -> String {
+        format!("{}/oauth2/device_authorization", self.url)
+    }
+
+    /// The revocation endpoint (RFC 7009), [`url`](Self::url) + `/oauth2/revoke`: a revoked
+    /// refresh token is refused afterwards, a revoked access token rejected at `/protected`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(idp.revocation_url().ends_with("/oauth2/revoke"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn revocation_url(&self) -> String {
+        format!("{}/oauth2/revoke", self.url)
+    }
+
+    /// Makes the authorization endpoint log in `username` (as if the person had typed the
+    /// password and consented); [`deny_logins`](Self::deny_logins) undoes it.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().user("alice", "Passw0rd!").start()?;
+    /// idp.login_as("alice");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn login_as(&self, username: &str) {
+        self.state.logins.lock().login_as(Some(username.to_owned()));
+    }
+
+    /// Makes the authorization endpoint answer `error=access_denied` (the person said no);
+    /// the default.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.deny_logins();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn deny_logins(&self) {
+        self.state.logins.lock().login_as(None);
+    }
+
+    /// Approves the pending device login showing `user_code` as `username`: its next poll
+    /// gets tokens. False when no pending login shows that code.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(!idp.approve_device_code("BCDF-GHJK", "alice"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn approve_device_code(&self, user_code: &str, username: &str) -> bool {
+        self.state
+            .logins
+            .lock()
+            .decide(user_code, Some(username.to_owned()))
+    }
+
+    /// Denies the pending device login showing `user_code`: its next poll gets
+    /// `access_denied`. False when no pending login shows that code.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// assert!(!idp.deny_device_code("BCDF-GHJK"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn deny_device_code(&self, user_code: &str) -> bool {
+        self.state.logins.lock().decide(user_code, None)
+    }
+
+    /// Answers the next `polls` device code polls with `slow_down`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.slow_down_device_polls(2);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn slow_down_device_polls(&self, polls: usize) {
+        self.state.logins.lock().slow_down(polls);
+    }
+
+    /// Makes every device code handed out so far expire: the next poll gets
+    /// `expired_token`.
+    ///
+    /// ```
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.expire_device_codes();
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn expire_device_codes(&self) {
+        self.state.logins.lock().expire_device_codes();
+    }
+
+    /// The polling `interval` and lifetime (`expires_in`) of device codes handed out from
+    /// now on; default five seconds and ten minutes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::testing::LocalIdp;
+    /// let idp = LocalIdp::builder().start()?;
+    /// idp.device_timing(Duration::from_secs(1), Duration::from_secs(30));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn device_timing(&self, interval: Duration, lifetime: Duration) {
+        self.state
+            .logins
+            .lock()
+            .set_device_timing(interval, lifetime);
     }
 }
 

@@ -13,7 +13,7 @@ use super::{State, assertion};
 pub(crate) const JSON: &str = "application/json";
 
 /// An RFC 6749 section 5.2 error.
-fn oauth_error(status: u16, code: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: u16, code: &str, description: &str) -> Response {
     Response::json(
         status,
         JSON,
@@ -119,7 +119,35 @@ pub(crate) fn token(state: &State, request: &Request) -> Response {
     }
 }
 
-type Param<'a> = dyn Fn(&str) -> Result<Option<&'a str>, Response> + 'a;
+pub(crate) type Param<'a> = dyn Fn(&str) -> Result<Option<&'a str>, Response> + 'a;
+
+/// For the endpoints beside the token endpoint (device authorization, revocation): the
+/// form, and the client authenticated as at the token endpoint.
+pub(crate) fn authenticated_form(
+    state: &State,
+    request: &Request,
+) -> Result<(String, Vec<(String, String)>), Response> {
+    let Some(form) = parse_form(&request.body) else {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "the body is not a valid form",
+        ));
+    };
+    let client_id = {
+        let param = |name: &str| -> Result<Option<&str>, Response> {
+            Ok(form
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str()))
+        };
+        match client_auth(state, request, &param)? {
+            ClientAuth::Assertion { id } => id,
+            auth => authenticate(state, &auth)?,
+        }
+    };
+    Ok((client_id, form))
+}
 
 fn token_inner<'a>(
     state: &State,
@@ -168,16 +196,26 @@ fn token_inner<'a>(
                 }
             }
         }
+        Some("authorization_code") => super::interactive::redeem_code(state, &client_id, param)?,
+        Some(super::interactive::DEVICE_GRANT) => {
+            super::interactive::redeem_device_code(state, &client_id, param)?
+        }
         Some(_) => {
             return Err(oauth_error(
                 400,
                 "unsupported_grant_type",
-                "only client_credentials and refresh_token are supported",
+                "only client_credentials, refresh_token, authorization_code and device_code \
+                 are supported",
             ));
         }
     };
-    let first_login = param("grant_type")? == Some("client_credentials");
-    let issued = tokens::issue(state, &grant, first_login && state.issue_refresh_tokens)
+    // A person's login always comes with a refresh token; a client's as configured.
+    let with_refresh = match param("grant_type")? {
+        Some("client_credentials") => state.issue_refresh_tokens,
+        Some("refresh_token") => false,
+        _ => true,
+    };
+    let issued = tokens::issue(state, &grant, with_refresh)
         .map_err(|_| oauth_error(500, "server_error", "could not issue a token"))?;
     let mut body = json!({
         "access_token": issued.access_token,
@@ -191,6 +229,9 @@ fn token_inner<'a>(
         body["id_token"] = json!(id);
     }
     if let Grant::Client {
+        scope: Some(scope), ..
+    }
+    | Grant::Login {
         scope: Some(scope), ..
     } = &grant
     {
@@ -300,13 +341,18 @@ pub(crate) fn discovery(state: &State) -> Response {
         &json!({
             "issuer": issuer,
             "token_endpoint": format!("{}/oauth2/token", state.url),
+            "authorization_endpoint": format!("{}/oauth2/authorize", state.url),
+            "device_authorization_endpoint": format!("{}/oauth2/device_authorization", state.url),
+            "revocation_endpoint": format!("{}/oauth2/revoke", state.url),
+            "code_challenge_methods_supported": ["S256"],
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-            "grant_types_supported": ["client_credentials", "refresh_token"],
+            "grant_types_supported": ["client_credentials", "refresh_token",
+                "authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
             "token_endpoint_auth_methods_supported":
                 ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported":
                 ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code", "token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "email", "aws.cognito.signin.user.admin"],
@@ -315,7 +361,7 @@ pub(crate) fn discovery(state: &State) -> Response {
 }
 
 pub(crate) fn jwks(state: &State) -> Response {
-    Response::json(200, JSON, state.signer.jwks())
+    Response::json(200, JSON, &state.jwks())
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ pub(crate) fn protected(state: &State, request: &Request) -> Response {
             "ok": true,
             "sub": claims["sub"],
             "token_use": claims["token_use"],
-            "client_id": claims["client_id"],
+            // An ID token names its app client as `aud` (Cognito puts no `client_id` in it).
+            "client_id": claims.get("client_id").unwrap_or(&claims["aud"]),
             "method": request.method,
             "body": String::from_utf8_lossy(&request.body),
         }),

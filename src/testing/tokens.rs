@@ -21,13 +21,31 @@ pub(crate) enum Grant {
         scope: Option<String>,
     },
     /// A Cognito login of `username` through `client_id`.
-    User { client_id: String, username: String },
+    User {
+        client_id: String,
+        username: String,
+        /// When the user typed the password (or passed a device proof): Cognito keeps it
+        /// across refreshes.
+        auth_time: u64,
+        /// The remembered device the tokens are bound to: refreshing them needs its key.
+        device_key: Option<String>,
+    },
+    /// A browser or device login (authorization code, device code) of `username`: like
+    /// `User`, with the scope asked for and the OpenID Connect `nonce` of the request.
+    Login {
+        client_id: String,
+        username: String,
+        scope: Option<String>,
+        nonce: Option<String>,
+    },
 }
 
 impl Grant {
     pub(crate) fn client_id(&self) -> &str {
         match self {
-            Grant::Client { client_id, .. } | Grant::User { client_id, .. } => client_id,
+            Grant::Client { client_id, .. }
+            | Grant::User { client_id, .. }
+            | Grant::Login { client_id, .. } => client_id,
         }
     }
 }
@@ -49,7 +67,7 @@ pub(crate) struct Issued {
     pub(crate) expires_in: u64,
 }
 
-fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs()
@@ -83,7 +101,22 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
         Grant::User {
             client_id,
             username,
+            ..
+        }
+        | Grant::Login {
+            client_id,
+            username,
+            ..
         } => {
+            // A browser or device login is a fresh authentication each time it is issued.
+            let (auth_time, device_key) = match grant {
+                Grant::User {
+                    auth_time,
+                    device_key,
+                    ..
+                } => (*auth_time, device_key.as_deref()),
+                _ => (iat, None),
+            };
             let (sub, email) = {
                 let users = state.users.lock();
                 let record = users.get(username);
@@ -92,20 +125,25 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
                     record.and_then(|r| r.user.email.clone()),
                 )
             };
+            // Claims as Cognito issues them: the access token names the user (`username`) and
+            // the app client (`client_id`); the ID token has `cognito:username` and `aud`
+            // instead, and neither `username` nor `client_id`.
             access["sub"] = json!(sub);
             access["username"] = json!(username);
             access["scope"] = json!("aws.cognito.signin.user.admin");
             access["origin_jti"] = json!(access_jti);
+            access["auth_time"] = json!(auth_time);
+            if let Some(device_key) = device_key {
+                access["device_key"] = json!(device_key);
+            }
             let mut id = json!({
                 "iss": state.issuer,
                 "sub": sub,
                 "aud": client_id,
-                "client_id": client_id,
                 "token_use": "id",
                 "cognito:username": username,
-                "username": username,
                 "iat": iat,
-                "auth_time": iat,
+                "auth_time": auth_time,
                 "exp": exp,
                 "jti": random_token::<16>()?,
                 "origin_jti": access_jti,
@@ -114,13 +152,21 @@ pub(crate) fn issue(state: &State, grant: &Grant, with_refresh: bool) -> Result<
                 id["email"] = json!(email);
                 id["email_verified"] = json!(true);
             }
+            if let Grant::Login { scope, nonce, .. } = grant {
+                if let Some(scope) = scope {
+                    access["scope"] = json!(scope);
+                }
+                if let Some(nonce) = nonce {
+                    id["nonce"] = json!(nonce);
+                }
+            }
             id_claims = Some(id);
         }
     }
     let access_token = state.signer.sign(&access)?;
     let id_token = id_claims
         .as_ref()
-        .map(|claims| state.signer.sign(claims))
+        .map(|claims| state.sign_id_token(claims))
         .transpose()?;
     let refresh_token = if with_refresh {
         Some(random_token::<32>()?)
@@ -155,6 +201,20 @@ pub(crate) fn redeem_refresh(state: &State, refresh_token: &str, client_id: &str
     (grant.client_id() == client_id).then(|| grant.clone())
 }
 
+/// Forgets `refresh_token` if it belongs to `client_id` (a rotation or a revocation): it
+/// never works again. Whether it was live.
+pub(crate) fn forget_refresh(state: &State, refresh_token: &str, client_id: &str) -> bool {
+    let mut tokens = state.tokens.lock();
+    let owned = tokens
+        .refresh
+        .get(refresh_token)
+        .is_some_and(|grant| grant.client_id() == client_id);
+    if owned {
+        tokens.refresh.remove(refresh_token);
+    }
+    owned
+}
+
 /// The claims of `token` if `/protected` accepts it now.
 pub(crate) fn check(state: &State, token: &str) -> Option<Value> {
     let claims = state.signer.verify(token, &state.issuer)?;
@@ -164,6 +224,22 @@ pub(crate) fn check(state: &State, token: &str) -> Option<Value> {
 }
 
 impl Tokens {
+    /// RFC 7009 at the server: forgets `token` if it is a refresh token of `client_id`, or
+    /// the access or ID token whose `jti` is `jti`. Unknown tokens are ignored, as the RFC
+    /// asks.
+    pub(crate) fn revoke(&mut self, token: &str, client_id: &str, jti: Option<&str>) {
+        if self
+            .refresh
+            .get(token)
+            .is_some_and(|grant| grant.client_id() == client_id)
+        {
+            self.refresh.remove(token);
+        }
+        if let Some(jti) = jti {
+            self.live.remove(jti);
+        }
+    }
+
     pub(crate) fn expire_all(&mut self) {
         self.live.clear();
     }

@@ -4,6 +4,15 @@ With --cognito-class it uses pycognito's high-level Cognito class instead, which
 every token against the pool's JWKS (fetched from <endpoint>/<pool id>/.well-known/jwks.json)
 and issuer, and refreshes with its own renew_access_token().
 
+Device tracking (pycognito's own device math and DEVICE_SRP_AUTH flow):
+  --register-device   after the login, registers the NewDeviceMetadata device with a verifier
+                      from pycognito's generate_hash_device (ConfirmDevice and, when the pool
+                      asks, UpdateDeviceStatus, through boto3: pycognito's own confirm_device
+                      posts to the real AWS URL) and prints "device": {key, group_key, password}
+  --device-key K --device-group-key G --device-password P
+                      logs in as that device (DEVICE_KEY, then DEVICE_SRP_AUTH answered by
+                      pycognito) and refreshes with the DEVICE_KEY
+
 Run by tests/local_idp_pycognito.rs. Prints one JSON line:
   {"ok": true, "access_token": ..., "id_token": ..., "refresh_token": ..., "refreshed_access_token": ...}
   {"ok": false, "error": "<Cognito exception name>", "message": ...}
@@ -27,7 +36,7 @@ import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 import botocore.exceptions  # noqa: E402
 from pycognito import Cognito  # noqa: E402
-from pycognito.aws_srp import AWSSRP  # noqa: E402
+from pycognito.aws_srp import AWSSRP, generate_hash_device  # noqa: E402
 
 
 def claims(jwt):
@@ -53,6 +62,10 @@ def main():
     parser.add_argument("--password", required=True)
     parser.add_argument("--refresh", action="store_true")
     parser.add_argument("--cognito-class", action="store_true")
+    parser.add_argument("--register-device", action="store_true")
+    parser.add_argument("--device-key")
+    parser.add_argument("--device-group-key")
+    parser.add_argument("--device-password")
     args = parser.parse_args()
     config = botocore.config.Config(
         retries={"max_attempts": 1, "mode": "standard"},
@@ -77,17 +90,27 @@ def main():
         client_id=args.client_id,
         client=client,
         client_secret=args.client_secret,
+        device_key=args.device_key,
+        device_group_key=args.device_group_key,
+        device_password=args.device_password,
     )
     try:
-        result = srp.authenticate_user()["AuthenticationResult"]
+        answer = srp.authenticate_user()
+        result = answer["AuthenticationResult"]
         out = {
             "ok": True,
             "access_token": result["AccessToken"],
             "id_token": result["IdToken"],
             "refresh_token": result["RefreshToken"],
+            "new_device": "NewDeviceMetadata" in result,
         }
+        if args.register_device:
+            out["device"] = register_device(client, result)
         if args.refresh:
             params = {"REFRESH_TOKEN": result["RefreshToken"]}
+            device_key = claims(result["AccessToken"]).get("device_key")
+            if device_key is not None:
+                params["DEVICE_KEY"] = device_key
             if args.client_secret is not None:
                 # The hash is over the real user name, which may differ from the alias typed.
                 username = claims(result["AccessToken"])["username"]
@@ -105,6 +128,25 @@ def main():
         out = failure(error)
     print(json.dumps(out), flush=True)
     return 0
+
+
+def register_device(client, result):
+    metadata = result["NewDeviceMetadata"]
+    key, group_key = metadata["DeviceKey"], metadata["DeviceGroupKey"]
+    password, verifier_config = generate_hash_device(group_key, key)
+    confirmed = client.confirm_device(
+        AccessToken=result["AccessToken"],
+        DeviceKey=key,
+        DeviceSecretVerifierConfig=verifier_config,
+        DeviceName="pycognito peer",
+    )
+    if confirmed.get("UserConfirmationNecessary"):
+        client.update_device_status(
+            AccessToken=result["AccessToken"],
+            DeviceKey=key,
+            DeviceRememberedStatus="remembered",
+        )
+    return {"key": key, "group_key": group_key, "password": password}
 
 
 def with_cognito_class(args, config):

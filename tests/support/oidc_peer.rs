@@ -108,3 +108,12 @@ pub fn start() -> Option<OidcPeer> {
     peer.jwt_client_key = String::from_utf8(pem).unwrap();
     Some(peer)
 }
+
+/// The `cnf.jkt` of a JWT access token (read, not verified: the resource checks it).
+pub fn jkt(access_token: &str) -> String {
+    let claims = access_token.split('.').nth(1).unwrap();
+    let claims =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    claims["cnf"]["jkt"].as_str().unwrap().to_owned()
+}

@@ -467,6 +467,11 @@ impl Lifecycle {
         let Some(store) = &self.store else {
             return self.renew_locked(renewer, seen, reason);
         };
+        // Stores write atomically, so a usable token another process stored is taken
+        // without the lock; the lock is only for renewing.
+        if let Some(adopted) = self.adopt_from(store.as_ref(), &*renewer.authorizer, seen) {
+            return Ok(adopted);
+        }
         // Ahead of expiry the caller has a valid token: it does not wait for a renewal in
         // another process, it goes on and lets that process finish.
         let lock = if reason == Reason::Advisory {
@@ -474,11 +479,22 @@ impl Lifecycle {
         } else {
             store.lock().map(Some)
         };
+        let lock = match (lock, seen) {
+            (Ok(None), None) => store.lock().map(Some),
+            (lock, _) => lock,
+        };
         let _cross_process = match (lock, seen) {
             (Ok(Some(lock)), _) => lock,
             (Ok(None), Some(seen)) => return Ok(Arc::clone(seen)),
-            (Ok(None), None) => store.lock()?,
-            (Err(error), _) => return self.keep_or_fail(seen, reason, error),
+            // `lock()` never answers "held"; were one to, renew without it.
+            (Ok(None), None) => crate::store::StoreLock::none(),
+            // The wait ran out: what the holder stored meanwhile is still worth using.
+            (Err(error), _) => {
+                return match self.adopt_from(store.as_ref(), &*renewer.authorizer, seen) {
+                    Some(adopted) => Ok(adopted),
+                    None => self.keep_or_fail(seen, reason, error),
+                };
+            }
         };
         let stored = match store.load() {
             Ok(stored) => stored,
@@ -505,6 +521,17 @@ impl Lifecycle {
                 Err(_) => self.renew_locked(renewer, None, reason),
             },
         }
+    }
+
+    /// [`adopt_stored`](Self::adopt_stored) on what `store` holds now, read without its lock.
+    fn adopt_from(
+        &self,
+        store: &dyn TokenStore,
+        authorizer: &dyn Authorizer,
+        replacing: Option<&Arc<Current>>,
+    ) -> Option<Arc<Current>> {
+        let stored = store.load().ok().flatten()?;
+        self.adopt_stored(&stored, authorizer, replacing)
     }
 
     /// A usable token that another process (or an earlier run) stored, unless it is the

@@ -12,6 +12,28 @@ en-core-auth: print an OAuth2 / AWS Cognito token for scripts, from a cache shar
 USAGE:
     en-core-auth [OPTIONS] token     print the access token
     en-core-auth [OPTIONS] header    print `Authorization: Bearer <access token>`
+    en-core-auth [OPTIONS] exec -- CMD [ARGS...]
+                                     run CMD with the token in its environment
+                                     (EN_CORE_AUTH_TOKEN, EN_CORE_AUTH_HEADER); the exit
+                                     status is CMD's (128+N when killed by signal N)
+    en-core-auth [OPTIONS] status    show what the cache holds (no request is made)
+    en-core-auth [OPTIONS] clear     forget the cached token
+    en-core-auth login [--device] [--no-browser]
+                                     log a person in with the browser (or a code typed
+                                     on another device) at --issuer with a public
+                                     --client-id; `token` and `header` then use that
+                                     login and renew it (`en-core-auth login --help`)
+    en-core-auth logout              revoke the login at the server and forget it
+    en-core-auth [OPTIONS] git-credential get|store|erase
+                                     git credential helper: `get` answers with the token
+                                     as the password, `erase` (git saw it rejected)
+                                     clears the cache; configure it with
+                                     git config credential.https://git.example.com.helper \
+                                       '!en-core-auth git-credential'
+
+Keep tokens out of process listings: `en-core-auth header | curl -H @- URL` (curl 7.55+)
+or `en-core-auth exec -- sh -c 'curl -H \"$EN_CORE_AUTH_HEADER\" URL'`, not
+`curl -H \"$(en-core-auth header)\"`, which puts the token on curl's command line.
 
 A token is requested only when the cache has no valid one; concurrent runs wait for one
 request instead of each making their own. Every option can come from the environment; a
@@ -24,6 +46,11 @@ OAUTH2 CLIENT CREDENTIALS:
     --client-id ID         EN_CORE_AUTH_CLIENT_ID      client id
                            EN_CORE_AUTH_CLIENT_SECRET  client secret (or --client-secret-stdin)
     --scopes \"A B\"         EN_CORE_AUTH_SCOPES         scopes, space separated
+    --param NAME=VALUE                                 extra token request parameter, e.g.
+                                                       audience or resource (repeatable)
+    --client-auth METHOD   EN_CORE_AUTH_CLIENT_AUTH    basic (default), post or private-key-jwt
+    --private-key FILE     EN_CORE_AUTH_PRIVATE_KEY    PEM key (RSA: RS256, EC: ES256) for
+                                                       private-key-jwt; no client secret needed
 
 AWS COGNITO USER POOL (SRP):
     --user-pool-id ID      EN_CORE_AUTH_USER_POOL_ID   user pool, e.g. eu-west-1_AbCdEf123
@@ -32,6 +59,10 @@ AWS COGNITO USER POOL (SRP):
     --username NAME        EN_CORE_AUTH_USERNAME       user name (or alias)
                            EN_CORE_AUTH_PASSWORD       password (or --password-stdin)
     --endpoint URL         EN_CORE_AUTH_ENDPOINT       Cognito API endpoint (default: the pool's region)
+    --remember-device      EN_CORE_AUTH_REMEMBER_DEVICE=1  remember this device (Cognito device
+                           tracking): MFA once per device; kept beside the token (0600)
+    Challenges (MFA and one-time codes, a new password, authenticator set-up) are asked on
+    the terminal, codes and passwords without echo; with no terminal, exit status 6.
 
 OTHER OPTIONS:
     --client-secret-stdin  read the client secret from the first line of standard input
@@ -40,6 +71,18 @@ OTHER OPTIONS:
     --cache-dir DIR        EN_CORE_AUTH_CACHE_DIR      token cache directory (default:
                            $XDG_CACHE_HOME/en-core-auth, else ~/.cache/en-core-auth)
     --no-refresh-token-cache                           do not write refresh tokens to the cache
+    --no-cache                                         neither read nor write the cache
+    --redis URL            EN_CORE_AUTH_REDIS_URL      keep the cache in Redis, shared by every
+                                                       machine (redis:// or rediss://; prefer
+                                                       the variable when the URL has a password)
+    --min-ttl SECONDS      EN_CORE_AUTH_MIN_TTL        never print a token that expires sooner:
+                                                       renew it instead
+    --json                                             token, type, expiry (RFC 3339) and scopes
+                                                       as JSON (`status`: the cache as JSON)
+    --format FORMAT                                    text (default), json, or exec-credential
+                                                       (kubectl's client.authentication.k8s.io/v1)
+    --git-username NAME    EN_CORE_AUTH_GIT_USERNAME   user name git-credential answers with
+                                                       (default oauth2; GitHub: x-access-token)
     --id-token             print (or put in the header) the ID token instead of the access token
     -v, --verbose          explain on standard error what happens (no secrets are shown)
     -h, --help             print this help
@@ -60,11 +103,41 @@ EXIT STATUS:
 Errors are one line on standard error, starting with `en-core-auth: `.
 ";
 
-/// What to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
     Token,
     Header,
+    /// Run this program and its arguments with the token in its environment.
+    Exec(Vec<String>),
+    Status,
+    Clear,
+    /// A git credential helper operation: `get`, `store` or `erase`.
+    GitCredential(GitOperation),
+}
+
+/// What git asks its credential helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GitOperation {
+    Get,
+    Store,
+    Erase,
+}
+
+/// How `token` and `header` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Text,
+    Json,
+    ExecCredential,
+}
+
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClientAuthChoice {
+    Basic,
+    Post,
+    PrivateKeyJwt(PathBuf),
 }
 
 /// Which identity provider, and how to log in to it.
@@ -75,6 +148,8 @@ pub(crate) enum Provider {
         token_url: Option<String>,
         issuer: Option<String>,
         scopes: Vec<String>,
+        params: Vec<(String, String)>,
+        client_auth: ClientAuthChoice,
     },
     /// A Cognito user pool, with SRP.
     Srp {
@@ -106,6 +181,14 @@ pub(crate) struct Config {
     pub(crate) cache_refresh_tokens: bool,
     pub(crate) id_token: bool,
     pub(crate) verbose: bool,
+    pub(crate) no_cache: bool,
+    /// May hold a password: `Debug` does not show it.
+    pub(crate) redis_url: Option<Secret>,
+    pub(crate) min_ttl: Option<u64>,
+    pub(crate) format: Format,
+    pub(crate) git_username: String,
+    /// Cognito device tracking (issue 11).
+    pub(crate) remember_device: bool,
 }
 
 /// What the command line asks for.
@@ -113,7 +196,7 @@ pub(crate) struct Config {
 pub(crate) enum Parsed {
     Help,
     Version,
-    Run(Config),
+    Run(Box<Config>),
 }
 
 /// A usage or configuration error: exit status 2. The message never holds a value the
@@ -131,6 +214,12 @@ const VALUE_FLAGS: &[(&str, &str)] = &[
     ("--username", "EN_CORE_AUTH_USERNAME"),
     ("--endpoint", "EN_CORE_AUTH_ENDPOINT"),
     ("--cache-dir", "EN_CORE_AUTH_CACHE_DIR"),
+    ("--client-auth", "EN_CORE_AUTH_CLIENT_AUTH"),
+    ("--private-key", "EN_CORE_AUTH_PRIVATE_KEY"),
+    ("--redis", "EN_CORE_AUTH_REDIS_URL"),
+    ("--min-ttl", "EN_CORE_AUTH_MIN_TTL"),
+    ("--format", "EN_CORE_AUTH_FORMAT"),
+    ("--git-username", "EN_CORE_AUTH_GIT_USERNAME"),
 ];
 
 /// Flags that would put a secret on the command line.
@@ -153,6 +242,9 @@ pub(crate) fn parse(
     let mut command = None;
     let (mut secret_stdin, mut password_stdin) = (false, false);
     let (mut id_token, mut verbose, mut cache_refresh_tokens) = (false, false, true);
+    let (mut no_cache, mut json) = (false, false);
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut remember_device = false;
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -181,8 +273,57 @@ pub(crate) fn parse(
                 "{flag} is not accepted: command lines are visible to other users; use {instead}"
             )));
         }
+        if name == "--param" {
+            let value = match inline_value {
+                Some(value) => value.to_owned(),
+                None => args
+                    .next()
+                    .ok_or_else(|| UsageError("--param needs NAME=VALUE".to_owned()))?,
+            };
+            let (param, value) = value
+                .split_once('=')
+                .filter(|(param, _)| !param.is_empty())
+                .ok_or_else(|| UsageError("--param needs NAME=VALUE".to_owned()))?;
+            params.push((param.to_owned(), value.to_owned()));
+            continue;
+        }
         match name.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
+            "--no-cache" => {
+                takes_no_value("--no-cache")?;
+                no_cache = true;
+            }
+            "--json" => {
+                takes_no_value("--json")?;
+                json = true;
+            }
+            "exec" if command.is_none() => {
+                let mut rest: Vec<String> = args.by_ref().collect();
+                if rest.first().is_some_and(|first| first == "--") {
+                    rest.remove(0);
+                }
+                if rest.is_empty() {
+                    return Err(UsageError(
+                        "exec needs a command: en-core-auth exec -- CMD [ARGS...]".to_owned(),
+                    ));
+                }
+                command = Some(Command::Exec(rest));
+            }
+            "status" if command.is_none() => command = Some(Command::Status),
+            "git-credential" if command.is_none() => {
+                let operation = match args.next().as_deref() {
+                    Some("get") => GitOperation::Get,
+                    Some("store") => GitOperation::Store,
+                    Some("erase") => GitOperation::Erase,
+                    _ => {
+                        return Err(UsageError(
+                            "git-credential needs get, store or erase".to_owned(),
+                        ));
+                    }
+                };
+                command = Some(Command::GitCredential(operation));
+            }
+            "clear" if command.is_none() => command = Some(Command::Clear),
             "-V" | "--version" => return Ok(Parsed::Version),
             "--client-secret-stdin" => {
                 takes_no_value("--client-secret-stdin")?;
@@ -195,6 +336,10 @@ pub(crate) fn parse(
             "--id-token" => {
                 takes_no_value("--id-token")?;
                 id_token = true;
+            }
+            "--remember-device" => {
+                takes_no_value("--remember-device")?;
+                remember_device = true;
             }
             "--no-refresh-token-cache" => {
                 takes_no_value("--no-refresh-token-cache")?;
@@ -218,7 +363,8 @@ pub(crate) fn parse(
             }
             _ => {
                 return Err(UsageError(
-                    "unexpected argument: the command is `token` or `header`, given once (see --help)"
+                    "unexpected argument: the command is `token`, `header`, `exec`, `status` or \
+                     `clear`, given once (see --help)"
                         .to_owned(),
                 ));
             }
@@ -276,6 +422,45 @@ pub(crate) fn parse(
         UsageError("no client id: set EN_CORE_AUTH_CLIENT_ID or --client-id".to_owned())
     })?;
 
+    let client_auth = match setting("--client-auth").as_deref() {
+        None | Some("basic") => ClientAuthChoice::Basic,
+        Some("post") => ClientAuthChoice::Post,
+        Some("private-key-jwt") => ClientAuthChoice::PrivateKeyJwt(
+            setting("--private-key").map(PathBuf::from).ok_or_else(|| {
+                UsageError(
+                    "private-key-jwt needs a key: set EN_CORE_AUTH_PRIVATE_KEY or --private-key"
+                        .to_owned(),
+                )
+            })?,
+        ),
+        Some(_) => {
+            return Err(UsageError(
+                "--client-auth must be basic, post or private-key-jwt".to_owned(),
+            ));
+        }
+    };
+    let min_ttl =
+        match setting("--min-ttl") {
+            None => None,
+            Some(value) => Some(value.trim().parse::<u64>().map_err(|_| {
+                UsageError("--min-ttl must be a whole number of seconds".to_owned())
+            })?),
+        };
+    let format = match (setting("--format").as_deref(), json) {
+        (None, false) | (Some("text"), false) => Format::Text,
+        (None, true) | (Some("json"), _) => Format::Json,
+        (Some("exec-credential"), false) => Format::ExecCredential,
+        (Some("text" | "exec-credential"), true) => {
+            return Err(UsageError(
+                "--json and --format disagree: choose one".to_owned(),
+            ));
+        }
+        (Some(_), _) => {
+            return Err(UsageError(
+                "--format must be text, json or exec-credential".to_owned(),
+            ));
+        }
+    };
     let user_pool_id = setting("--user-pool-id");
     let token_url = setting("--token-url");
     let issuer = setting("--issuer");
@@ -316,7 +501,11 @@ pub(crate) fn parse(
             }
         }
         (None, token_url, issuer) => {
-            if client_secret.is_empty() {
+            // An issuer without a secret is a person's stored login (`en-core-auth login`).
+            if client_secret.is_empty()
+                && !matches!(client_auth, ClientAuthChoice::PrivateKeyJwt(_))
+                && (issuer.is_none() || token_url.is_some())
+            {
                 return Err(UsageError(
                     "client credentials need a client secret: set EN_CORE_AUTH_CLIENT_SECRET \
                      or use --client-secret-stdin"
@@ -330,10 +519,12 @@ pub(crate) fn parse(
                 token_url: token_url.clone(),
                 issuer: issuer.clone(),
                 scopes,
+                params: params.clone(),
+                client_auth,
             }
         }
     };
-    Ok(Parsed::Run(Config {
+    Ok(Parsed::Run(Box::new(Config {
         command,
         provider,
         client_id,
@@ -342,7 +533,14 @@ pub(crate) fn parse(
         cache_refresh_tokens,
         id_token,
         verbose,
-    }))
+        no_cache,
+        redis_url: setting("--redis").map(Secret),
+        min_ttl,
+        format,
+        git_username: setting("--git-username").unwrap_or_else(|| "oauth2".to_owned()),
+        remember_device: remember_device
+            || env("EN_CORE_AUTH_REMEMBER_DEVICE").is_some_and(|v| v == "1" || v == "true"),
+    })))
 }
 
 #[cfg(test)]
@@ -364,7 +562,7 @@ mod tests {
     fn run(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, UsageError> {
         let args = args.iter().map(|a| a.to_string());
         match parse(args, env_of(vars), no_stdin)? {
-            Parsed::Run(config) => Ok(config),
+            Parsed::Run(config) => Ok(*config),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -388,6 +586,8 @@ mod tests {
                 token_url: Some("https://env.example/token".into()),
                 issuer: None,
                 scopes: vec!["read".into(), "write".into()],
+                params: vec![],
+                client_auth: ClientAuthChoice::Basic,
             }
         );
         assert!(config.cache_refresh_tokens);
@@ -422,6 +622,8 @@ mod tests {
                 token_url: Some("https://flag.example/token".into()),
                 issuer: None,
                 scopes: vec!["admin".into()],
+                params: vec![],
+                client_auth: ClientAuthChoice::Basic,
             }
         );
     }
@@ -535,6 +737,82 @@ mod tests {
                 .0
                 .contains("password")
         );
+    }
+
+    #[test]
+    fn shell_habit_options() {
+        let config = run(
+            &[
+                "--param",
+                "audience=https://api.example",
+                "--param=resource=urn:x",
+                "--min-ttl",
+                "60",
+                "--json",
+                "--no-cache",
+                "--client-auth=post",
+                "--redis",
+                "redis://:pw@127.0.0.1/0",
+                "exec",
+                "--",
+                "curl",
+                "--json",
+            ],
+            OAUTH,
+        )
+        .unwrap();
+        assert_eq!(
+            config.command,
+            Command::Exec(vec!["curl".into(), "--json".into()])
+        );
+        assert_eq!(config.min_ttl, Some(60));
+        assert_eq!(config.format, Format::Json);
+        assert!(config.no_cache);
+        assert!(!format!("{config:?}").contains("pw@"));
+        let Provider::OAuth2 {
+            params,
+            client_auth,
+            ..
+        } = &config.provider
+        else {
+            panic!("not OAuth2")
+        };
+        assert_eq!(
+            params,
+            &[
+                ("audience".to_owned(), "https://api.example".to_owned()),
+                ("resource".to_owned(), "urn:x".to_owned())
+            ]
+        );
+        assert_eq!(client_auth, &ClientAuthChoice::Post);
+        let config = run(&["git-credential", "erase"], OAUTH).unwrap();
+        assert_eq!(config.command, Command::GitCredential(GitOperation::Erase));
+        assert_eq!(config.git_username, "oauth2");
+        let config = run(&["--format", "exec-credential", "token"], OAUTH).unwrap();
+        assert_eq!(config.format, Format::ExecCredential);
+        for (args, expect) in [
+            (&["--param", "novalue", "token"][..], "NAME=VALUE"),
+            (&["--min-ttl=soon", "token"], "whole number"),
+            (&["--format=yaml", "token"], "--format"),
+            (&["--client-auth=magic", "token"], "--client-auth"),
+            (&["--client-auth=private-key-jwt", "token"], "needs a key"),
+            (&["exec"], "needs a command"),
+            (&["exec", "--"], "needs a command"),
+            (&["git-credential"], "get, store or erase"),
+            (&["git-credential", "fill"], "get, store or erase"),
+        ] {
+            let err = run(args, OAUTH).unwrap_err();
+            assert!(err.0.contains(expect), "{args:?}: {}", err.0);
+        }
+        // A private key replaces the client secret.
+        let mut keyed: Vec<(&str, &str)> = OAUTH
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "EN_CORE_AUTH_CLIENT_SECRET")
+            .collect();
+        keyed.push(("EN_CORE_AUTH_CLIENT_AUTH", "private-key-jwt"));
+        keyed.push(("EN_CORE_AUTH_PRIVATE_KEY", "/keys/client.pem"));
+        assert!(run(&["status"], &keyed).is_ok());
     }
 
     #[test]

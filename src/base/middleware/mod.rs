@@ -1,0 +1,647 @@
+//! [`AuthMiddleware`]: puts the token on requests, and only that, plus what a middleware
+//! must do for credentials to be safe: follow redirects itself, so that credentials reach
+//! only the origin they were meant for, and resend once after a `401`.
+//!
+//! Why redirects are followed here and not by ureq: ureq forwards every header but
+//! `Authorization` and `Cookie` to any host it is redirected to, `X-Api-Key` included, and
+//! drops `Authorization` even on a same-origin redirect (which would then look like a
+//! rejected token). So each request the middleware handles is sent with
+//! `max_redirects(0)` and its redirects are followed by the same rules as ureq's, deciding
+//! per hop which headers go.
+//!
+//! Files, one job each: [`builder`] (settings), [`credentials`] (the headers set and
+//! stripped), [`replay`] (bodies kept for a resend), [`exchange`] (the resend and the
+//! hops), [`redirect`] (ureq's redirect rules), [`resolve`] (`Location` resolution),
+//! [`origin`] (where credentials may go). The token itself comes from the lifecycle.
+
+mod builder;
+mod credentials;
+mod exchange;
+mod origin;
+mod redirect;
+mod replay;
+mod resolve;
+
+use std::io::{Cursor, Read};
+use std::sync::{Arc, OnceLock};
+
+use ureq::http::{HeaderMap, Request, Response};
+use ureq::middleware::{Middleware, MiddlewareNext};
+use ureq::{Body, RequestExt, SendBody};
+
+pub use builder::AuthMiddlewareBuilder;
+
+use super::lifecycle::{Current, Lifecycle, TokenRequests};
+use crate::{Authorizer, Error, ErrorKind, Token};
+use credentials::Credentials;
+use exchange::Sent;
+use origin::{Origin, OriginPolicy};
+use replay::{FirstBody, Limits, Replay};
+
+/// Authorizes every request of a ureq agent with tokens from an [`Authorizer`]
+/// (reference: the `__call__` of `en_core.auth.base.Authorizer`).
+///
+/// It gets the first token on the first request, reuses it, renews it ahead of expiry
+/// (see [`RefreshThresholds`](super::RefreshThresholds)), and after a `401` renews it and
+/// resends the request once. Clones share one token, across agents and threads.
+///
+/// On each request it sets `Authorization: Bearer <token>` (the header and prefix are
+/// configurable, see [`AuthMiddleware::builder`]) and `X-Api-Key` when the
+/// [`ClientInfo`](crate::ClientInfo) has an API key. A request that already carries the
+/// authorization header goes out as the caller made it.
+///
+/// Build the agent with [`AuthMiddleware::agent`] so that what the middleware sends itself
+/// (a resend, a redirect hop) uses the agent's own settings. With a plain
+/// `.middleware(auth)`, those go out with the builder's settings instead: a 30 s connect
+/// timeout, a 120 s wait for the response head, ureq's other defaults, 10 redirects.
+///
+/// ```
+/// # use en_core_auth::base::doc_fixture::Static;
+/// use en_core_auth::AuthMiddleware;
+///
+/// let auth = AuthMiddleware::new(Static::new());
+/// let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder().user_agent("my-app/1.0"));
+/// assert_eq!(auth.header_value()?, "Bearer abc");
+/// # let _ = agent;
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct AuthMiddleware {
+    inner: Arc<Inner>,
+}
+
+/// Marks a request that every [`AuthMiddleware`] passes on untouched: no credentials, no
+/// resend, no redirect handling. The crate's own token requests carry it. A custom
+/// [`Authorizer`] whose requests go through an agent carrying the same middleware needs it
+/// only when it sends them from another thread than the one `authorize()` runs on (the
+/// middleware lets through what the authorizer sends on its own thread); without it such
+/// a request would wait for the token it is fetching.
+///
+/// ```
+/// use en_core_auth::base::TokenTraffic;
+/// let agent = ureq::Agent::new_with_defaults();
+/// let mut request = agent.post("https://idp.example.com/token");
+/// if let Some(extensions) = request.extensions_mut() {
+///     extensions.insert(TokenTraffic);
+/// }
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenTraffic;
+
+pub(crate) struct Inner {
+    lifecycle: Lifecycle,
+    client_id: String,
+    credentials: Credentials,
+    policy: OriginPolicy,
+    limits: Limits,
+    /// Where resends and hops go for a plain `.middleware(auth)`.
+    route: Route,
+    /// A configuration mistake found by `build()`, reported on every use.
+    misconfigured: Option<String>,
+}
+
+/// The agent that sends what the middleware sends itself, and the settings of the
+/// caller's agent a middleware cannot read.
+pub(crate) struct Route {
+    agent: ureq::Agent,
+    status_as_error: bool,
+    max_redirects: u32,
+    redirects_error: bool,
+}
+
+impl Route {
+    /// A route with `config`'s settings, on an agent without its middleware: an agent
+    /// holding the middleware that holds it would be a reference cycle, never freed.
+    fn copying(config: &ureq::config::Config) -> Route {
+        let t = config.timeouts();
+        let agent = ureq::config::Config::builder()
+            .https_only(config.https_only())
+            .ip_family(config.ip_family())
+            .tls_config(config.tls_config().clone())
+            .proxy(config.proxy().cloned())
+            .no_delay(config.no_delay())
+            .redirect_auth_headers(config.redirect_auth_headers())
+            .user_agent(config.user_agent().clone())
+            .accept(config.accept().clone())
+            .accept_encoding(config.accept_encoding().clone())
+            .timeout_global(t.global)
+            .timeout_per_call(t.per_call)
+            .timeout_resolve(t.resolve)
+            .timeout_connect(t.connect)
+            .timeout_send_request(t.send_request)
+            .timeout_await_100(t.await_100)
+            .timeout_send_body(t.send_body)
+            .timeout_recv_response(t.recv_response)
+            .timeout_recv_body(t.recv_body)
+            .timeout_per_read(config.timeout_per_read())
+            .timeout_per_write(config.timeout_per_write())
+            .max_response_header_size(config.max_response_header_size())
+            .input_buffer_size(config.input_buffer_size())
+            .output_buffer_size(config.output_buffer_size())
+            .max_idle_connections(config.max_idle_connections())
+            .max_idle_connections_per_host(config.max_idle_connections_per_host())
+            .max_idle_age(config.max_idle_age())
+            .allow_non_standard_methods(config.allow_non_standard_methods())
+            .build()
+            .new_agent();
+        Route {
+            agent,
+            status_as_error: config.http_status_as_error(),
+            max_redirects: config.max_redirects(),
+            redirects_error: config.max_redirects_will_error(),
+        }
+    }
+}
+
+/// The middleware as registered by [`AuthMiddleware::agent`]: the shared token, and that
+/// agent's own route.
+struct Bound {
+    inner: Arc<Inner>,
+    route: Arc<OnceLock<Route>>,
+}
+
+impl Middleware for Bound {
+    fn handle(
+        &self,
+        request: Request<SendBody>,
+        next: MiddlewareNext,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let route = self.route.get().unwrap_or(&self.inner.route);
+        self.inner.handle(request, next, route)
+    }
+}
+
+impl std::fmt::Debug for AuthMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthMiddleware")
+            .field("client_id", &self.inner.client_id)
+            .field("header_name", &self.inner.credentials.header_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthMiddleware {
+    /// A middleware with the default settings for `authorizer`.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// assert_eq!(auth.client_id(), "me");
+    /// ```
+    pub fn new(authorizer: impl Authorizer + 'static) -> AuthMiddleware {
+        AuthMiddleware::builder(authorizer).build()
+    }
+
+    /// A builder to set where the token goes, when it is renewed and how requests are
+    /// resent.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// // An API Gateway Cognito authorizer that reads the bare ID token from `X-Id-Token`:
+    /// let auth = en_core_auth::AuthMiddleware::builder(Static::new())
+    ///     .header_name("x-id-token")
+    ///     .header_prefix("")
+    ///     .use_id_token()
+    ///     .build();
+    /// assert_eq!(auth.header_value()?, "id");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn builder(authorizer: impl Authorizer + 'static) -> AuthMiddlewareBuilder {
+        AuthMiddlewareBuilder::new(Box::new(authorizer))
+    }
+
+    /// Builds an agent from `config` with this middleware attached. Everything the
+    /// middleware sends itself (a resend after a `401`, a redirect hop it follows) goes
+    /// out with the same configuration: user agent, proxy, TLS roots, timeouts,
+    /// `https_only`, and the agent's `http_status_as_error` and `max_redirects`, which a
+    /// middleware cannot read otherwise. Each agent built this way keeps its own settings,
+    /// while all of them share this middleware's token. Other middleware on `config` runs
+    /// for the first send only, as it does for ureq's own redirects.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// use std::time::Duration;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// let agent = auth.agent(
+    ///     ureq::Agent::config_builder()
+    ///         .timeout_global(Some(Duration::from_secs(30)))
+    ///         .http_status_as_error(false),
+    /// );
+    /// # let _ = agent;
+    /// ```
+    pub fn agent(
+        &self,
+        config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    ) -> ureq::Agent {
+        let route = Arc::new(OnceLock::new());
+        let config = config
+            .middleware(Bound {
+                inner: Arc::clone(&self.inner),
+                route: Arc::clone(&route),
+            })
+            .build();
+        // Set before the agent exists, so no request sees the fallback route.
+        let _ = route.set(Route::copying(&config));
+        config.into()
+    }
+
+    /// The current token, obtaining or renewing it first if needed.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// assert_eq!(auth.access_token()?, "abc");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn access_token(&self) -> Result<String, Error> {
+        Ok(self.current()?.token.access_token().to_owned())
+    }
+
+    /// The whole current [`Token`] (ID token, refresh token, expiry), obtaining or renewing
+    /// it first if needed.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// assert_eq!(auth.token()?.id_token(), Some("id"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token(&self) -> Result<Token, Error> {
+        Ok(self.current()?.token.clone())
+    }
+
+    /// The value the authorization header would carry now, such as `Bearer eyJ…`, for use
+    /// with other HTTP clients.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// assert_eq!(auth.header_value()?, "Bearer abc");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn header_value(&self) -> Result<String, Error> {
+        let current = self.current()?;
+        current.header.to_str().map(str::to_owned).map_err(|_| {
+            Error::new(
+                ErrorKind::MalformedResponse,
+                "the token is not valid header text",
+            )
+        })
+    }
+
+    /// Sets the authorization header (and the API key header) on `headers`, obtaining or
+    /// renewing the token first if needed: what the middleware does to each request, for
+    /// requests made with another HTTP client. Such requests get no resend after a `401`:
+    /// call [`invalidate`](Self::invalidate) when you see one. A token bound to a key
+    /// (DPoP) needs the request's method and URL for its proof: use the middleware.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// use en_core_auth::ClientInfo;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::with(ClientInfo::new("me", "").with_api_key("k")));
+    /// let mut headers = ureq::http::HeaderMap::new();
+    /// auth.authorize_headers(&mut headers)?;
+    /// assert_eq!(headers["authorization"], "Bearer abc");
+    /// assert_eq!(headers["x-api-key"], "k");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn authorize_headers(&self, headers: &mut HeaderMap) -> Result<(), Error> {
+        let inner = &*self.inner;
+        if inner.misconfigured.is_none()
+            && let Some((header, _generation)) = inner.lifecycle.fresh()
+        {
+            inner.credentials.insert(headers, header);
+            return Ok(());
+        }
+        let current = self.current()?;
+        inner.credentials.insert(headers, current.header.clone());
+        Ok(())
+    }
+
+    /// Marks the current token as unusable: the next use renews it (with
+    /// [`Authorizer::refresh`]). Call it when a request made without this middleware was
+    /// rejected with a `401`.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Counting;
+    /// let auth = en_core_auth::AuthMiddleware::new(Counting::new());
+    /// assert_eq!(auth.access_token()?, "t1");
+    /// auth.invalidate();
+    /// assert_eq!(auth.access_token()?, "t2");
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn invalidate(&self) {
+        self.inner.lifecycle.invalidate(None);
+    }
+
+    /// Logs out: asks the authorizer to revoke the token at the server where it can
+    /// ([`Authorizer::revoke`]), then forgets the token and clears the token store,
+    /// whatever the server said. The next request logs in again. Returns the revocation's
+    /// error, if any.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Counting;
+    /// let auth = en_core_auth::AuthMiddleware::new(Counting::new());
+    /// assert_eq!(auth.access_token()?, "t1");
+    /// auth.revoke()?;
+    /// assert_eq!(auth.access_token()?, "t2");
+    /// assert_eq!(auth.token_requests().authorize, 2);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn revoke(&self) -> Result<(), Error> {
+        self.inner.lifecycle.revoke()
+    }
+
+    /// The client id of the authorizer's [`ClientInfo`](crate::ClientInfo).
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// use en_core_auth::ClientInfo;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::with(ClientInfo::new("my-client", "")));
+    /// assert_eq!(auth.client_id(), "my-client");
+    /// ```
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// How many times the authorizer was asked for a token. For diagnostics and tests.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// auth.access_token()?;
+    /// auth.access_token()?;
+    /// assert_eq!(auth.token_requests().authorize, 1);
+    /// assert_eq!(auth.token_requests().refresh, 0);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token_requests(&self) -> TokenRequests {
+        self.inner.lifecycle.token_requests()
+    }
+
+    fn current(&self) -> Result<Arc<Current>, Error> {
+        self.inner.usable()?;
+        self.inner.lifecycle.current()
+    }
+}
+
+impl Middleware for AuthMiddleware {
+    fn handle(
+        &self,
+        request: Request<SendBody>,
+        next: MiddlewareNext,
+    ) -> Result<Response<Body>, ureq::Error> {
+        self.inner.handle(request, next, &self.inner.route)
+    }
+}
+
+/// Our errors travel through ureq as `ureq::Error::Other`, to be downcast by the caller.
+pub(crate) fn to_ureq(error: Error) -> ureq::Error {
+    ureq::Error::Other(Box::new(error))
+}
+
+impl Inner {
+    fn usable(&self) -> Result<(), Error> {
+        match &self.misconfigured {
+            Some(problem) => Err(Error::new(ErrorKind::Configuration, problem.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn handle(
+        &self,
+        request: Request<SendBody>,
+        next: MiddlewareNext,
+        route: &Route,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let origin = Origin::of(request.uri());
+        if request.extensions().get::<TokenTraffic>().is_some()
+            || !self.policy.covers(&origin)
+            || self.lifecycle.renewing_on_this_thread()
+        {
+            return next.handle(request);
+        }
+        let (parts, body) = request.into_parts();
+        let sent = Sent {
+            origin,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        };
+        let mut request = Request::from_parts(parts, ());
+        // A request that brings its own credentials keeps them; it still gets our
+        // redirect handling, so that they do not follow it elsewhere.
+        let used = if sent.headers.contains_key(&self.credentials.header_name) {
+            None
+        } else {
+            let used = self
+                .usable()
+                .and_then(|()| self.policy.check(&sent.origin))
+                .and_then(|()| {
+                    self.credentials.set(
+                        &self.lifecycle,
+                        request.headers_mut(),
+                        &sent.method,
+                        &sent.uri,
+                    )
+                })
+                .map_err(to_ureq)?;
+            Some(used)
+        };
+        // A bound token's 401 must be read whole (its nonce), so statuses come back as
+        // responses and the caller's form is the route's.
+        let bound = used
+            .as_ref()
+            .and_then(|u| u.current.as_ref())
+            .is_some_and(|current| current.token.request_proof().is_some());
+        let Some(config) = request.middleware_config() else {
+            return Err(ureq::Error::Other(
+                "AuthMiddleware runs only inside a ureq agent".into(),
+            ));
+        };
+        let config = config.max_redirects(0);
+        let request = if bound {
+            config.http_status_as_error(false).build()
+        } else {
+            config.build()
+        };
+        let form = bound.then_some(route.status_as_error);
+        let (replay, first) = match replay::read(body, self.limits).map_err(ureq::Error::Io)? {
+            FirstBody::Whole(bytes) => {
+                let replay = Replay::keep(&bytes, self.limits);
+                let mut request = request.map(|()| SendBody::none());
+                *request.body_mut() = replay::sized(&bytes, request.headers_mut());
+                (replay, next.handle(request))
+            }
+            FirstBody::Partial { prefix, rest } => {
+                let mut stream = Cursor::new(prefix).chain(rest);
+                let request = request.map(|()| SendBody::from_reader(&mut stream));
+                (Replay::Gone, next.handle(request))
+            }
+        };
+        exchange::finish(self, route, sent, first, replay, used, form)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use ureq::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::ClientInfo;
+    use crate::data::RequestProof;
+
+    /// A loopback server answering `replies` in order (status, extra header), recording
+    /// each request's head lines.
+    fn server(replies: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/r", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
+        let replies = Arc::new(Mutex::new(replies.into_iter()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (seen, replies) = (Arc::clone(&seen), Arc::clone(&replies));
+                // A thread per connection: resends come on a connection of their own.
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line.to_ascii_lowercase());
+                        }
+                        if head.is_empty() {
+                            return;
+                        }
+                        seen.lock().unwrap().push(head);
+                        let Some((status, header)) = replies.lock().unwrap().next() else {
+                            return;
+                        };
+                        let extra = header.map_or(String::new(), |h| format!("{h}\r\n"));
+                        let answer =
+                            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}\r\n");
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads)
+    }
+
+    /// A key that signs by counting, and asks for one retry when a nonce comes back.
+    #[derive(Default)]
+    struct FakeProof {
+        proofs: AtomicUsize,
+        observed: Mutex<Vec<u16>>,
+    }
+
+    impl RequestProof for FakeProof {
+        fn proof(&self, method: &str, url: &str, token: &str) -> Result<HeaderValue, Error> {
+            let n = self.proofs.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(HeaderValue::from_str(&format!("{method} {url} {token} #{n}")).unwrap())
+        }
+        fn observe(&self, status: u16, headers: &HeaderMap) -> bool {
+            self.observed.lock().unwrap().push(status);
+            status == 401 && headers.contains_key("dpop-nonce")
+        }
+    }
+
+    struct Bound(ClientInfo, Arc<FakeProof>, Arc<AtomicUsize>);
+
+    impl Authorizer for Bound {
+        fn client_info(&self) -> &ClientInfo {
+            &self.0
+        }
+        fn authorize(&mut self) -> Result<Token, Error> {
+            let n = self.2.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Token::new(format!("tok{n}"))
+                .with_token_type("DPoP")
+                .with_expires_in(Duration::from_secs(3600))
+                .with_request_proof(Arc::clone(&self.1) as Arc<dyn RequestProof>))
+        }
+    }
+
+    /// A middleware whose tokens are bound to a `FakeProof`; the proof and a login count.
+    fn bound_middleware() -> (AuthMiddleware, Arc<FakeProof>, Arc<AtomicUsize>) {
+        let proof = Arc::new(FakeProof::default());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let auth = AuthMiddleware::new(Bound(
+            ClientInfo::new("c", ""),
+            Arc::clone(&proof),
+            Arc::clone(&logins),
+        ));
+        (auth, proof, logins)
+    }
+
+    fn dpop_lines(heads: &[String]) -> Vec<String> {
+        heads
+            .iter()
+            .map(|head| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix("dpop: "))
+                    .unwrap_or("none")
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bound_token_carries_a_fresh_proof_and_a_nonce_retry_keeps_the_token() {
+        let (auth, proof, logins) = bound_middleware();
+        let (url, heads) = server(vec![
+            (401, Some("dpop-nonce: n1")),
+            (200, None),
+            (200, None),
+        ]);
+        let agent = auth.agent(ureq::Agent::config_builder());
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            dpop_lines(&heads),
+            [
+                format!("get {url} tok1 #1"),
+                format!("get {url} tok1 #2"),
+                format!("get {url} tok1 #3"),
+            ],
+            "one fresh proof per request, the retry included (header lower-cased by the server)"
+        );
+        assert!(heads.iter().all(|h| h.contains("authorization: dpop tok1")));
+        assert_eq!(
+            logins.load(Ordering::SeqCst),
+            1,
+            "the nonce retry keeps the token"
+        );
+        assert_eq!(*proof.observed.lock().unwrap(), [401, 200, 200]);
+    }
+
+    #[test]
+    fn a_bound_token_refused_without_a_nonce_is_renewed_once() {
+        let (auth, _proof, logins) = bound_middleware();
+        let (url, heads) = server(vec![(401, None), (200, None)]);
+        let agent = auth.agent(ureq::Agent::config_builder());
+        assert_eq!(agent.get(&url).call().unwrap().status(), 200);
+        assert_eq!(logins.load(Ordering::SeqCst), 2);
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            dpop_lines(&heads),
+            [format!("get {url} tok1 #1"), format!("get {url} tok2 #2")]
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! One token for a whole fleet: [`RedisStore`], a token cache in Redis (or Valkey).
+//!
+//! Decisions, and why:
+//! - **Redis is a cache, never a point of failure.** Every command has a bounded timeout.
+//!   When Redis is down, slow or full, the store behaves as an empty store without a lock
+//!   for a back-off period (logged once per back-off), so the process goes to the identity
+//!   provider itself, and uses Redis again afterwards. [`RedisStore::new`] connects lazily,
+//!   so a process that starts during an outage works.
+//! - **Leases, not locks.** The renewal lock is `SET <lock key> <random owner> NX PX <lease>`,
+//!   released by its owner only (a compare-and-delete script). A holder that dies frees it
+//!   when its short lease runs out; while a slow renewal runs, a keeper thread extends the
+//!   lease (compare-and-extend), so that a live holder keeps it and a dead one loses it fast.
+//! - **Nothing stale, nothing secret.** Tokens are stored with a TTL equal to their remaining
+//!   life. Refresh tokens are stored only when asked for
+//!   ([`store_refresh_tokens`](RedisStore::store_refresh_tokens)): everyone who can read the
+//!   Redis database could use them. Keys are hashes of the credential set; the value holds
+//!   tokens and a salted fingerprint of the client secret, never a secret.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+use super::entry::Codec;
+use super::key::hex;
+use super::{CacheKey, StoreLock, TokenStore};
+use crate::{Error, ErrorKind, Token};
+
+/// Every key this store writes starts with this prefix: `en-core-auth:{<key>}:token` for
+/// the token and `en-core-auth:{<key>}:lock` for the renewal lease, `<key>` being
+/// [`CacheKey::as_hex`]. The braces make both keys of a credential set hash to one slot of a
+/// Redis Cluster.
+///
+/// ```
+/// assert_eq!(en_core_auth::store::REDIS_KEY_PREFIX, "en-core-auth:");
+/// ```
+pub const REDIS_KEY_PREFIX: &str = "en-core-auth:";
+
+/// Releases the lease only if this process still owns it.
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+     return redis.call('del', KEYS[1]) else return 0 end";
+/// Extends the lease only if this process still owns it.
+const EXTEND: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+     return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+/// A token without an expiry is kept at most this long: Redis never holds a token forever.
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A [`TokenStore`] in Redis or Valkey, shared by every process of every machine that uses
+/// the same credential set: the fleet asks the identity provider about once per token
+/// lifetime, instead of once per process.
+///
+/// - URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (rustls,
+///   verified against the system's roots, or a CA given with
+///   [`with_root_certificate`](RedisStore::with_root_certificate)). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
+///   names.
+/// - Timeouts: connecting, reading and writing each take at most
+///   [`timeout`](RedisStore::timeout) (default 500 ms). After a failure, Redis is left alone
+///   for [`retry_after`](RedisStore::retry_after) (default 5 s).
+/// - Single flight across machines: [`lock`](TokenStore::lock) takes a lease of
+///   [`lease`](RedisStore::lease) (default 5 s), extended while the renewal runs, waiting at
+///   most [`lock_timeout`](RedisStore::lock_timeout) (default 30 s) for another machine;
+///   after that (or when Redis is down) the process renews on its own.
+///   [`try_lock`](TokenStore::try_lock) never waits: renewals ahead of expiry don't hold up
+///   a caller that has a valid token.
+///
+/// ```no_run
+/// use en_core_auth::store::RedisStore;
+/// use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, oauth2::ClientCredentials};
+///
+/// let client = ClientInfo::new("my-client", "my-secret");
+/// let authorizer = ClientCredentials::new(client, "https://idp.example.com/oauth2/token")?;
+/// let store = RedisStore::new("redis://cache.internal:6379/0", authorizer.credential_set().cache_key())?;
+/// let auth = AuthMiddleware::builder(authorizer).token_store(store).build();
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    codec: Codec,
+    lock_timeout: Duration,
+}
+
+/// What the store and the keeper threads of its leases share.
+struct Shared {
+    client: redis::Client,
+    /// The URL is `rediss://`.
+    tls: bool,
+    connection: Mutex<Option<redis::Connection>>,
+    token_key: String,
+    lock_key: String,
+    timeout: Duration,
+    lease: Duration,
+    retry_after: Duration,
+    /// While set and in the future, Redis is not asked.
+    down_until: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: only the key is shown.
+        f.debug_struct("RedisStore")
+            .field("token_key", &self.shared.token_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store at `url` for the credential set `key`. Does not connect: the first use
+    /// does, and an unreachable Redis only makes the store act as an empty one.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`] when `url` is not a `redis://` or `rediss://` URL.
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// use en_core_auth::ErrorKind;
+    ///
+    /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
+    /// // Nothing listens there: still fine, the store connects when it is used.
+    /// assert!(RedisStore::new("redis://127.0.0.1:1/0", key.clone()).is_ok());
+    /// let err = RedisStore::new("http://127.0.0.1:6379", key).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// ```
+    pub fn new(url: &str, key: CacheKey) -> Result<RedisStore, Error> {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                "the Redis URL must start with redis:// or rediss://",
+            ));
+        }
+        // The parser's message could quote the URL, password included: not passed on.
+        let client = redis::Client::open(url).map_err(|_| {
+            Error::new(
+                ErrorKind::Configuration,
+                "the Redis URL is not valid (redis://[user:password@]host[:port][/db])",
+            )
+        })?;
+        let shared = Shared {
+            client,
+            tls: url.starts_with("rediss://"),
+            connection: Mutex::new(None),
+            token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
+            lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
+            timeout: Duration::from_millis(500),
+            lease: Duration::from_secs(5),
+            retry_after: Duration::from_secs(5),
+            down_until: Mutex::new(None),
+        };
+        Ok(RedisStore {
+            shared: Arc::new(shared),
+            codec: Codec {
+                key,
+                store_refresh_tokens: false,
+            },
+            lock_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Trusts the CA certificate(s) in `pem` for `rediss://`, instead of the system's
+    /// roots: for a Redis behind a private CA that is not installed system-wide.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`] when the URL is not `rediss://` or `pem` holds no
+    /// certificate.
+    ///
+    /// ```no_run
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let store = RedisStore::new("rediss://cache.internal:6380/0", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .with_root_certificate(&ca)?;
+    /// # let _ = store;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<RedisStore, Error> {
+        // The parser takes a file without certificates as an empty list: an empty trust
+        // store would only fail later, at every connection.
+        let has_certificate = pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|window| window == b"-----BEGIN CERTIFICATE-----");
+        if !self.shared.tls || !has_certificate {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                "a CA certificate needs a rediss:// URL and a PEM certificate",
+            ));
+        }
+        let info = self.shared.client.get_connection_info().clone();
+        let client = redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        )
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Configuration,
+                "the Redis CA certificate is not usable (a rediss:// URL and PEM certificates are needed)",
+            )
+        })?;
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.client = client,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    "set the CA certificate before the store is used",
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether refresh tokens are written to Redis (default: no, because whoever can read
+    /// the database could use them; turn on to let the fleet renew without a new login).
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .store_refresh_tokens(true);
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn store_refresh_tokens(mut self, store: bool) -> RedisStore {
+        self.codec.store_refresh_tokens = store;
+        self
+    }
+
+    /// The bound on connecting to Redis and on each reply (default 500 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .timeout(Duration::from_millis(200));
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> RedisStore {
+        let timeout = timeout.max(Duration::from_millis(1));
+        self.with_shared(|shared| shared.timeout = timeout)
+    }
+
+    /// The renewal lease (default 5 s): how long the fleet waits for a holder that died.
+    /// A live holder extends it every third of a lease while its renewal runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .lease(Duration::from_secs(2));
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lease(self, lease: Duration) -> RedisStore {
+        let lease = lease.max(Duration::from_millis(30));
+        self.with_shared(|shared| shared.lease = lease)
+    }
+
+    /// How long Redis is left alone after it failed (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .retry_after(Duration::from_secs(1));
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn retry_after(self, wait: Duration) -> RedisStore {
+        self.with_shared(|shared| shared.retry_after = wait)
+    }
+
+    /// How long [`lock`](TokenStore::lock) waits for another machine's renewal before this
+    /// process renews on its own (default 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .lock_timeout(Duration::from_secs(10));
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lock_timeout(mut self, wait: Duration) -> RedisStore {
+        self.lock_timeout = wait;
+        self
+    }
+
+    /// The Redis key the token is stored under (`en-core-auth:{<key>}:token`).
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let key = CacheKey::new("e", "c", None, ["s"]);
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", key.clone())?;
+    /// assert_eq!(store.token_key(), format!("en-core-auth:{{{}}}:token", key.as_hex()));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn token_key(&self) -> &str {
+        &self.shared.token_key
+    }
+
+    /// The Redis key of the renewal lease (`en-core-auth:{<key>}:lock`).
+    ///
+    /// ```
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?;
+    /// assert!(store.lock_key().ends_with(":lock"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn lock_key(&self) -> &str {
+        &self.shared.lock_key
+    }
+
+    /// Settings are only changed while building, before any lease shares them.
+    fn with_shared(mut self, change: impl FnOnce(&mut Shared)) -> RedisStore {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            change(shared);
+        }
+        self
+    }
+
+    /// Tries for the lease until `wait` has passed: `Ok(None)` when another holder kept it.
+    /// Redis down: a lock that excludes no one, so the caller renews on its own.
+    fn lease_within(&self, wait: Duration) -> Result<Option<StoreLock>, Error> {
+        let owner = owner_id();
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let lease_ms = millis(self.shared.lease);
+            let taken = self.shared.run(|connection| {
+                redis::cmd("SET")
+                    .arg(&self.shared.lock_key)
+                    .arg(&owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(lease_ms)
+                    .query::<redis::Value>(connection)
+            });
+            match taken {
+                None => return Ok(Some(StoreLock::none())),
+                Some(redis::Value::Okay) => {
+                    return Ok(Some(StoreLock::new(Box::new(Lease::start(
+                        Arc::clone(&self.shared),
+                        owner,
+                    )))));
+                }
+                Some(_) => {}
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(wait - waited));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Shared {
+    /// Runs `command` on the connection (made first if needed), or returns `None` when
+    /// Redis is in back-off or fails now (which starts a back-off, logged once).
+    fn run<T>(
+        &self,
+        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Option<T> {
+        if self
+            .down_until
+            .lock()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return None;
+        }
+        let mut connection = self.connection.lock();
+        if connection.is_none() {
+            match self.connect() {
+                Ok(made) => *connection = Some(made),
+                Err(error) => {
+                    drop(connection);
+                    self.back_off(&error);
+                    return None;
+                }
+            }
+        }
+        let result = command(connection.as_mut()?);
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                // The connection may be half-way through a reply: never reused.
+                *connection = None;
+                drop(connection);
+                self.back_off(&error);
+                None
+            }
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(self.timeout)?;
+        connection.set_read_timeout(Some(self.timeout))?;
+        connection.set_write_timeout(Some(self.timeout))?;
+        Ok(connection)
+    }
+
+    fn back_off(&self, error: &redis::RedisError) {
+        let mut down_until = self.down_until.lock();
+        let now = Instant::now();
+        if down_until.is_some_and(|until| now < until) {
+            return;
+        }
+        *down_until = Some(now + self.retry_after);
+        // A RedisError describes the failure (refused, timed out, OOM, WRONGPASS), never
+        // the URL or the password.
+        log::warn!(
+            "Redis token store unusable ({}): going to the identity provider directly, \
+             Redis is tried again in {} ms",
+            error,
+            self.retry_after.as_millis()
+        );
+    }
+}
+
+/// A held renewal lease: a keeper thread extends it until it is dropped, then it is
+/// released if still ours.
+struct Lease {
+    shared: Arc<Shared>,
+    owner: String,
+    stop: Option<mpsc::Sender<()>>,
+    keeper: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lease {
+    fn start(shared: Arc<Shared>, owner: String) -> Lease {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let keeper = {
+            let shared = Arc::clone(&shared);
+            let owner = owner.clone();
+            std::thread::Builder::new()
+                .name("en-core-auth-lease".to_owned())
+                .spawn(move || keep(&shared, &owner, &stopped))
+                .ok()
+        };
+        if keeper.is_none() {
+            log::debug!("no thread to extend the Redis lease: it lasts one lease");
+        }
+        Lease {
+            shared,
+            owner,
+            stop: Some(stop),
+            keeper,
+        }
+    }
+}
+
+/// Extends the lease every third of its length, until told to stop or the lease is lost.
+fn keep(shared: &Shared, owner: &str, stopped: &mpsc::Receiver<()>) {
+    let every = shared.lease / 3;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+        let extended = shared.run(|connection| {
+            redis::cmd("EVAL")
+                .arg(EXTEND)
+                .arg(1)
+                .arg(&shared.lock_key)
+                .arg(owner)
+                .arg(millis(shared.lease))
+                .query::<i64>(connection)
+        });
+        if extended != Some(1) {
+            log::debug!("the Redis renewal lease was lost; the renewal goes on without it");
+            return;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
+        }
+        let _ = self.shared.run(|connection| {
+            redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(&self.shared.lock_key)
+                .arg(&self.owner)
+                .query::<i64>(connection)
+        });
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn load(&self) -> Result<Option<Token>, Error> {
+        let value = self.shared.run(|connection| {
+            let reply = redis::cmd("GET")
+                .arg(&self.shared.token_key)
+                .query::<redis::Value>(connection);
+            match reply {
+                // Another program's hash or list under our key: foreign, so empty.
+                Err(error) if error.code() == Some("WRONGTYPE") => Ok(redis::Value::Nil),
+                other => other,
+            }
+        });
+        Ok(match value {
+            Some(redis::Value::BulkString(bytes)) => {
+                let token = self.codec.decode(&bytes);
+                if token.is_none() {
+                    log::debug!(
+                        "ignoring the value in Redis: not a token entry this version reads"
+                    );
+                }
+                token
+            }
+            _ => None,
+        })
+    }
+
+    fn save(&self, token: &Token) -> Result<(), Error> {
+        let ttl = match token.expires_at() {
+            Some(at) => match at.duration_since(SystemTime::now()) {
+                Ok(left) if left >= Duration::from_millis(1) => left.min(MAX_TTL),
+                // Already expired: Redis never holds an expired token.
+                _ => return Ok(()),
+            },
+            None => MAX_TTL,
+        };
+        let bytes = self.codec.encode(token)?;
+        // A failure is logged by `run`; the token is good, only its reuse is lost.
+        let _ = self.shared.run(|connection| {
+            redis::cmd("SET")
+                .arg(&self.shared.token_key)
+                .arg(bytes)
+                .arg("PX")
+                .arg(millis(ttl))
+                .query::<redis::Value>(connection)
+        });
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<StoreLock, Error> {
+        match self.lease_within(self.lock_timeout)? {
+            Some(lock) => Ok(lock),
+            None => {
+                log::warn!(
+                    "another machine has held the Redis renewal lease for {} s: renewing without it",
+                    self.lock_timeout.as_secs()
+                );
+                Ok(StoreLock::none())
+            }
+        }
+    }
+
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        self.lease_within(Duration::ZERO)
+    }
+
+    fn clear(&self) -> Result<(), Error> {
+        let removed = self.shared.run(|connection| {
+            redis::cmd("DEL")
+                .arg(&self.shared.token_key)
+                .query::<i64>(connection)
+        });
+        match removed {
+            Some(_) => Ok(()),
+            None => Err(Error::new(
+                ErrorKind::Storage,
+                "could not reach Redis to forget the token",
+            )),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A random lease owner: only this holder's release or extension matches it.
+fn owner_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or(0);
+        bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_be_bytes();
+    }
+    hex(&bytes)
+}

@@ -1,0 +1,78 @@
+//! Discovery for the interactive logins and logout: endpoints the OpenID document lacks
+//! are read from the RFC 8414 document (as django-oauth-toolkit needs), and only when a
+//! flow needs them.
+
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use en_core_auth::oauth2::{AuthorizationCode, ClientCredentials, DeviceCode};
+use en_core_auth::{ClientInfo, ErrorKind};
+use http_server::{Reply, TestServer};
+
+/// A server whose OpenID document names the authorization endpoint only, and whose RFC
+/// 8414 document adds the device authorization and revocation endpoints when `rfc8414`.
+fn server(rfc8414: bool) -> TestServer {
+    TestServer::start(move |seen| {
+        let issuer = format!("http://{}", seen.header("host").unwrap_or_default());
+        let json = |body: String| Reply::ok(&body).with_header("content-type", "application/json");
+        match seen.path.as_str() {
+            "/.well-known/openid-configuration" => json(format!(
+                r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token",
+                    "authorization_endpoint":"{issuer}/authorize"}}"#
+            )),
+            "/.well-known/oauth-authorization-server" if rfc8414 => json(format!(
+                r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token",
+                    "authorization_endpoint":"{issuer}/elsewhere",
+                    "device_authorization_endpoint":"{issuer}/device",
+                    "revocation_endpoint":"{issuer}/revoke"}}"#
+            )),
+            _ => Reply::status(404),
+        }
+    })
+}
+
+#[test]
+fn missing_endpoints_come_from_the_rfc_8414_document() {
+    let server = server(true);
+    let issuer = server.url("");
+    let issuer = issuer.trim_end_matches('/');
+    let device = DeviceCode::discover(ClientInfo::new("cli", ""), issuer).unwrap();
+    assert_eq!(
+        device.device_authorization_url(),
+        format!("{issuer}/device")
+    );
+    assert_eq!(
+        device.revocation_url(),
+        Some(format!("{issuer}/revoke").as_str())
+    );
+    let browser = AuthorizationCode::discover(ClientInfo::new("cli", ""), issuer).unwrap();
+    // The OpenID document's own endpoint wins; only the gap is filled.
+    assert_eq!(browser.authorization_url(), format!("{issuer}/authorize"));
+    assert_eq!(
+        browser.revocation_url(),
+        Some(format!("{issuer}/revoke").as_str())
+    );
+    // Two documents for each login.
+    assert_eq!(server.count(), 4);
+}
+
+#[test]
+fn client_credentials_discovery_asks_one_document() {
+    let server = server(true);
+    let issuer = server.url("");
+    ClientCredentials::discover(ClientInfo::new("svc", "s"), issuer.trim_end_matches('/')).unwrap();
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn no_device_endpoint_anywhere_is_a_configuration_error() {
+    let server = server(false);
+    let issuer = server.url("");
+    let err =
+        DeviceCode::discover(ClientInfo::new("cli", ""), issuer.trim_end_matches('/')).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(
+        err.to_string().contains("device_authorization_endpoint"),
+        "{err}"
+    );
+}
