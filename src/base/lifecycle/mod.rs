@@ -65,7 +65,7 @@ mod tests;
 mod thresholds;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -148,8 +148,9 @@ pub(crate) struct Lifecycle {
     refusals: Mutex<(BackOff, u64)>,
     /// The newest generation a request succeeded with.
     proven: AtomicU64,
-    /// The thread calling the authorizer, while it does.
+    /// The thread calling the authorizer, while it does, and whether one does.
     renewing_thread: Mutex<Option<ThreadId>>,
+    renewing: AtomicBool,
     started: Instant,
     clock: Box<dyn Clock>,
     /// The authorizer's [`Authorizer::expiry_by_time_only`]: the hot path need not ask
@@ -187,6 +188,7 @@ impl Lifecycle {
             refusals: Mutex::new((BackOff::default(), 0)),
             proven: AtomicU64::new(0),
             renewing_thread: Mutex::new(None),
+            renewing: AtomicBool::new(false),
             started: SystemClock.monotonic(),
             clock: Box::new(SystemClock),
             thresholds,
@@ -340,7 +342,9 @@ impl Lifecycle {
     /// the middleware that asked for the token: that request must pass through, or it
     /// would wait for itself).
     pub(crate) fn renewing_on_this_thread(&self) -> bool {
-        self.renewer.is_locked() && *self.renewing_thread.lock() == Some(thread::current().id())
+        // One load when no renewal runs (this is asked on every request).
+        self.renewing.load(Ordering::Acquire)
+            && *self.renewing_thread.lock() == Some(thread::current().id())
     }
 
     /// Asks the authorizer's own `expired()` without waiting: while a renewal holds the
@@ -485,7 +489,12 @@ impl Lifecycle {
         };
         let _cross_process = match (lock, seen) {
             (Ok(Some(lock)), _) => lock,
-            (Ok(None), Some(seen)) => return Ok(Arc::clone(seen)),
+            // Another process is renewing: go on with the valid token, and do not read the
+            // store and ask for its lock again on every call until that renewal is done.
+            (Ok(None), Some(seen)) => {
+                self.defer_renewal(seen);
+                return Ok(Arc::clone(seen));
+            }
             // `lock()` never answers "held"; were one to, renew without it.
             (Ok(None), None) => crate::store::StoreLock::none(),
             // The wait ran out: what the holder stored meanwhile is still worth using.
@@ -593,14 +602,16 @@ impl Lifecycle {
 
     /// Marks this thread as the one calling the authorizer, until the guard is dropped.
     fn calling_authorizer(&self) -> impl Drop + '_ {
-        struct Marked<'a>(&'a Mutex<Option<ThreadId>>);
+        struct Marked<'a>(&'a Lifecycle);
         impl Drop for Marked<'_> {
             fn drop(&mut self) {
-                *self.0.lock() = None;
+                self.0.renewing.store(false, Ordering::Release);
+                *self.0.renewing_thread.lock() = None;
             }
         }
         *self.renewing_thread.lock() = Some(thread::current().id());
-        Marked(&self.renewing_thread)
+        self.renewing.store(true, Ordering::Release);
+        Marked(self)
     }
 
     /// Renews with the authorizer locked: `refresh()` when there is a token, falling back

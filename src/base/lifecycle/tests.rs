@@ -712,6 +712,12 @@ fn the_renewing_thread_is_known_while_it_calls_the_authorizer() {
         // Holding the authorizer is not calling it: the mark was taken off.
         let _renewer = f.lifecycle.renewer.lock();
         assert!(!f.lifecycle.renewing_on_this_thread());
+        *f.lifecycle.renewing_thread.lock() = Some(thread::current().id());
+        assert!(
+            !f.lifecycle.renewing_on_this_thread(),
+            "the flag is checked first"
+        );
+        *f.lifecycle.renewing_thread.lock() = None;
     }
     // Another thread, while this one holds the authorizer, is not the renewing thread.
     let _renewer = f.lifecycle.renewer.lock();
@@ -734,9 +740,12 @@ fn an_advisory_refresh_does_not_wait_for_another_process() {
     struct Busy {
         inner: MemoryStore,
         waits: AtomicUsize,
+        loads: AtomicUsize,
+        try_locks: AtomicUsize,
     }
     impl TokenStore for Busy {
         fn load(&self) -> Result<Option<Token>, Error> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
             self.inner.load()
         }
         fn save(&self, token: &Token) -> Result<(), Error> {
@@ -747,6 +756,7 @@ fn an_advisory_refresh_does_not_wait_for_another_process() {
             Ok(StoreLock::none())
         }
         fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+            self.try_locks.fetch_add(1, Ordering::SeqCst);
             Ok(None)
         }
     }
@@ -773,6 +783,21 @@ fn an_advisory_refresh_does_not_wait_for_another_process() {
         "no blocking wait"
     );
     assert_eq!(f.provider.calls(), 1, "the other process renews");
+    // While the other process holds the lease, this one does not read the store and ask
+    // for the lease on every call: once, then again after the deferral (a tenth of the
+    // hour-long advisory window, capped at 30 s).
+    let (loads, try_locks) = (
+        store.loads.load(Ordering::SeqCst),
+        store.try_locks.load(Ordering::SeqCst),
+    );
+    for _ in 0..50 {
+        assert_eq!(f.token(), Ok("token-1".into()));
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads);
+    assert_eq!(store.try_locks.load(Ordering::SeqCst), try_locks);
+    f.clock.advance(Duration::from_secs(30));
+    assert_eq!(f.token(), Ok("token-1".into()));
+    assert_eq!(store.try_locks.load(Ordering::SeqCst), try_locks + 1);
 }
 
 #[test]
