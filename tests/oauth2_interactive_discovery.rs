@@ -6,7 +6,7 @@
 mod http_server;
 
 use en_core_auth::oauth2::{AuthorizationCode, ClientCredentials, DeviceCode};
-use en_core_auth::{ClientInfo, ErrorKind};
+use en_core_auth::{Authorizer, ClientInfo, ErrorKind};
 use http_server::{Reply, TestServer};
 
 /// A server whose OpenID document names the authorization endpoint only, and whose RFC
@@ -75,4 +75,46 @@ fn no_device_endpoint_anywhere_is_a_configuration_error() {
         err.to_string().contains("device_authorization_endpoint"),
         "{err}"
     );
+}
+
+#[test]
+fn extra_parameters_reach_the_device_authorization_request() {
+    let server = TestServer::start(|seen| match seen.path.as_str() {
+        "/device" => Reply::ok(
+            r#"{"device_code":"dc","user_code":"ABCD-EFGH",
+                "verification_uri":"https://idp.example.com/device","expires_in":60,"interval":1}"#,
+        )
+        .with_header("content-type", "application/json"),
+        _ => Reply {
+            status: 400,
+            ..Reply::ok(r#"{"error":"access_denied"}"#)
+        }
+        .with_header("content-type", "application/json"),
+    });
+    let err = DeviceCode::new(
+        ClientInfo::new("cli", ""),
+        server.url("/device"),
+        server.url("/token"),
+    )
+    .unwrap()
+    .with_scopes(["openid"])
+    .with_parameter("audience", "https://api.example.com/")
+    .with_prompt(|_| Ok(()))
+    .with_sleep(|_| {})
+    .authorize()
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    let requests = server.requests();
+    let form = |path: &str| {
+        let seen = requests.iter().find(|seen| seen.path == path).unwrap();
+        String::from_utf8(seen.body.clone()).unwrap()
+    };
+    let device = form("/device");
+    assert!(device.contains("scope=openid"), "{device}");
+    assert!(
+        device.contains("audience=https%3A%2F%2Fapi.example.com%2F"),
+        "{device}"
+    );
+    // And to the token requests, as on every grant.
+    assert!(form("/token").contains("audience="), "{}", form("/token"));
 }

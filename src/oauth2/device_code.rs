@@ -119,6 +119,8 @@ impl DevicePrompt {
 /// [`CredentialsRejected`](ErrorKind::CredentialsRejected).
 /// [`refresh`](Authorizer::refresh) uses the refresh token without prompting;
 /// [`revoke`](Authorizer::revoke) logs out at the revocation endpoint (RFC 7009).
+/// Parameters added with `with_parameter` (Auth0's `audience`) go in the device
+/// authorization request as well as in the token requests.
 ///
 /// ```no_run
 /// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::DeviceCode};
@@ -343,7 +345,18 @@ impl DeviceCode {
     /// RFC 8628 §3.1–3.2: the device code, what to show, and the polling interval.
     fn request_code(&self) -> Result<(String, DevicePrompt, Duration), Error> {
         let scope = self.endpoint.scope();
-        let fields: Vec<(&str, &str)> = scope.iter().map(|s| ("scope", s.as_str())).collect();
+        // The extra parameters go here too: Auth0, for one, takes the `audience` of the
+        // tokens from the device authorization request.
+        let fields: Vec<(&str, &str)> = scope
+            .iter()
+            .map(|s| ("scope", s.as_str()))
+            .chain(
+                self.endpoint
+                    .parameters
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .collect();
         let reply = post(
             &self.endpoint,
             &self.device_authorization_url,
