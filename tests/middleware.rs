@@ -976,6 +976,27 @@ fn the_builder_shows_its_settings_but_not_the_api_key() {
     );
 }
 
+#[test]
+fn the_middleware_shows_its_client_and_header_but_no_secret_or_token() {
+    let script = Script::new(HOUR);
+    let auth = AuthMiddleware::builder(Scripted::new(
+        ClientInfo::new("my-client", "s3cret").with_api_key("k3y-s3cret"),
+        &script,
+    ))
+    .header_name("x-auth")
+    .build();
+    let token = auth.access_token().unwrap();
+    let shown = format!("{auth:?}");
+    assert!(shown.starts_with("AuthMiddleware"), "{shown}");
+    assert!(
+        shown.contains("my-client") && shown.contains("x-auth"),
+        "{shown}"
+    );
+    for secret in ["s3cret", "k3y-s3cret", token.as_str()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
+
 /// Tokens `t1`, `t2`, …; remembers what it was asked to revoke.
 struct Revocable(ClientInfo, u32, Arc<Mutex<Vec<String>>>);
 
