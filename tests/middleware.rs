@@ -940,6 +940,8 @@ fn try_build_reports_configuration_mistakes() {
         builder().header_name("bad header").try_build(),
         builder().api_key_header("").try_build(),
         builder().allowed_origins(["/relative"]).try_build(),
+        // A host without a scheme is no origin either.
+        builder().allowed_origins(["api.example.com"]).try_build(),
         with_key().try_build(),
     ];
     for result in mistakes {
