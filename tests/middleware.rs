@@ -979,7 +979,7 @@ fn the_builder_shows_its_settings_but_not_the_api_key() {
 }
 
 #[test]
-fn the_middleware_shows_its_client_and_header_but_no_secret_or_token() {
+fn the_middleware_names_its_client_and_header_but_shows_no_secret_or_token() {
     let script = Script::new(HOUR);
     let auth = AuthMiddleware::builder(Scripted::new(
         ClientInfo::new("my-client", "s3cret").with_api_key("k3y-s3cret"),
@@ -988,6 +988,7 @@ fn the_middleware_shows_its_client_and_header_but_no_secret_or_token() {
     .header_name("x-auth")
     .build();
     let token = auth.access_token().unwrap();
+    assert_eq!(auth.client_id(), "my-client");
     let shown = format!("{auth:?}");
     assert!(shown.starts_with("AuthMiddleware"), "{shown}");
     assert!(
