@@ -632,6 +632,28 @@ mod tests {
     }
 
     #[test]
+    fn no_nonce_retry_when_the_body_cannot_be_sent_again() {
+        let proof = Arc::new(FakeProof::default());
+        let logins = Arc::new(AtomicUsize::new(0));
+        let auth = AuthMiddleware::builder(Bound(
+            ClientInfo::new("c", ""),
+            Arc::clone(&proof),
+            Arc::clone(&logins),
+        ))
+        .max_replay_size(0)
+        .build();
+        let (url, heads) = server(vec![(401, Some("dpop-nonce: n1")), (200, None)]);
+        let agent = auth.agent(ureq::Agent::config_builder().http_status_as_error(false));
+        let reply = agent.post(&url).send("not kept for a resend").unwrap();
+        assert_eq!(reply.status(), 401, "the caller gets the refusal");
+        assert_eq!(
+            heads.lock().unwrap().len(),
+            1,
+            "nothing sent again without its body"
+        );
+    }
+
+    #[test]
     fn a_bound_token_refused_without_a_nonce_is_renewed_once() {
         let (auth, _proof, logins) = bound_middleware();
         let (url, heads) = server(vec![(401, None), (200, None)]);
