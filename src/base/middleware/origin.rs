@@ -91,6 +91,10 @@ mod tests {
             origin("https://Example.com/"),
             origin("https://example.com:443/")
         );
+        assert_eq!(
+            origin("http://example.com/"),
+            origin("http://example.com:80/")
+        );
     }
 
     #[test]

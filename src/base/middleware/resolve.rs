@@ -34,6 +34,8 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Option<Uri> {
 /// bare `?q` this drops the last segment where RFC 3986 keeps it (the issue allows either).
 fn join_relative(base_path: &str, location: &str) -> Option<String> {
     let mut joined: Vec<&str> = base_path.split('/').collect();
+    // A base path always starts with `/` (a URI's path is at least "/"), so there are two
+    // parts or more here; `>= 1` would be an equivalent mutant.
     if joined.len() > 1 {
         joined.pop();
     }
