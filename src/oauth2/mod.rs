@@ -110,6 +110,7 @@ mod device_code;
 pub(crate) mod id_token;
 mod interactive;
 mod loopback;
+mod resource;
 mod revocation;
 
 pub use client_auth::ClientAuth;
@@ -127,3 +128,4 @@ pub use token_source::TokenSource;
 
 pub use authorization_code::{AuthorizationCode, DEFAULT_LOGIN_TIMEOUT};
 pub use device_code::{DeviceCode, DevicePrompt};
+pub use resource::ResourceLoginBuilder;

@@ -447,7 +447,7 @@ fn run_command(program: &str, args: &[String], timeout: Duration) -> Result<Stri
     }
     let stdout = String::from_utf8(stdout).map_err(|_| failed("printed no UTF-8".to_owned()))?;
     match executable_response(&stdout) {
-        Some(response) => response.map_err(|why| failed(why)),
+        Some(response) => response.map_err(failed),
         None => non_empty(&stdout, || {
             format!("the output of the token command `{program}`")
         }),
