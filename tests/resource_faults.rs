@@ -186,3 +186,41 @@ fn a_refused_registration_is_a_configuration_error_and_no_browser_opens() {
         assert!(!server.requests().iter().any(|r| r.path == "/token"));
     }
 }
+
+#[test]
+fn plain_http_metadata_and_authorization_servers_off_loopback_are_refused() {
+    // The API (on loopback) names metadata, or an authorization server, on plain HTTP
+    // elsewhere: refused before anything is fetched there.
+    let base = Arc::new(OnceLock::<String>::new());
+    let handler_base = Arc::clone(&base);
+    let api = TestServer::start(move |seen| {
+        let base = handler_base.get().cloned().unwrap_or_default();
+        match seen.path.as_str() {
+            "/insecure-metadata" => Reply::status(401).with_header(
+                "www-authenticate",
+                r#"Bearer resource_metadata="http://metadata.example.com/meta""#,
+            ),
+            "/insecure-server" => Reply::status(401).with_header(
+                "www-authenticate",
+                &format!(r#"Bearer resource_metadata="{base}/meta""#),
+            ),
+            "/meta" => Reply::ok(
+                &json!({"resource": format!("{base}/insecure-server"),
+                        "authorization_servers": ["http://as.example.com"]})
+                .to_string(),
+            ),
+            _ => Reply::status(404),
+        }
+    });
+    base.set(api.base.clone()).unwrap();
+    for (path, names) in [
+        ("/insecure-metadata", "metadata.example.com"),
+        ("/insecure-server", "as.example.com"),
+    ] {
+        let err = AuthorizationCode::for_resource(api.url(path))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(err.to_string().contains(names), "{err}");
+    }
+}

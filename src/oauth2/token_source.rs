@@ -322,9 +322,7 @@ fn github_token(
     let bearer = github_variable(GITHUB_BEARER)?;
     let mut cached = cached.lock();
     if let Some((token, expires)) = &*cached
-        && expires
-            .duration_since(SystemTime::now())
-            .is_ok_and(|left| left > GITHUB_REUSE_MARGIN)
+        && reusable(*expires, SystemTime::now())
     {
         return Ok(token.clone());
     }
@@ -386,6 +384,14 @@ fn github_token(
         None => *cached = None,
     }
     Ok(value)
+}
+
+/// Whether a GitHub token that expires at `expires` may be used again at `now`: only
+/// with more than [`GITHUB_REUSE_MARGIN`] left.
+fn reusable(expires: SystemTime, now: SystemTime) -> bool {
+    expires
+        .duration_since(now)
+        .is_ok_and(|left| left > GITHUB_REUSE_MARGIN)
 }
 
 /// The `exp` of a JWT, read without verifying it (only to decide whether to reuse it).
@@ -526,6 +532,16 @@ mod tests {
         let expires = jwt_expiry(&format!("e30.{claims}.sig")).unwrap();
         assert_eq!(expires, UNIX_EPOCH + Duration::from_secs(2_000_000_000));
         assert_eq!(jwt_expiry("not a jwt"), None);
+    }
+
+    #[test]
+    fn githubs_token_is_reused_only_with_over_a_minute_left() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(reusable(now + Duration::from_secs(300), now));
+        assert!(reusable(now + Duration::from_secs(61), now));
+        assert!(!reusable(now + Duration::from_secs(60), now));
+        assert!(!reusable(now + Duration::from_secs(5), now));
+        assert!(!reusable(now - Duration::from_secs(5), now));
     }
 
     #[cfg(unix)]
