@@ -163,6 +163,9 @@ pub(crate) struct Reply {
     /// The `DPoP-Nonce` header (RFC 9449 §8), when the server sent one.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) dpop_nonce: Option<String>,
+    /// Every `WWW-Authenticate` header, in order (RFC 9110 §11.6.1: a resource's 401
+    /// names its metadata there, RFC 9728 §5.1).
+    pub(crate) www_authenticate: Vec<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -362,6 +365,21 @@ impl HttpClient {
         self.read_reply(request.call())
     }
 
+    /// GETs a resource with these headers as well (GitHub's ID-token request). One attempt.
+    pub(crate) fn get_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, Error> {
+        let mut request = self
+            .configured(self.agent.get(url))
+            .header("accept", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.read_reply(request.call())
+    }
+
     /// Runs `attempt` until it is done, retrying transient failures as the
     /// [`RetryPolicy`] allows. The last error is returned when retries run out.
     pub(crate) fn with_retries<T>(
@@ -428,6 +446,13 @@ impl HttpClient {
             .get("dpop-nonce")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        let www_authenticate = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .collect();
         let body = response
             .body_mut()
             .with_config()
@@ -438,6 +463,7 @@ impl HttpClient {
             status,
             retry_after,
             dpop_nonce,
+            www_authenticate,
             body,
         })
     }

@@ -74,6 +74,19 @@
 //! # Ok::<(), en_core_auth::Error>(())
 //! ```
 //!
+//! An API known only by its URL (as Model Context Protocol servers are):
+//! [`oauth2::AuthorizationCode::for_resource`] reads the API's protected-resource metadata
+//! (RFC 9728), refuses metadata for another API, discovers the authorization server,
+//! registers a client when none is given (RFC 7591, kept between runs), and asks for
+//! tokens bound to that API (RFC 8707).
+//!
+//! ## Workloads in CI and the cloud
+//!
+//! [`oauth2::TokenSource`] reads a workload's own token afresh for every exchange (a file
+//! the kubelet rotates, a variable, GitHub Actions' OIDC token, a command); use it as the
+//! client's credential with [`oauth2::ClientAuth::client_assertion`], or as the subject of
+//! [`oauth2::TokenExchange`] and [`oauth2::JwtBearer`] (`move || source.token()`).
+//!
 //! ## AWS Cognito user pools (SRP)
 //!
 //! [`srp::SrpAuthorizer`] logs a user in with `USER_SRP_AUTH`, the password never leaving

@@ -8,6 +8,7 @@ use super::client_auth::form_urlencode;
 use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use super::interactive::{IdTokenCheck, code_challenge, discovered_endpoints, random_string};
 use super::loopback::Loopback;
+use super::resource::ResourceBinding;
 use super::revocation;
 use crate::http::check_endpoint;
 use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
@@ -66,6 +67,9 @@ pub struct AuthorizationCode {
     /// Extra parameters of the authorization request.
     extra: Vec<(String, String)>,
     id_tokens: IdTokenCheck,
+    /// Set by [`for_resource`](AuthorizationCode::for_resource): the API the tokens are
+    /// for, and the client registration.
+    resource: Option<ResourceBinding>,
 }
 
 impl AuthorizationCode {
@@ -172,7 +176,47 @@ impl AuthorizationCode {
             timeout: DEFAULT_LOGIN_TIMEOUT,
             extra: Vec::new(),
             id_tokens: IdTokenCheck::default(),
+            resource: None,
         }
+    }
+
+    /// Binds this discovered login to `resource` (RFC 8707): `resource=` goes in the
+    /// authorization request and every token request. `registration` is `Some` when the
+    /// client is to be registered, with the file to keep it in.
+    pub(crate) fn attach_resource(
+        mut self,
+        resource: String,
+        registration: Option<Option<super::resource::RegistrationFile>>,
+    ) -> Result<Self, Error> {
+        let mut binding = ResourceBinding::new(resource.clone(), &self.endpoint, registration)?;
+        binding.adopt_kept(&mut self.endpoint)?;
+        self.id_tokens = IdTokenCheck::discovered(&self.endpoint)?;
+        self.endpoint
+            .add_parameter("resource".to_owned(), resource.clone());
+        self.extra.push(("resource".to_owned(), resource));
+        self.resource = Some(binding);
+        Ok(self)
+    }
+
+    /// The resource (RFC 8707) this login's tokens are for: the API's, for a login made
+    /// with [`for_resource`](AuthorizationCode::for_resource); `None` otherwise.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
+    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?;
+    /// assert_eq!(login.resource(), None);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_ref().map(ResourceBinding::resource)
+    }
+
+    /// A failed token request: a registered client the server has forgotten is dropped.
+    fn token_request_failed(&mut self, error: Error) -> Error {
+        if let Some(binding) = &mut self.resource {
+            binding.after_error(&mut self.endpoint, &error);
+        }
+        error
     }
 
     /// Uses exactly this redirect URI instead of `http://127.0.0.1:<free port>/`: for
@@ -392,6 +436,11 @@ impl Authorizer for AuthorizationCode {
 
     /// Runs the browser login and exchanges the code.
     fn authorize(&mut self) -> Result<Token, Error> {
+        if let Some(binding) = &mut self.resource
+            && binding.before_login(&mut self.endpoint, self.redirect_uri.as_deref())?
+        {
+            self.id_tokens = IdTokenCheck::discovered(&self.endpoint)?;
+        }
         let state = random_string()?;
         let verifier = random_string()?;
         let nonce = if self.endpoint.scopes.iter().any(|scope| scope == "openid") {
@@ -413,15 +462,18 @@ impl Authorizer for AuthorizationCode {
         let code = listener.wait(&state, issuer, self.timeout)?;
         // An authorization code works once: it is resent only when the server surely
         // never saw it.
-        let token = self.endpoint.request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-            Resend::OnlyIfUnprocessed,
-        )?;
+        let token = self
+            .endpoint
+            .request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &redirect_uri),
+                    ("code_verifier", &verifier),
+                ],
+                Resend::OnlyIfUnprocessed,
+            )
+            .map_err(|error| self.token_request_failed(error))?;
         self.id_tokens
             .check(&self.endpoint, &token, nonce.as_deref())?;
         Ok(token)
@@ -431,7 +483,15 @@ impl Authorizer for AuthorizationCode {
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         match token.refresh_token() {
             Some(refresh_token) => {
-                let renewed = self.endpoint.refresh(refresh_token, None)?;
+                if let Some(binding) = &mut self.resource
+                    && binding.before_refresh(&mut self.endpoint, self.redirect_uri.as_deref())?
+                {
+                    self.id_tokens = IdTokenCheck::discovered(&self.endpoint)?;
+                }
+                let renewed = self
+                    .endpoint
+                    .refresh(refresh_token, None)
+                    .map_err(|error| self.token_request_failed(error))?;
                 self.id_tokens.check(&self.endpoint, &renewed, None)?;
                 Ok(renewed)
             }
@@ -443,6 +503,9 @@ impl Authorizer for AuthorizationCode {
     /// authorization endpoint with its extra parameters (an `audience` there changes the
     /// token as much as one at the token endpoint).
     fn credential_set(&self) -> crate::store::CredentialSet {
+        if let Some(binding) = &self.resource {
+            return binding.credential_set(&self.endpoint, &self.authorization_url, &self.extra);
+        }
         self.extra.iter().fold(
             self.endpoint
                 .credential_set("authorization_code")
@@ -481,6 +544,7 @@ impl fmt::Debug for AuthorizationCode {
             .field("revocation_url", &self.revocation_url)
             .field("redirect_uri", &self.redirect_uri)
             .field("timeout", &self.timeout)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,11 @@ use std::fmt;
 
 use base64::Engine as _;
 
+use super::TokenSource;
 use crate::{ClientInfo, Error};
+
+/// RFC 7523 §2.2's `client_assertion_type`.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -47,6 +51,11 @@ pub enum ClientAuth {
     /// (RFC 7523). Needs the `jwt` feature.
     #[cfg(feature = "jwt")]
     PrivateKeyJwt(PrivateKeyJwt),
+    /// A JWT from elsewhere as the client's credential (RFC 7523 §2.2): `client_id`,
+    /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and
+    /// the source's token, read afresh for every token request, as `client_assertion`.
+    /// Made with [`ClientAuth::client_assertion`]; no `jwt` feature needed.
+    ClientAssertion(TokenSource),
 }
 
 impl fmt::Debug for ClientAuth {
@@ -57,6 +66,9 @@ impl fmt::Debug for ClientAuth {
             ClientAuth::TlsClientAuth => f.write_str("TlsClientAuth"),
             #[cfg(feature = "jwt")]
             ClientAuth::PrivateKeyJwt(jwt) => f.debug_tuple("PrivateKeyJwt").field(jwt).finish(),
+            ClientAuth::ClientAssertion(source) => {
+                f.debug_tuple("ClientAssertion").field(source).finish()
+            }
         }
     }
 }
@@ -69,6 +81,32 @@ pub(crate) struct Credentials {
 }
 
 impl ClientAuth {
+    /// Workload identity federation: the client authenticates with a token its platform
+    /// gives it, as Entra ID (from GitHub Actions or Kubernetes) and Kubernetes
+    /// service-account token federation ask. Every token request carries `client_id`,
+    /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and
+    /// `client_assertion=<the source's token, read for that request>` (RFC 7523 §2.2). A
+    /// source that fails stops the request before anything is sent.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::{ClientAuth, ClientCredentials, TokenSource}};
+    ///
+    /// // Entra ID: the app's client id, no secret; GitHub's token is the credential.
+    /// let auth = ClientCredentials::new(
+    ///     ClientInfo::new("00000000-1111-2222-3333-444444444444", ""),
+    ///     "https://login.microsoftonline.com/TENANT/oauth2/v2.0/token",
+    /// )?
+    /// .with_client_auth(ClientAuth::client_assertion(TokenSource::github_actions(
+    ///     "api://AzureADTokenExchange",
+    /// )))
+    /// .with_scopes(["https://management.azure.com/.default"]);
+    /// # let _ = auth;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn client_assertion(source: TokenSource) -> ClientAuth {
+        ClientAuth::ClientAssertion(source)
+    }
+
     /// What to add to a token request so that it authenticates `client`; `audience` is
     /// the `aud` of a client assertion (the issuer when known, else the token URL). Built
     /// afresh for every attempt, since a client assertion may be used only once.
@@ -96,13 +134,18 @@ impl ClientAuth {
                 out.form.push(("client_id", id.to_owned()));
                 out.form.push(("client_secret", secret.to_owned()));
             }
+            ClientAuth::ClientAssertion(source) => {
+                let assertion = source.token()?;
+                out.form.push(("client_id", id.to_owned()));
+                out.form
+                    .push(("client_assertion_type", JWT_BEARER.to_owned()));
+                out.form.push(("client_assertion", assertion));
+            }
             #[cfg(feature = "jwt")]
             ClientAuth::PrivateKeyJwt(jwt) => {
                 out.form.push(("client_id", id.to_owned()));
-                out.form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
+                out.form
+                    .push(("client_assertion_type", JWT_BEARER.to_owned()));
                 out.form
                     .push(("client_assertion", jwt.assertion(id, audience)?));
             }
@@ -111,6 +154,9 @@ impl ClientAuth {
     }
 
     fn uses_key(&self) -> bool {
+        if let ClientAuth::ClientAssertion(_) = self {
+            return true;
+        }
         #[cfg(feature = "jwt")]
         if let ClientAuth::PrivateKeyJwt(_) = self {
             return true;
@@ -354,6 +400,33 @@ mod tests {
             assert!(creds.headers.is_empty());
             assert_eq!(creds.form, vec![("client_id", "public-app".to_owned())]);
         }
+    }
+
+    #[test]
+    fn a_client_assertion_is_read_for_every_request() {
+        let dir = std::env::temp_dir().join(format!("client-assertion-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        let auth = ClientAuth::client_assertion(TokenSource::file(&path));
+        let client = ClientInfo::new("entra-app", "");
+        // Missing: an error naming the file, so nothing is sent.
+        let err = auth.credentials(&client, "https://x/t").err().unwrap();
+        assert!(err.to_string().contains("token"), "{err}");
+        for token in ["eyJ.first", "eyJ.second"] {
+            std::fs::write(&path, format!("{token}\n")).unwrap();
+            let creds = auth.credentials(&client, "https://x/t").unwrap();
+            assert!(creds.headers.is_empty());
+            assert_eq!(
+                creds.form,
+                vec![
+                    ("client_id", "entra-app".to_owned()),
+                    ("client_assertion_type", JWT_BEARER.to_owned()),
+                    ("client_assertion", token.to_owned()),
+                ]
+            );
+        }
+        assert!(!format!("{auth:?}").contains("eyJ"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[cfg(feature = "jwt")]

@@ -27,6 +27,8 @@ pub(crate) struct Endpoints {
     pub(crate) device_authorization: Option<String>,
     pub(crate) revocation: Option<String>,
     pub(crate) jwks: Option<String>,
+    /// `registration_endpoint` (RFC 7591 dynamic client registration).
+    pub(crate) registration: Option<String>,
 }
 
 impl Endpoints {
@@ -43,6 +45,7 @@ impl Endpoints {
             device_authorization: url("device_authorization_endpoint"),
             revocation: url("revocation_endpoint"),
             jwks: url("jwks_uri"),
+            registration: url("registration_endpoint"),
         }
     }
 
@@ -55,6 +58,7 @@ impl Endpoints {
             .or(other.device_authorization);
         self.revocation = self.revocation.take().or(other.revocation);
         self.jwks = self.jwks.take().or(other.jwks);
+        self.registration = self.registration.take().or(other.registration);
     }
 }
 

@@ -18,13 +18,17 @@ const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// is sent. The client authenticates as configured (a client with an empty secret sends
 /// only its `client_id`, as RFC 7523 allows).
 ///
-/// ```
-/// use en_core_auth::{AuthMiddleware, ClientInfo, Error, oauth2::JwtBearer};
+/// A [`TokenSource`](super::TokenSource) reads the usual places (a file the platform
+/// rotates, a variable, GitHub Actions, a command) afresh for every token:
 ///
+/// ```
+/// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::{JwtBearer, TokenSource}};
+///
+/// let source = TokenSource::file("/run/secrets/assertion.jwt");
 /// let auth = JwtBearer::new(
 ///     ClientInfo::new("svc", ""),
 ///     "https://idp.example.com/oauth2/token",
-///     || std::fs::read_to_string("/run/secrets/assertion.jwt").map_err(Error::other),
+///     move || source.token(),
 /// )?
 /// .with_scopes(["orders/read"]);
 /// let middleware = AuthMiddleware::new(auth);

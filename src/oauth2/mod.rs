@@ -12,7 +12,9 @@
 //!   (RFC 8628); both refresh without asking again and log out with RFC 7009 revocation.
 //! - [`TokenExchange`] (RFC 8693) and [`JwtBearer`] (RFC 7523 §2.1): workload identity, a
 //!   token or assertion from elsewhere (a CI job's OIDC token, a Kubernetes service-account
-//!   token) traded for an access token; a closure gives it afresh for every new token.
+//!   token) traded for an access token; a closure gives it afresh for every new token,
+//!   usually a [`TokenSource`]'s (`move || source.token()`), which also serves as the
+//!   client's own credential with [`ClientAuth::client_assertion`].
 //! - With the `jwt` feature, `DpopKey` (RFC 9449): tokens bound to a key held in memory,
 //!   worthless when stolen; every authorizer takes one with `with_dpop`.
 //!
@@ -99,6 +101,7 @@ mod jwt_bearer;
 mod refresh_token;
 pub(crate) mod response;
 mod token_exchange;
+mod token_source;
 
 // The interactive logins (issue 12) and logout.
 mod authorization_code;
@@ -107,6 +110,7 @@ mod device_code;
 pub(crate) mod id_token;
 mod interactive;
 mod loopback;
+mod resource;
 mod revocation;
 
 pub use client_auth::ClientAuth;
@@ -120,6 +124,8 @@ pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
 pub use response::OAuthError;
 pub use token_exchange::TokenExchange;
+pub use token_source::TokenSource;
 
 pub use authorization_code::{AuthorizationCode, DEFAULT_LOGIN_TIMEOUT};
 pub use device_code::{DeviceCode, DevicePrompt};
+pub use resource::ResourceLoginBuilder;

@@ -761,6 +761,7 @@ mod tests {
             status,
             retry_after: None,
             dpop_nonce: None,
+            www_authenticate: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
     }

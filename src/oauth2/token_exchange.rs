@@ -26,17 +26,18 @@ type Source = Box<dyn FnMut() -> Result<String, Error> + Send>;
 /// with `requested_token_type`) is a
 /// [`MalformedResponse`](crate::ErrorKind::MalformedResponse) error.
 ///
-/// ```
-/// use en_core_auth::{AuthMiddleware, ClientInfo, Error, ErrorKind, oauth2::TokenExchange};
+/// The closure is usually a [`TokenSource`](super::TokenSource)'s, which reads a file the
+/// platform rotates, a variable, GitHub Actions' token or a command afresh every time:
 ///
-/// let read_ci_token = || {
-///     std::env::var("CI_JOB_JWT")
-///         .map_err(|_| Error::new(ErrorKind::Configuration, "CI_JOB_JWT is not set"))
-/// };
+/// ```
+/// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::{TokenExchange, TokenSource}};
+///
+/// // A projected Kubernetes service-account token, rewritten by the kubelet every hour.
+/// let source = TokenSource::file("/var/run/secrets/tokens/sts-token");
 /// let auth = TokenExchange::new(
 ///     ClientInfo::new("ci-deployer", ""),
 ///     "https://sts.example.com/oauth2/token",
-///     read_ci_token,
+///     move || source.token(),
 ///     TokenExchange::JWT,
 /// )?
 /// .with_audience("https://api.example.com")
@@ -76,13 +77,14 @@ impl TokenExchange {
     /// [`builder`](TokenExchange::builder)).
     ///
     /// ```
-    /// use en_core_auth::{ClientInfo, Error, ErrorKind, oauth2::TokenExchange};
+    /// use en_core_auth::{ClientInfo, ErrorKind, oauth2::{TokenExchange, TokenSource}};
     /// // Read afresh for every token: the kubelet rewrites the file before it expires.
-    /// let from_file = || std::fs::read_to_string("/var/run/secrets/tokens/sts").map_err(Error::other);
+    /// let source = TokenSource::file("/var/run/secrets/tokens/sts");
+    /// let from_file = move || source.token();
     /// let auth = TokenExchange::new(
     ///     ClientInfo::new("workload", ""),
     ///     "https://sts.example.com/token",
-    ///     from_file,
+    ///     from_file.clone(),
     ///     TokenExchange::JWT,
     /// );
     /// assert!(auth.is_ok());
