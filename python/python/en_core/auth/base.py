@@ -85,7 +85,9 @@ class Authorizer(abc.ABC):
         api_key = self._core.api_key
         if api_key:
             request.headers["X-Api-Key"] = api_key
-        request.register_hook("response", self._on_response)
+        hooks = request.hooks["response"]
+        if self._on_response not in hooks:  # auth applied again to the same request
+            hooks.append(self._on_response)
         body = getattr(request, "body", None)
         if body is not None and hasattr(body, "read"):
             try:
