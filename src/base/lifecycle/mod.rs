@@ -220,6 +220,11 @@ impl Lifecycle {
         Some((current.header.clone(), current.generation))
     }
 
+    /// The token in memory, fresh or not, without renewing or waiting.
+    pub(crate) fn latest(&self) -> Option<Arc<Current>> {
+        self.current.read().clone()
+    }
+
     /// A token that may be used now, renewing it first if it must be.
     pub(crate) fn current(&self) -> Result<Arc<Current>, Error> {
         let settled = self.settled.load(Ordering::Acquire);

@@ -25,13 +25,13 @@ mod resolve;
 use std::io::{Cursor, Read};
 use std::sync::{Arc, OnceLock};
 
-use ureq::http::{HeaderMap, Request, Response};
+use ureq::http::{HeaderMap, HeaderValue, Request, Response};
 use ureq::middleware::{Middleware, MiddlewareNext};
 use ureq::{Body, RequestExt, SendBody};
 
 pub use builder::AuthMiddlewareBuilder;
 
-use super::lifecycle::{Current, Lifecycle, TokenRequests};
+use super::lifecycle::{Current, Lifecycle, Rejection, TokenRequests};
 use crate::{Authorizer, Error, ErrorKind, Token};
 use credentials::Credentials;
 use exchange::Sent;
@@ -281,13 +281,7 @@ impl AuthMiddleware {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn header_value(&self) -> Result<String, Error> {
-        let current = self.current()?;
-        current.header.to_str().map(str::to_owned).map_err(|_| {
-            Error::new(
-                ErrorKind::MalformedResponse,
-                "the token is not valid header text",
-            )
-        })
+        header_text(&self.current()?.header)
     }
 
     /// Sets the authorization header (and the API key header) on `headers`, obtaining or
@@ -317,6 +311,94 @@ impl AuthMiddleware {
         let current = self.current()?;
         inner.credentials.insert(headers, current.header.clone());
         Ok(())
+    }
+
+    /// The authorization header value when the token in memory is fresh, else `None`:
+    /// never renews, never waits for a renewal and never calls the identity provider. For
+    /// callers that must stay responsive (an event loop, a binding that checks for Ctrl-C
+    /// while it waits): when this says `None`, call [`header_value`](Self::header_value)
+    /// where waiting is acceptable.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// assert_eq!(auth.fresh_header_value(), None); // nothing obtained yet
+    /// auth.header_value()?;
+    /// assert_eq!(auth.fresh_header_value().as_deref(), Some("Bearer abc"));
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn fresh_header_value(&self) -> Option<String> {
+        let inner = &*self.inner;
+        if inner.misconfigured.is_some() {
+            return None;
+        }
+        let (header, _generation) = inner.lifecycle.fresh()?;
+        header.to_str().ok().map(str::to_owned)
+    }
+
+    /// Reports a `401` to a request made with another HTTP client that carried
+    /// `sent_header_value` (what [`header_value`](Self::header_value) gave it), and says
+    /// whether to resend: `Some(value)` to resend once with that header value, `None` to hand
+    /// the `401` to the caller. This is the decision the middleware makes for its own
+    /// requests:
+    ///
+    /// - the `401` is to the current token: it is renewed once, however many callers report
+    ///   it at the same time (single flight), and the renewed value comes back;
+    /// - the `401` is to an older token (another caller renewed meanwhile): the current value
+    ///   comes back and nothing is renewed;
+    /// - a token obtained in reply to a refusal is refused too, renewal is backing off, or
+    ///   there is no token: `None`, so that an endpoint that refuses every token for another
+    ///   reason does not cause a renewal per request.
+    ///
+    /// Report answers other than `401` with [`accepted`](Self::accepted).
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Counting;
+    /// let auth = en_core_auth::AuthMiddleware::new(Counting::new());
+    /// let sent = auth.header_value()?; // "Bearer t1"
+    /// // The API answered 401 to `sent`: renew once and resend with the new value.
+    /// assert_eq!(auth.rejected(&sent)?.as_deref(), Some("Bearer t2"));
+    /// // A late 401 to the old value resends with the current one, without renewing.
+    /// assert_eq!(auth.rejected(&sent)?.as_deref(), Some("Bearer t2"));
+    /// assert_eq!(auth.token_requests().authorize + auth.token_requests().refresh, 2);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn rejected(&self, sent_header_value: &str) -> Result<Option<String>, Error> {
+        self.inner.usable()?;
+        let lifecycle = &self.inner.lifecycle;
+        let Some(latest) = lifecycle.latest() else {
+            return Ok(None);
+        };
+        let current = if latest.header.as_bytes() == sent_header_value.as_bytes() {
+            match lifecycle.rejected(latest.generation)? {
+                Rejection::Resend(current) => current,
+                Rejection::GiveUp => return Ok(None),
+            }
+        } else {
+            self.current()?
+        };
+        header_text(&current.header).map(Some)
+    }
+
+    /// Reports that a request made with another HTTP client carrying `sent_header_value`
+    /// got an answer other than `401`: a token obtained after a refusal has proven itself,
+    /// so that the next refusal renews again instead of backing off. Cheap: one comparison
+    /// and, at most, one atomic update.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::new(Static::new());
+    /// let sent = auth.header_value()?;
+    /// auth.accepted(&sent);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn accepted(&self, sent_header_value: &str) {
+        let lifecycle = &self.inner.lifecycle;
+        if let Some(latest) = lifecycle.latest()
+            && latest.header.as_bytes() == sent_header_value.as_bytes()
+        {
+            lifecycle.request_succeeded(latest.generation);
+        }
     }
 
     /// Marks the current token as unusable: the next use renews it (with
@@ -394,6 +476,16 @@ impl Middleware for AuthMiddleware {
     ) -> Result<Response<Body>, ureq::Error> {
         self.inner.handle(request, next, &self.inner.route)
     }
+}
+
+/// A prepared header value as text for other HTTP clients.
+fn header_text(header: &HeaderValue) -> Result<String, Error> {
+    header.to_str().map(str::to_owned).map_err(|_| {
+        Error::new(
+            ErrorKind::MalformedResponse,
+            "the token is not valid header text",
+        )
+    })
 }
 
 /// Our errors travel through ureq as `ureq::Error::Other`, to be downcast by the caller.
