@@ -69,3 +69,16 @@ def test_store_argument_is_checked():
     with pytest.raises(TypeError):
         ClientCredentials(ClientInfo("app", "s"), "https://idp.example.com/token", store="/tmp/cache")
     assert "hunter2" not in repr(RedisStore("redis://user:hunter2@127.0.0.1:6379"))
+
+
+def test_a_store_that_cannot_forget_is_a_storage_error(idp, tmp_path):
+    # Stores degrade to the identity provider while they are unusable (nothing is lost),
+    # but a logout that cannot clear the stored token says so.
+    from en_core.auth import StorageError
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    a = ClientCredentials(ClientInfo("app", "app-secret"), idp.token_url, store=FileStore(blocked / "cache"))
+    assert a.access_token  # obtained although the cache cannot be written
+    with pytest.raises(StorageError):
+        a.revoke()
