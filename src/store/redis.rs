@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
+mod topology;
+use topology::Topology;
+
 use super::entry::Codec;
 use super::key::hex;
 use super::{CacheKey, StoreLock, TokenStore};
@@ -83,10 +86,9 @@ pub struct RedisStore {
 
 /// What the store and the keeper threads of its leases share.
 struct Shared {
-    client: redis::Client,
-    /// The URL is `rediss://`.
-    tls: bool,
-    connection: Mutex<Option<redis::Connection>>,
+    /// One server, a cluster, or Sentinels: where the URL says commands go.
+    topology: Topology,
+    connection: Mutex<Option<topology::Connection>>,
     token_key: String,
     lock_key: String,
     timeout: Duration,
@@ -124,22 +126,8 @@ impl RedisStore {
     /// assert_eq!(err.kind(), ErrorKind::Configuration);
     /// ```
     pub fn new(url: &str, key: CacheKey) -> Result<RedisStore, Error> {
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(Error::new(
-                ErrorKind::Configuration,
-                "the Redis URL must start with redis:// or rediss://",
-            ));
-        }
-        // The parser's message could quote the URL, password included: not passed on.
-        let client = redis::Client::open(url).map_err(|_| {
-            Error::new(
-                ErrorKind::Configuration,
-                "the Redis URL is not valid (redis://[user:password@]host[:port][/db])",
-            )
-        })?;
         let shared = Shared {
-            client,
-            tls: url.starts_with("rediss://"),
+            topology: Topology::parse(url)?,
             connection: Mutex::new(None),
             token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
             lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
@@ -175,33 +163,8 @@ impl RedisStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<RedisStore, Error> {
-        // The parser takes a file without certificates as an empty list: an empty trust
-        // store would only fail later, at every connection.
-        let has_certificate = pem
-            .windows(b"-----BEGIN CERTIFICATE-----".len())
-            .any(|window| window == b"-----BEGIN CERTIFICATE-----");
-        if !self.shared.tls || !has_certificate {
-            return Err(Error::new(
-                ErrorKind::Configuration,
-                "a CA certificate needs a rediss:// URL and a PEM certificate",
-            ));
-        }
-        let info = self.shared.client.get_connection_info().clone();
-        let client = redis::Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.to_vec()),
-            },
-        )
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Configuration,
-                "the Redis CA certificate is not usable (a rediss:// URL and PEM certificates are needed)",
-            )
-        })?;
         match Arc::get_mut(&mut self.shared) {
-            Some(shared) => shared.client = client,
+            Some(shared) => shared.topology.trust(pem)?,
             None => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
@@ -363,7 +326,7 @@ impl Shared {
     /// Redis is in back-off or fails now (which starts a back-off, logged once).
     fn run<T>(
         &self,
-        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        command: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Option<T> {
         if self
             .down_until
@@ -383,7 +346,7 @@ impl Shared {
                 }
             }
         }
-        let result = command(connection.as_mut()?);
+        let result = command(connection.as_mut()?.as_dyn());
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -396,11 +359,8 @@ impl Shared {
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(self.timeout)?;
-        connection.set_read_timeout(Some(self.timeout))?;
-        connection.set_write_timeout(Some(self.timeout))?;
-        Ok(connection)
+    fn connect(&self) -> redis::RedisResult<topology::Connection> {
+        self.topology.connect(self.timeout)
     }
 
     fn back_off(&self, error: &redis::RedisError) {
