@@ -429,6 +429,44 @@ fn store(url: &str, key: CacheKey) -> RedisStore {
         .lease(Duration::from_secs(2))
 }
 
+/// The CLI passes `--redis` and `EN_CORE_AUTH_REDIS_URL` through: two machines (two cache
+/// directories) running `en-core-auth token` share one token through `url`.
+#[cfg(feature = "cli")]
+fn the_cli_shares_through(url: &str) {
+    let idp = LocalIdp::builder()
+        .client("cli-client", Some("cli-s3cr3t"))
+        .start()
+        .unwrap();
+    let dir = temp_dir("cli");
+    let token = |machine: &str, flag: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_en-core-auth"));
+        command
+            .arg("token")
+            .env_clear()
+            .env("EN_CORE_AUTH_TOKEN_URL", idp.token_url())
+            .env("EN_CORE_AUTH_CLIENT_ID", "cli-client")
+            .env("EN_CORE_AUTH_CLIENT_SECRET", "cli-s3cr3t")
+            .env("EN_CORE_AUTH_SCOPES", "read")
+            .env("EN_CORE_AUTH_CACHE_DIR", dir.join(machine))
+            .stdin(Stdio::null());
+        if flag {
+            command.args(["--redis", url]);
+        } else {
+            command.env("EN_CORE_AUTH_REDIS_URL", url);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    assert_eq!(token("a", true), token("b", false));
+    assert_eq!(idp.requests(Operation::Token), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// One machine of a fleet (only when run by a test here): threads ask one middleware for a
 /// token for a while and check that each is live, then print how many calls were made and
 /// how many failed.
@@ -610,6 +648,8 @@ fn a_slot_migrating_under_the_fleet_costs_no_token_request() {
     let checker = store(&cluster.url(), key(&idp));
     let slot = cluster.slot(checker.token_key());
     assert_eq!(cluster.slot(checker.lock_key()), slot);
+    #[cfg(feature = "cli")]
+    the_cli_shares_through(&cluster.url());
 
     let processes = 4;
     let secs = 9.0;
@@ -900,4 +940,6 @@ fn a_sentinel_that_never_answers_costs_a_timeout() {
         sentinels.servers.servers[0].query(redis::cmd("GET").arg(store.token_key()));
     assert!(on_master.is_some());
     drop(silent);
+    #[cfg(feature = "cli")]
+    the_cli_shares_through(&sentinels.url());
 }
