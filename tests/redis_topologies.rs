@@ -48,10 +48,21 @@ fn temp_dir(name: &str) -> PathBuf {
 struct Server {
     child: Option<Child>,
     port: u16,
+    password: Option<&'static str>,
 }
 
 impl Server {
     fn start(program: &str, args: &[String], port: u16) -> Server {
+        Server::start_with(program, args, port, None)
+    }
+
+    /// A server that asks for `password`.
+    fn start_with(
+        program: &str,
+        args: &[String],
+        port: u16,
+        password: Option<&'static str>,
+    ) -> Server {
         let child = Command::new(program)
             .args(args)
             .stdout(Stdio::null())
@@ -63,9 +74,10 @@ impl Server {
         let server = Server {
             child: Some(child),
             port,
+            password,
         };
         wait_for(&format!("{program} on port {port}"), || {
-            connection(port).is_some()
+            server.connection().is_some()
         });
         server
     }
@@ -83,8 +95,12 @@ impl Server {
     }
 
     fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
-        let mut connection = connection(self.port).expect("server down");
+        let mut connection = self.connection().expect("server down");
         command.query(&mut connection).unwrap()
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        connection_with(self.port, self.password)
     }
 }
 
@@ -111,7 +127,16 @@ impl Drop for Servers {
 
 /// A plain (not cluster-aware) connection to one server, for the test's own commands.
 fn connection(port: u16) -> Option<redis::Connection> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    connection_with(port, None)
+}
+
+fn connection_with(port: u16, password: Option<&str>) -> Option<redis::Connection> {
+    let password = password.map(|password| format!(":{password}@"));
+    let client = redis::Client::open(format!(
+        "redis://{}127.0.0.1:{port}/",
+        password.unwrap_or_default()
+    ))
+    .ok()?;
     let mut connection = client
         .get_connection_with_timeout(Duration::from_secs(1))
         .ok()?;
@@ -298,7 +323,8 @@ impl Cluster {
 }
 
 /// A master, its replica and three Sentinels watching it as `mymaster` (quorum 2, down
-/// after one second).
+/// after one second). The master and the replica ask for a password; the Sentinels have
+/// none (and refuse one), as in many deployments.
 struct Sentinels {
     servers: Servers,
     master_port: u16,
@@ -306,6 +332,7 @@ struct Sentinels {
 }
 
 const MASTER_NAME: &str = "mymaster";
+const MASTER_PASSWORD: &str = "m4st3r-pa55";
 
 impl Sentinels {
     fn start() -> Sentinels {
@@ -317,12 +344,21 @@ impl Sentinels {
         let mut plain = strings(&["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         // A replica's first sync may still write a dump: in the test's directory.
         plain.extend(["--dir".to_owned(), dir.display().to_string()]);
+        plain.extend(strings(&[
+            "--requirepass",
+            MASTER_PASSWORD,
+            "--masterauth",
+            MASTER_PASSWORD,
+        ]));
         let master_port = free_port();
         let mut args = plain.clone();
         args.extend(["--port".to_owned(), master_port.to_string()]);
-        servers
-            .servers
-            .push(Server::start("redis-server", &args, master_port));
+        servers.servers.push(Server::start_with(
+            "redis-server",
+            &args,
+            master_port,
+            Some(MASTER_PASSWORD),
+        ));
         let replica_port = free_port();
         let mut args = plain;
         args.extend([
@@ -332,7 +368,8 @@ impl Sentinels {
             "127.0.0.1".to_owned(),
             master_port.to_string(),
         ]);
-        let replica = Server::start("redis-server", &args, replica_port);
+        let replica =
+            Server::start_with("redis-server", &args, replica_port, Some(MASTER_PASSWORD));
         wait_for("the replica to sync", || {
             replica
                 .query::<String>(redis::cmd("INFO").arg("replication"))
@@ -348,6 +385,7 @@ impl Sentinels {
                 format!(
                     "port {port}\nbind 127.0.0.1\ndir {}\n\
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
+                     sentinel auth-pass {MASTER_NAME} {MASTER_PASSWORD}\n\
                      sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                      sentinel failover-timeout {MASTER_NAME} 10000\n\
                      sentinel parallel-syncs {MASTER_NAME} 1\n",
@@ -389,7 +427,10 @@ impl Sentinels {
             .sentinels()
             .map(|sentinel| format!("127.0.0.1:{}", sentinel.port))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}", sentinels.join(","))
+        format!(
+            "redis+sentinel://:{MASTER_PASSWORD}@{}/{MASTER_NAME}",
+            sentinels.join(",")
+        )
     }
 
     /// The master's port, as the first Sentinel names it.
@@ -767,6 +808,7 @@ struct Failover {
 /// Runs a fleet against `url`, kills the master holding the token just before the fleet
 /// would renew it (so that the renewal falls in the outage), and counts.
 fn run_failover(
+    name: &str,
     url: &str,
     processes: usize,
     kill: impl FnOnce(&RedisStore),
@@ -790,7 +832,7 @@ fn run_failover(
     let outcome = fleet.finish();
     let after = idp.requests(Operation::Token) - before - during;
     println!(
-        "{url}: {processes} processes x 2 threads, {:.1} s of {} s tokens, failover in {:.1} s: \
+        "{name}: {processes} processes x 2 threads, {:.1} s of {} s tokens, failover in {:.1} s: \
          token requests {before} before, {during} during, {after} after; {} calls, {} failed, \
          {} Redis warnings",
         started.elapsed().as_secs_f64(),
@@ -802,6 +844,7 @@ fn run_failover(
     );
     assert_eq!(outcome.failures, 0, "{}", outcome.stderr);
     assert!(outcome.calls > 0);
+    assert!(!outcome.stderr.contains(MASTER_PASSWORD));
     // The outage was seen (and said once per back-off, not per call).
     assert!(outcome.warnings >= 1, "{}", outcome.stderr);
     // The fleet found the new master: a fresh store reads the fleet's token there.
@@ -842,6 +885,7 @@ fn a_cluster_master_killed_mid_run_is_replaced_and_sharing_resumes() {
     let cluster_cell = std::cell::RefCell::new(&mut cluster);
     let killed = std::cell::Cell::new(None);
     let failover = run_failover(
+        "cluster, master SIGKILLed",
         &url,
         processes,
         |store| {
@@ -875,6 +919,7 @@ fn a_sentinel_failover_mid_run_is_followed_and_sharing_resumes() {
     let processes = 4;
     let cell = std::cell::RefCell::new(&mut sentinels);
     let failover = run_failover(
+        "sentinel, master SIGKILLed",
         &url,
         processes,
         |store| {
@@ -891,11 +936,13 @@ fn a_sentinel_failover_mid_run_is_followed_and_sharing_resumes() {
         || {
             let sentinels = cell.borrow();
             sentinels.named_master() == replica_port
-                && connection(replica_port).is_some_and(|mut connection| {
-                    redis::cmd("ROLE")
-                        .query::<redis::Role>(&mut connection)
-                        .is_ok_and(|role| matches!(role, redis::Role::Primary { .. }))
-                })
+                && connection_with(replica_port, Some(MASTER_PASSWORD)).is_some_and(
+                    |mut connection| {
+                        redis::cmd("ROLE")
+                            .query::<redis::Role>(&mut connection)
+                            .is_ok_and(|role| matches!(role, redis::Role::Primary { .. }))
+                    },
+                )
         },
     );
     assert_bounded(&failover, processes);
@@ -913,10 +960,9 @@ fn a_sentinel_that_never_answers_costs_a_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     let sentinels = Sentinels::start();
-    let url = format!(
-        "redis+sentinel://127.0.0.1:{silent_port},{}",
-        sentinels.url().trim_start_matches("redis+sentinel://")
-    );
+    let url = sentinels
+        .url()
+        .replacen('@', &format!("@127.0.0.1:{silent_port},"), 1);
     let key = CacheKey::new("https://idp.example/token", "c", None, ["s"]);
     let store = RedisStore::new(&url, key)
         .unwrap()

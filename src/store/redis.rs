@@ -58,6 +58,16 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 ///   verified against the system's roots, or a CA given with
 ///   [`with_root_certificate`](RedisStore::with_root_certificate)). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
 ///   names.
+/// - Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port…]` (or
+///   `rediss+cluster://`), seed nodes of which one reachable is enough. `ASK` and `MOVED`
+///   redirections are followed inside each command; the token and its lease share one slot.
+/// - Sentinel: `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[/DB]` (or
+///   `rediss+sentinel://`): the hosts are Sentinels, `MASTER` the name they monitor the
+///   master under, and the user and password are the master's (Sentinels are asked with
+///   them, and without when they refuse them). Commands go to the master the Sentinels name.
+/// - After a failover (a cluster promoting a replica, Sentinels promoting one), the store
+///   behaves as when Redis is down until the next connection, after the back-off, finds the
+///   new master: each process asks the identity provider itself at most once meanwhile.
 /// - Timeouts: connecting, reading and writing each take at most
 ///   [`timeout`](RedisStore::timeout) (default 500 ms). After a failure, Redis is left alone
 ///   for [`retry_after`](RedisStore::retry_after) (default 5 s).
@@ -108,12 +118,18 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store at `url` for the credential set `key`. Does not connect: the first use
-    /// does, and an unreachable Redis only makes the store act as an empty one.
+    /// A store at `url` for the credential set `key`: one server (`redis://`,
+    /// `rediss://`), a Redis Cluster (`redis+cluster://`, `rediss+cluster://`) or the master
+    /// that Sentinels name (`redis+sentinel://…/MASTER[/DB]`, `rediss+sentinel://`); see
+    /// [`RedisStore`]. A node without a port is on 6379, a Sentinel on 26379. Does not
+    /// connect: the first use does, and an unreachable Redis only makes the store act as an
+    /// empty one.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Configuration`] when `url` is not a `redis://` or `rediss://` URL.
+    /// [`ErrorKind::Configuration`] when `url` is none of these forms: another scheme, no
+    /// node, a port that is not a number, a Sentinel URL without a master's name. The
+    /// message never quotes the URL (it may hold a password).
     ///
     /// ```
     /// use en_core_auth::store::{CacheKey, RedisStore};
@@ -122,8 +138,14 @@ impl RedisStore {
     /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
     /// // Nothing listens there: still fine, the store connects when it is used.
     /// assert!(RedisStore::new("redis://127.0.0.1:1/0", key.clone()).is_ok());
-    /// let err = RedisStore::new("http://127.0.0.1:6379", key).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// assert!(RedisStore::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000", key.clone()).is_ok());
+    /// assert!(RedisStore::new("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/cache/0", key.clone()).is_ok());
+    /// for bad in ["http://127.0.0.1:6379", "redis+cluster://", "redis+cluster://h:port",
+    ///             "redis+sentinel://:s3cret@h:26379", "redis+clusterr://h:7000"] {
+    ///     let err = RedisStore::new(bad, key.clone()).unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::Configuration);
+    ///     assert!(!err.to_string().contains("s3cret"));
+    /// }
     /// ```
     pub fn new(url: &str, key: CacheKey) -> Result<RedisStore, Error> {
         let shared = Shared {
