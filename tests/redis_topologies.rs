@@ -90,6 +90,13 @@ impl Server {
         }
     }
 
+    /// `kill -STOP` or `kill -CONT`: a server that hangs, and one that comes back.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
     fn alive(&self) -> bool {
         self.child.is_some()
     }
@@ -793,6 +800,29 @@ fn a_slot_migrating_under_the_fleet_costs_no_token_request() {
         requests <= lifetimes + 1,
         "{requests} token requests for {lifetimes} lifetimes"
     );
+
+    // A master that hangs (stopped, its connections open) costs timeouts, not a hang: for
+    // a store already connected and for a new one alike. (A hang longer than the node
+    // timeout is a failure to the cluster, which promotes the replica: then it answers.)
+    let frozen = cluster.server(target.port);
+    frozen.signal("-STOP");
+    let fresh = RedisStore::new(&cluster.url(), key(&idp))
+        .unwrap()
+        .timeout(Duration::from_millis(300));
+    for store in [&checker, &fresh] {
+        let asked = Instant::now();
+        assert!(store.load().unwrap().is_none());
+        println!(
+            "a load with the token's master stopped: {:?}",
+            asked.elapsed()
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    frozen.signal("-CONT");
 }
 
 /// What a fleet did around one failover, in token requests.

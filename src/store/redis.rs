@@ -212,7 +212,9 @@ impl RedisStore {
         self
     }
 
-    /// The bound on connecting to Redis and on each reply (default 500 ms).
+    /// The bound on connecting to Redis and on each reply (default 500 ms). In a cluster a
+    /// command may take a few replies (a redirection, a retry after a timed-out reply: three
+    /// at most), each bounded.
     ///
     /// ```
     /// use std::time::Duration;

@@ -34,8 +34,10 @@ use crate::{Error, ErrorKind};
 const REDIS_PORT: u16 = 6379;
 /// The port of a Sentinel that the URL names without one.
 const SENTINEL_PORT: u16 = 26379;
-/// Retries inside one cluster command: a `MOVED` and an `ASK` in a row, and one reconnection.
-const CLUSTER_RETRIES: u32 = 3;
+/// Retries inside one cluster command: a `MOVED` and an `ASK` in a row, or a reconnection.
+/// The crate also asks a node whose reply timed out again: a hung master costs up to three
+/// timeouts per command, then the store's back-off.
+const CLUSTER_RETRIES: u32 = 2;
 
 const FORMS: &str = "redis://, rediss://, redis+cluster://host:port[,host:port…], \
      redis+sentinel://host:port[,host:port…]/MASTER[/DB] (or their rediss+ forms)";
