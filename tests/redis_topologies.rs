@@ -48,21 +48,23 @@ fn temp_dir(name: &str) -> PathBuf {
 struct Server {
     child: Option<Child>,
     port: u16,
+    /// How the test itself connects to it.
+    access: Access,
+}
+
+/// A password the server asks for; TLS with a CA that the server's certificate is signed by.
+#[derive(Clone, Default)]
+struct Access {
     password: Option<&'static str>,
+    ca: Option<Vec<u8>>,
 }
 
 impl Server {
     fn start(program: &str, args: &[String], port: u16) -> Server {
-        Server::start_with(program, args, port, None)
+        Server::start_with(program, args, port, Access::default())
     }
 
-    /// A server that asks for `password`.
-    fn start_with(
-        program: &str,
-        args: &[String],
-        port: u16,
-        password: Option<&'static str>,
-    ) -> Server {
+    fn start_with(program: &str, args: &[String], port: u16, access: Access) -> Server {
         let child = Command::new(program)
             .args(args)
             .stdout(Stdio::null())
@@ -74,7 +76,7 @@ impl Server {
         let server = Server {
             child: Some(child),
             port,
-            password,
+            access,
         };
         wait_for(&format!("{program} on port {port}"), || {
             server.connection().is_some()
@@ -107,7 +109,7 @@ impl Server {
     }
 
     fn connection(&self) -> Option<redis::Connection> {
-        connection_with(self.port, self.password)
+        connection_with(self.port, &self.access)
     }
 }
 
@@ -134,15 +136,24 @@ impl Drop for Servers {
 
 /// A plain (not cluster-aware) connection to one server, for the test's own commands.
 fn connection(port: u16) -> Option<redis::Connection> {
-    connection_with(port, None)
+    connection_with(port, &Access::default())
 }
 
-fn connection_with(port: u16, password: Option<&str>) -> Option<redis::Connection> {
-    let password = password.map(|password| format!(":{password}@"));
-    let client = redis::Client::open(format!(
-        "redis://{}127.0.0.1:{port}/",
-        password.unwrap_or_default()
-    ))
+fn connection_with(port: u16, access: &Access) -> Option<redis::Connection> {
+    let password = access
+        .password
+        .map(|password| format!(":{password}@"))
+        .unwrap_or_default();
+    let client = match &access.ca {
+        None => redis::Client::open(format!("redis://{password}127.0.0.1:{port}/")),
+        Some(ca) => redis::Client::build_with_tls(
+            format!("rediss://{password}127.0.0.1:{port}/"),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone()),
+            },
+        ),
+    }
     .ok()?;
     let mut connection = client
         .get_connection_with_timeout(Duration::from_secs(1))
@@ -189,15 +200,24 @@ struct Node {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(6, 1, None)
+    }
+
+    /// `nodes` nodes, `replicas` for each master, over TLS when `tls` is given.
+    fn start_with(nodes: usize, replicas: usize, tls: Option<&Tls>) -> Cluster {
         let dir = temp_dir("cluster");
         let mut servers = Servers {
             servers: Vec::new(),
             dir: dir.clone(),
         };
-        for _ in 0..6 {
+        for _ in 0..nodes {
             let (port, bus) = (free_port(), free_port());
             let config = dir.join(format!("nodes-{port}.conf"));
             let mut args = strings(&["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            if let Some(tls) = tls {
+                args.extend(tls.server_args(port));
+                args.extend(strings(&["--tls-cluster", "yes"]));
+            }
             args.extend(strings(&[
                 "--cluster-enabled",
                 "yes",
@@ -206,9 +226,10 @@ impl Cluster {
                 "--cluster-replica-validity-factor",
                 "0",
             ]));
+            if tls.is_none() {
+                args.extend(["--port".to_owned(), port.to_string()]);
+            }
             args.extend([
-                "--port".to_owned(),
-                port.to_string(),
                 "--cluster-port".to_owned(),
                 bus.to_string(),
                 "--cluster-config-file".to_owned(),
@@ -216,17 +237,23 @@ impl Cluster {
                 "--dir".to_owned(),
                 dir.display().to_string(),
             ]);
-            servers
-                .servers
-                .push(Server::start("redis-server", &args, port));
+            servers.servers.push(Server::start_with(
+                "redis-server",
+                &args,
+                port,
+                Tls::access(tls),
+            ));
         }
         let mut create = Command::new("redis-cli");
+        if let Some(tls) = tls {
+            create.arg("--tls").arg("--cacert").arg(tls.path("ca.pem"));
+        }
         create.args(["--cluster", "create"]);
         for server in &servers.servers {
             create.arg(format!("127.0.0.1:{}", server.port));
         }
         let output = create
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .expect("redis-cli is not installed: .ci/test installs Debian's redis-tools");
@@ -243,7 +270,7 @@ impl Cluster {
     /// Every live node sees all slots served.
     fn ready(&self) -> bool {
         self.live().all(|server| {
-            connection(server.port).is_some_and(|mut connection| {
+            server.connection().is_some_and(|mut connection| {
                 redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query::<String>(&mut connection)
@@ -341,6 +368,13 @@ struct Sentinels {
 const MASTER_NAME: &str = "mymaster";
 const MASTER_PASSWORD: &str = "m4st3r-pa55";
 
+fn master_access() -> Access {
+    Access {
+        password: Some(MASTER_PASSWORD),
+        ca: None,
+    }
+}
+
 impl Sentinels {
     fn start() -> Sentinels {
         let dir = temp_dir("sentinel");
@@ -364,7 +398,7 @@ impl Sentinels {
             "redis-server",
             &args,
             master_port,
-            Some(MASTER_PASSWORD),
+            master_access(),
         ));
         let replica_port = free_port();
         let mut args = plain;
@@ -375,8 +409,7 @@ impl Sentinels {
             "127.0.0.1".to_owned(),
             master_port.to_string(),
         ]);
-        let replica =
-            Server::start_with("redis-server", &args, replica_port, Some(MASTER_PASSWORD));
+        let replica = Server::start_with("redis-server", &args, replica_port, master_access());
         wait_for("the replica to sync", || {
             replica
                 .query::<String>(redis::cmd("INFO").arg("replication"))
@@ -966,13 +999,11 @@ fn a_sentinel_failover_mid_run_is_followed_and_sharing_resumes() {
         || {
             let sentinels = cell.borrow();
             sentinels.named_master() == replica_port
-                && connection_with(replica_port, Some(MASTER_PASSWORD)).is_some_and(
-                    |mut connection| {
-                        redis::cmd("ROLE")
-                            .query::<redis::Role>(&mut connection)
-                            .is_ok_and(|role| matches!(role, redis::Role::Primary { .. }))
-                    },
-                )
+                && connection_with(replica_port, &master_access()).is_some_and(|mut connection| {
+                    redis::cmd("ROLE")
+                        .query::<redis::Role>(&mut connection)
+                        .is_ok_and(|role| matches!(role, redis::Role::Primary { .. }))
+                })
         },
     );
     assert_bounded(&failover, processes);
@@ -1018,4 +1049,205 @@ fn a_sentinel_that_never_answers_costs_a_timeout() {
     drop(silent);
     #[cfg(feature = "cli")]
     the_cli_shares_through(&sentinels.url());
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with `openssl` for one test.
+struct Tls {
+    dir: PathBuf,
+}
+
+impl Tls {
+    fn make() -> Tls {
+        let tls = Tls {
+            dir: temp_dir("tls"),
+        };
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls.dir)
+                .output()
+                .expect("openssl is needed to make the test's certificates");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let new_key = |key: &str| {
+            ["-newkey", "rsa:2048", "-nodes", "-keyout"]
+                .map(str::to_owned)
+                .into_iter()
+                .chain([key.to_owned()])
+                .collect::<Vec<_>>()
+        };
+        let run = |args: Vec<String>| openssl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut ca = strings(&["req", "-x509"]);
+        ca.extend(new_key("ca.key"));
+        ca.extend(strings(&[
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=en-core-auth test CA",
+        ]));
+        run(ca);
+        let mut request = strings(&["req"]);
+        request.extend(new_key("server.key"));
+        request.extend(strings(&["-out", "server.csr", "-subj", "/CN=127.0.0.1"]));
+        run(request);
+        std::fs::write(tls.dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        run(strings(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ]));
+        tls
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// A server on `port` with TLS only, clients not asked for a certificate.
+    fn server_args(&self, port: u16) -> Vec<String> {
+        let mut args = strings(&[
+            "--port",
+            "0",
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ]);
+        args.extend([
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            self.path("server.pem"),
+            "--tls-key-file".to_owned(),
+            self.path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            self.path("ca.pem"),
+        ]);
+        args
+    }
+
+    fn ca(&self) -> Vec<u8> {
+        std::fs::read(self.path("ca.pem")).unwrap()
+    }
+
+    fn access(tls: Option<&Tls>) -> Access {
+        Access {
+            password: None,
+            ca: tls.map(Tls::ca),
+        }
+    }
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `rediss+cluster://` and `rediss+sentinel://` against servers that speak only TLS, their
+/// certificate signed by a CA made for the test: the CA given with `with_root_certificate`
+/// reaches every node the cluster names and the master the Sentinel names; without it
+/// (the system's roots) nothing is trusted and the store is empty.
+#[test]
+fn rediss_cluster_and_sentinel_with_a_private_ca() {
+    if std::env::var_os("EN_CORE_AUTH_TOPOLOGY_WORKER").is_some() {
+        return;
+    }
+    let tls = Tls::make();
+    let check = |url: &str| {
+        let key = || CacheKey::new("https://idp.example/token", "c", None, ["tls"]);
+        let trusted = RedisStore::new(url, key())
+            .unwrap()
+            .with_root_certificate(&tls.ca())
+            .unwrap();
+        let token = en_core_auth::Token::new("over-tls").with_expires_in(Duration::from_secs(60));
+        trusted.save(&token).unwrap();
+        assert_eq!(
+            trusted
+                .load()
+                .unwrap()
+                .map(|token| token.access_token().to_owned()),
+            Some("over-tls".to_owned()),
+            "{url}"
+        );
+        assert!(trusted.try_lock().unwrap().is_some());
+        assert!(
+            RedisStore::new(url, key())
+                .unwrap()
+                .load()
+                .unwrap()
+                .is_none()
+        );
+    };
+
+    // Three masters, each serving a third of the slots: the token's node is found over TLS.
+    let cluster = Cluster::start_with(3, 0, Some(&tls));
+    check(&cluster.url().replacen("redis+", "rediss+", 1));
+    drop(cluster);
+
+    // A master and one Sentinel, both TLS only.
+    let dir = temp_dir("tls-sentinel");
+    let mut servers = Servers {
+        servers: Vec::new(),
+        dir: dir.clone(),
+    };
+    let master_port = free_port();
+    let mut args = strings(&["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+    args.extend(tls.server_args(master_port));
+    args.extend(["--dir".to_owned(), dir.display().to_string()]);
+    servers.servers.push(Server::start_with(
+        "redis-server",
+        &args,
+        master_port,
+        Tls::access(Some(&tls)),
+    ));
+    let sentinel_port = free_port();
+    let config = dir.join("sentinel.conf");
+    let mut lines: Vec<String> = tls
+        .server_args(sentinel_port)
+        .chunks(2)
+        .map(|pair| format!("{} {}", pair[0].trim_start_matches("--"), pair[1]))
+        .collect();
+    lines.push(format!("bind 127.0.0.1\ndir {}", dir.display()));
+    lines.push(format!(
+        "sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 1"
+    ));
+    std::fs::write(&config, lines.join("\n") + "\n").unwrap();
+    let sentinel = Server::start_with(
+        "redis-sentinel",
+        &[config.display().to_string()],
+        sentinel_port,
+        Tls::access(Some(&tls)),
+    );
+    wait_for("the Sentinel to know the master", || {
+        sentinel.connection().is_some_and(|mut connection| {
+            redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(MASTER_NAME)
+                .query::<Option<(String, u16)>>(&mut connection)
+                .is_ok_and(|address| address.is_some())
+        })
+    });
+    servers.servers.push(sentinel);
+    check(&format!(
+        "rediss+sentinel://127.0.0.1:{sentinel_port}/{MASTER_NAME}"
+    ));
 }
