@@ -564,14 +564,17 @@ fn topology_worker() {
         .token_store(store(&var("TOPOLOGY_REDIS_URL"), key))
         .build();
     let run_for = Duration::from_secs_f64(var("TOPOLOGY_SECS").parse().unwrap());
+    // The test may end the run earlier, by creating this file.
+    let stop = PathBuf::from(var("TOPOLOGY_STOP_FILE"));
     let calls = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let (auth, calls, failures) = (auth.clone(), calls.clone(), failures.clone());
+            let stop = stop.clone();
             std::thread::spawn(move || {
-                while started.elapsed() < run_for {
+                while started.elapsed() < run_for && !stop.exists() {
                     match auth.token() {
                         Ok(token)
                             if token.expires_at().is_some_and(|at| at > SystemTime::now()) =>
@@ -629,6 +632,8 @@ impl log::Log for Logger {
 /// `processes` machines, each with its own process (and nothing else shared but Redis).
 struct Fleet {
     children: Vec<Child>,
+    /// Created to end the run early; in its own directory, removed at the end.
+    stop: PathBuf,
 }
 
 /// What the fleet did: calls that got a live token, failed calls, and the warnings that
@@ -641,7 +646,9 @@ struct Outcome {
 }
 
 impl Fleet {
+    /// Workers that run for `secs` at most.
     fn start(processes: usize, idp: &LocalIdp, url: &str, secs: f64) -> Fleet {
+        let stop = temp_dir("fleet").join("stop");
         let children = (0..processes)
             .map(|_| {
                 Command::new(std::env::current_exe().unwrap())
@@ -656,13 +663,20 @@ impl Fleet {
                     .env("TOPOLOGY_TOKEN_URL", idp.token_url())
                     .env("TOPOLOGY_REDIS_URL", url)
                     .env("TOPOLOGY_SECS", secs.to_string())
+                    .env("TOPOLOGY_STOP_FILE", &stop)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
                     .unwrap()
             })
             .collect();
-        Fleet { children }
+        Fleet { children, stop }
+    }
+
+    /// Ends the run now.
+    fn stop(self) -> Outcome {
+        std::fs::write(&self.stop, b"").unwrap();
+        self.finish()
     }
 
     fn finish(self) -> Outcome {
@@ -692,6 +706,9 @@ impl Fleet {
             outcome.failures += number("failures=");
             outcome.warnings += stderr.matches(WARNING).count();
             outcome.stderr.push_str(&stderr);
+        }
+        if let Some(dir) = self.stop.parent() {
+            let _ = std::fs::remove_dir_all(dir);
         }
         outcome
     }
@@ -883,16 +900,27 @@ fn run_failover(
     let idp = idp(ttl);
     let checker = store(url, key(&idp));
     let started = Instant::now();
-    let secs = 17.0;
-    let fleet = Fleet::start(processes, &idp, url, secs);
+    let fleet = Fleet::start(processes, &idp, url, 60.0);
     let expiry = first_token(&checker);
     sleep_until(expiry - ttl / 4 - Duration::from_millis(500));
     let before = idp.requests(Operation::Token);
+    let killed_at = SystemTime::now();
     kill(&checker);
     let failover = wait_for("the failover", recovered);
     std::thread::sleep(RETRY_AFTER * 2);
     let during = idp.requests(Operation::Token) - before;
-    let outcome = fleet.finish();
+    // The tokens fetched during the outage expire about a lifetime after the kill; the
+    // fleet's next renewal round saves one that outlives them by far. Then a little more
+    // time, for any process that would renew on its own.
+    wait_for("the renewal round after the failover", || {
+        checker
+            .load()
+            .unwrap()
+            .and_then(|token| token.expires_at())
+            .is_some_and(|at| at > killed_at + ttl + Duration::from_secs(3))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let outcome = fleet.stop();
     let after = idp.requests(Operation::Token) - before - during;
     println!(
         "{name}: {processes} processes x 2 threads, {:.1} s of {} s tokens, failover in {:.1} s: \
