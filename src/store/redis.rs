@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
+mod topology;
+use topology::Topology;
+
 use super::entry::Codec;
 use super::key::hex;
 use super::{CacheKey, StoreLock, TokenStore};
@@ -55,6 +58,16 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 ///   verified against the system's roots, or a CA given with
 ///   [`with_root_certificate`](RedisStore::with_root_certificate)). Keys live under [`REDIS_KEY_PREFIX`] in the database the URL
 ///   names.
+/// - Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port…]` (or
+///   `rediss+cluster://`), seed nodes of which one reachable is enough. `ASK` and `MOVED`
+///   redirections are followed inside each command; the token and its lease share one slot.
+/// - Sentinel: `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[/DB]` (or
+///   `rediss+sentinel://`): the hosts are Sentinels, `MASTER` the name they monitor the
+///   master under, and the user and password are the master's (Sentinels are asked with
+///   them, and without when they refuse them). Commands go to the master the Sentinels name.
+/// - After a failover (a cluster promoting a replica, Sentinels promoting one), the store
+///   behaves as when Redis is down until the next connection, after the back-off, finds the
+///   new master: each process asks the identity provider itself at most once meanwhile.
 /// - Timeouts: connecting, reading and writing each take at most
 ///   [`timeout`](RedisStore::timeout) (default 500 ms). After a failure, Redis is left alone
 ///   for [`retry_after`](RedisStore::retry_after) (default 5 s).
@@ -83,10 +96,9 @@ pub struct RedisStore {
 
 /// What the store and the keeper threads of its leases share.
 struct Shared {
-    client: redis::Client,
-    /// The URL is `rediss://`.
-    tls: bool,
-    connection: Mutex<Option<redis::Connection>>,
+    /// One server, a cluster, or Sentinels: where the URL says commands go.
+    topology: Topology,
+    connection: Mutex<Option<topology::Connection>>,
     token_key: String,
     lock_key: String,
     timeout: Duration,
@@ -106,12 +118,18 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store at `url` for the credential set `key`. Does not connect: the first use
-    /// does, and an unreachable Redis only makes the store act as an empty one.
+    /// A store at `url` for the credential set `key`: one server (`redis://`,
+    /// `rediss://`), a Redis Cluster (`redis+cluster://`, `rediss+cluster://`) or the master
+    /// that Sentinels name (`redis+sentinel://…/MASTER[/DB]`, `rediss+sentinel://`); see
+    /// [`RedisStore`]. A node without a port is on 6379, a Sentinel on 26379. Does not
+    /// connect: the first use does, and an unreachable Redis only makes the store act as an
+    /// empty one.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Configuration`] when `url` is not a `redis://` or `rediss://` URL.
+    /// [`ErrorKind::Configuration`] when `url` is none of these forms: another scheme, no
+    /// node, a port that is not a number, a Sentinel URL without a master's name. The
+    /// message never quotes the URL (it may hold a password).
     ///
     /// ```
     /// use en_core_auth::store::{CacheKey, RedisStore};
@@ -120,26 +138,18 @@ impl RedisStore {
     /// let key = CacheKey::new("https://idp.example.com/token", "client", None, ["api"]);
     /// // Nothing listens there: still fine, the store connects when it is used.
     /// assert!(RedisStore::new("redis://127.0.0.1:1/0", key.clone()).is_ok());
-    /// let err = RedisStore::new("http://127.0.0.1:6379", key).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Configuration);
+    /// assert!(RedisStore::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000", key.clone()).is_ok());
+    /// assert!(RedisStore::new("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/cache/0", key.clone()).is_ok());
+    /// for bad in ["http://127.0.0.1:6379", "redis+cluster://", "redis+cluster://h:port",
+    ///             "redis+sentinel://:s3cret@h:26379", "redis+clusterr://h:7000"] {
+    ///     let err = RedisStore::new(bad, key.clone()).unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::Configuration);
+    ///     assert!(!err.to_string().contains("s3cret"));
+    /// }
     /// ```
     pub fn new(url: &str, key: CacheKey) -> Result<RedisStore, Error> {
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(Error::new(
-                ErrorKind::Configuration,
-                "the Redis URL must start with redis:// or rediss://",
-            ));
-        }
-        // The parser's message could quote the URL, password included: not passed on.
-        let client = redis::Client::open(url).map_err(|_| {
-            Error::new(
-                ErrorKind::Configuration,
-                "the Redis URL is not valid (redis://[user:password@]host[:port][/db])",
-            )
-        })?;
         let shared = Shared {
-            client,
-            tls: url.starts_with("rediss://"),
+            topology: Topology::parse(url)?,
             connection: Mutex::new(None),
             token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
             lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
@@ -175,33 +185,8 @@ impl RedisStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<RedisStore, Error> {
-        // The parser takes a file without certificates as an empty list: an empty trust
-        // store would only fail later, at every connection.
-        let has_certificate = pem
-            .windows(b"-----BEGIN CERTIFICATE-----".len())
-            .any(|window| window == b"-----BEGIN CERTIFICATE-----");
-        if !self.shared.tls || !has_certificate {
-            return Err(Error::new(
-                ErrorKind::Configuration,
-                "a CA certificate needs a rediss:// URL and a PEM certificate",
-            ));
-        }
-        let info = self.shared.client.get_connection_info().clone();
-        let client = redis::Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.to_vec()),
-            },
-        )
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Configuration,
-                "the Redis CA certificate is not usable (a rediss:// URL and PEM certificates are needed)",
-            )
-        })?;
         match Arc::get_mut(&mut self.shared) {
-            Some(shared) => shared.client = client,
+            Some(shared) => shared.topology.trust(pem)?,
             None => {
                 return Err(Error::new(
                     ErrorKind::Configuration,
@@ -227,7 +212,9 @@ impl RedisStore {
         self
     }
 
-    /// The bound on connecting to Redis and on each reply (default 500 ms).
+    /// The bound on connecting to Redis and on each reply (default 500 ms). In a cluster a
+    /// command may take a few replies (a redirection, a retry after a timed-out reply: three
+    /// at most), each bounded.
     ///
     /// ```
     /// use std::time::Duration;
@@ -363,7 +350,7 @@ impl Shared {
     /// Redis is in back-off or fails now (which starts a back-off, logged once).
     fn run<T>(
         &self,
-        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        command: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Option<T> {
         if self
             .down_until
@@ -383,7 +370,7 @@ impl Shared {
                 }
             }
         }
-        let result = command(connection.as_mut()?);
+        let result = command(connection.as_mut()?.as_dyn());
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -396,11 +383,8 @@ impl Shared {
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(self.timeout)?;
-        connection.set_read_timeout(Some(self.timeout))?;
-        connection.set_write_timeout(Some(self.timeout))?;
-        Ok(connection)
+    fn connect(&self) -> redis::RedisResult<topology::Connection> {
+        self.topology.connect(self.timeout)
     }
 
     fn back_off(&self, error: &redis::RedisError) {
