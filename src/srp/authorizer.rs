@@ -473,7 +473,12 @@ impl SrpAuthorizer {
                     self.client.client_id(),
                     &jwks,
                 )
-                .with_token_use("id"),
+                .with_token_use("id")
+                .with_issuer_hint(
+                    "if the endpoint issues ID tokens under another name, give it with \
+                     SrpAuthorizer::with_issuer (testing::LocalIdp issues as \
+                     `<url>/<pool id>` unless built with cognito_issuer(false))",
+                ),
             );
         }
         if let Some(verifier) = &mut self.id_tokens {
