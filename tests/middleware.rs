@@ -1122,3 +1122,73 @@ fn a_resend_keeps_the_agents_timeouts() {
     assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
     assert_eq!(server.count(), 2, "the resend was sent, and timed out");
 }
+
+/// Warnings this crate logs, kept for the tests to count.
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn && metadata.target().starts_with("en_core_auth")
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            WARNINGS.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// How many warnings so far mention `text` (tests run in parallel: each names its own).
+fn warnings_about(text: &str) -> usize {
+    static LOGGER: Warnings = Warnings;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains(text))
+        .count()
+}
+
+/// Three requests whose token the server has stopped accepting: three resends.
+fn three_resends(agent: &ureq::Agent, server: &TestServer, valid: &Mutex<HashSet<String>>) {
+    for _ in 0..3 {
+        valid.lock().unwrap().clear();
+        assert_eq!(agent.get(server.url("/x")).call().unwrap().status(), 200);
+    }
+}
+
+#[test]
+fn the_fallback_route_is_logged_once_per_middleware() {
+    let script = Script::new(HOUR);
+    let valid = accept_issued(&script);
+    let server = guarded(&valid);
+    let auth = AuthMiddleware::new(Scripted::new(ClientInfo::new("plain-attach", "s"), &script));
+    let plain = agent(&auth);
+    assert_eq!(plain.get(server.url("/x")).call().unwrap().status(), 200);
+    assert_eq!(warnings_about("`plain-attach`"), 0, "no resend yet");
+    three_resends(&plain, &server, &valid);
+    // A clone on another plain agent is the same middleware: no second warning.
+    three_resends(&agent(&auth.clone()), &server, &valid);
+    assert_eq!(script.refreshes(), 6, "six resends went out");
+    assert_eq!(warnings_about("`plain-attach`"), 1);
+    assert!(
+        WARNINGS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.contains("auth.agent(config)"))
+    );
+
+    // Another middleware warns for itself; one built into its agent never does.
+    let other = AuthMiddleware::new(Scripted::new(ClientInfo::new("second-plain", "s"), &script));
+    three_resends(&agent(&other), &server, &valid);
+    assert_eq!(warnings_about("`second-plain`"), 1);
+    let bound = AuthMiddleware::new(Scripted::new(ClientInfo::new("bound-agent", "s"), &script));
+    three_resends(&bound.agent(ureq::Agent::config_builder()), &server, &valid);
+    assert_eq!(warnings_about("`bound-agent`"), 0);
+}

@@ -23,6 +23,7 @@ mod replay;
 mod resolve;
 
 use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ureq::http::{HeaderMap, Request, Response};
@@ -53,7 +54,8 @@ use replay::{FirstBody, Limits, Replay};
 /// Build the agent with [`AuthMiddleware::agent`] so that what the middleware sends itself
 /// (a resend, a redirect hop) uses the agent's own settings. With a plain
 /// `.middleware(auth)`, those go out with the builder's settings instead: a 30 s connect
-/// timeout, a 120 s wait for the response head, ureq's other defaults, 10 redirects.
+/// timeout, a 120 s wait for the response head, ureq's other defaults (no proxy, the
+/// default TLS roots), 10 redirects; the first time that happens, a warning is logged.
 ///
 /// ```
 /// # use en_core_auth::base::doc_fixture::Static;
@@ -108,6 +110,25 @@ pub(crate) struct Route {
     status_as_error: bool,
     max_redirects: u32,
     redirects_error: bool,
+    /// The route of a plain `.middleware(auth)`: an agent the middleware made itself,
+    /// without the caller's proxy, TLS roots or timeouts. Its first use is logged.
+    fallback: bool,
+    /// Whether that warning was given (once per middleware, its clones included).
+    warned: AtomicBool,
+}
+
+impl Route {
+    /// Logs, the first time only, that a request went out on the fallback route.
+    fn note_use(&self, client_id: &str) {
+        if self.fallback && !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "the AuthMiddleware of client `{client_id}` resent a request (or followed a \
+                 redirect) on an agent of its own, without your agent's proxy, TLS roots or \
+                 timeouts, because it was attached with `.middleware(auth)`; build the agent \
+                 with `auth.agent(config)` to have its settings used"
+            );
+        }
+    }
 }
 
 impl Route {
@@ -150,6 +171,8 @@ impl Route {
             status_as_error: config.http_status_as_error(),
             max_redirects: config.max_redirects(),
             redirects_error: config.max_redirects_will_error(),
+            fallback: false,
+            warned: AtomicBool::new(false),
         }
     }
 }
