@@ -46,6 +46,7 @@ pub enum ClientAuth {
     /// `private_key_jwt`: a short-lived JWT signed with the client's private key
     /// (RFC 7523). Needs the `jwt` feature.
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     PrivateKeyJwt(PrivateKeyJwt),
 }
 
@@ -152,6 +153,7 @@ pub(crate) fn form_urlencode(text: &str) -> String {
 }
 
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use private_key_jwt::PrivateKeyJwt;
 
 #[cfg(feature = "jwt")]
@@ -183,6 +185,7 @@ mod private_key_jwt {
     /// assert!(format!("{jwt:?}").contains("key-2026"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     #[derive(Clone)]
     pub struct PrivateKeyJwt {
         key: EncodingKey,

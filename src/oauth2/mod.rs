@@ -111,9 +111,11 @@ mod revocation;
 
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use client_auth::PrivateKeyJwt;
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use jwt_bearer::JwtBearer;

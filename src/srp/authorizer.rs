@@ -399,6 +399,7 @@ impl SrpAuthorizer {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> SrpAuthorizer {
         self.issuer = Some(issuer.into().trim_end_matches('/').to_owned());
         self.id_tokens = None;
@@ -421,6 +422,7 @@ impl SrpAuthorizer {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn issuer(&self) -> String {
         if let Some(issuer) = &self.issuer {
             return issuer.clone();
@@ -1492,6 +1494,32 @@ mod tests {
             login.authorize().unwrap_err().kind(),
             ErrorKind::Configuration
         );
+    }
+
+    /// `with_endpoint` keeps its `-> Self` signature (callers chain it); a bad URL is a
+    /// Configuration error at the first use, whichever call that is, before anything is sent.
+    #[test]
+    fn a_bad_endpoint_is_a_configuration_error_at_the_first_use() {
+        for url in [
+            "not a url",
+            "ftp://cognito.example.com/",
+            "https://user:pw@cognito.example.com/",
+            "http://cognito.example.com/",
+        ] {
+            let login = || {
+                SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p")
+                    .unwrap()
+                    .with_endpoint(url)
+            };
+            let token = Token::new("a").with_refresh_token("r");
+            let kinds = [
+                login().authorize().map(|_| ()),
+                login().refresh(&token).map(|_| ()),
+                login().revoke(&token),
+            ]
+            .map(|result| result.unwrap_err().kind());
+            assert_eq!(kinds, [ErrorKind::Configuration; 3], "{url}");
+        }
     }
 
     #[test]

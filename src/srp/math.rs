@@ -1,5 +1,6 @@
 //! The SRP-6a arithmetic of Cognito's `USER_SRP_AUTH` flow, byte for byte as Cognito, AWS's
-//! JavaScript SDK and pycognito compute it. Pure: no I/O, no clock (the caller passes the
+//! JavaScript SDK and pycognito compute it. Public with the `testing` feature only, and
+//! outside the semver promise: its signatures carry num-bigint's types. Pure: no I/O, no clock (the caller passes the
 //! time), randomness only in [`SrpClient::generate`] and [`SrpServer::generate`].
 //!
 //! The flow, from the client's side:
