@@ -1550,14 +1550,17 @@ fn one_server_serves_many_threads_at_once() {
     fn shareable<T: Send + Sync>(_: &T) {}
     let idp = idp();
     shareable(&idp);
-    // One request is held up by a delay; the others are served meanwhile.
-    idp.fail_next(1, Fault::Delay(Duration::from_millis(300)));
+    // Each of the 8 requests is held until all 8 are being served at once: a server that
+    // handles one at a time never gets there, and answers 503 after the rendezvous' wait.
+    idp.fail_next(8, Fault::Rendezvous(8));
     std::thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(|| assert_eq!(client_credentials_post(&idp).status, 200));
         }
     });
     assert_eq!(idp.requests(Operation::Token), 8);
+    // Served normally afterwards.
+    assert_eq!(client_credentials_post(&idp).status, 200);
 }
 
 /// A small deterministic generator, so a failure replays.

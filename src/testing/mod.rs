@@ -793,6 +793,11 @@ impl State {
         if let Some(fault) = self.faults.record(op) {
             match fault {
                 Fault::Delay(delay) => std::thread::sleep(delay),
+                Fault::Rendezvous(parties) => {
+                    if !self.faults.rendezvous(parties, faults::RENDEZVOUS_WAIT) {
+                        return fault_reply(op, Fault::Status(503));
+                    }
+                }
                 fault => return fault_reply(op, fault),
             }
         }
