@@ -689,4 +689,26 @@ mod tests {
             [format!("get {url} tok1 #1"), format!("get {url} tok2 #2")]
         );
     }
+
+    /// The defaults the README promises for a plain `.middleware(auth)`: bodies kept for a
+    /// resend up to 64 KiB and sent sized up to 16 MiB; resends and hops on an agent with a
+    /// 30 s connect timeout and 120 s for the response head, 10 redirects, statuses as
+    /// errors; and that route is the fallback one, warned about.
+    #[test]
+    fn the_documented_defaults_hold() {
+        let auth = AuthMiddleware::new(crate::base::doc_fixture::Static::new());
+        let inner = &auth.inner;
+        assert_eq!(inner.limits.replay, 64 * 1024);
+        assert_eq!(inner.limits.buffered, 16 * 1024 * 1024);
+        let route = &inner.route;
+        let timeouts = route.agent.config().timeouts();
+        assert_eq!(timeouts.connect, Some(Duration::from_secs(30)));
+        assert_eq!(timeouts.recv_response, Some(Duration::from_secs(120)));
+        assert_eq!(route.max_redirects, 10);
+        assert!(route.status_as_error);
+        assert!(route.fallback);
+        // An agent built by the middleware has its own route, which is not.
+        let config = ureq::Agent::config_builder().build();
+        assert!(!Route::copying(&config).fallback);
+    }
 }
