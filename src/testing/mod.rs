@@ -724,7 +724,7 @@ pub(crate) struct State {
     pub(crate) cognito_settings: cognito::PoolSettings,
     pub(crate) cognito: cognito::PoolState,
     pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
-    /// Browser and device logins in progress (issue 12).
+    /// Browser and device logins in progress.
     pub(crate) logins: Mutex<interactive::Logins>,
 }
 
@@ -1284,7 +1284,7 @@ impl LocalIdp {
     }
 }
 
-/// A person's logins (issue 12): the authorization endpoint, the device authorization
+/// A person's logins: the authorization endpoint, the device authorization
 /// endpoint and the revocation endpoint, with hooks in place of the pages a person would
 /// use.
 impl LocalIdp {
