@@ -47,8 +47,8 @@ const MAX_CHALLENGES: usize = 8;
 /// `token_use` = `id` and `exp`. The issuer is the pool's,
 /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, also when
 /// [`with_endpoint`](Self::with_endpoint) names another AWS host (a VPC or FIPS endpoint);
-/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp` built with
-/// `cognito_issuer(true)`) is taken to issue as `<endpoint>/<pool id>`;
+/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp`, which
+/// issues so by default) is taken to issue as `<endpoint>/<pool id>`;
 /// `with_issuer` sets it explicitly. A token that fails is a
 /// [`MalformedResponse`](ErrorKind::MalformedResponse) error, not
 /// [`CredentialsRejected`](ErrorKind::CredentialsRejected): the answer cannot be trusted,

@@ -11,11 +11,12 @@ mod device;
 // The SRP arithmetic takes and returns num-bigint's `BigUint`: public, it would make every
 // num-bigint upgrade a breaking change. So it is crate-private, and shown only with the
 // `testing` feature (for known-answer tests and benchmarks; not covered by semver there).
-// Its doc examples run with `testing` only: rustdoc would run them on the private module.
+// Its doc examples are wrapped in `#[cfg(feature = "testing")]`, since rustdoc runs the
+// examples of private modules too, where they could not name it.
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod math;
-#[cfg(all(not(feature = "testing"), not(doctest)))]
+#[cfg(not(feature = "testing"))]
 #[allow(dead_code)] // the server side and the constants serve `testing` and the tests
 pub(crate) mod math;
 
