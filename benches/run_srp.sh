@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
 
-cargo bench --bench srp_login -- "$@" | tee /dev/stderr | grep -E '^srp (first|second) login in a fresh process' >"$target_dir/srp_table_build.txt" || true
+cargo bench --features testing --bench srp_login -- "$@" | tee /dev/stderr | grep -E '^srp (first|second) login in a fresh process' >"$target_dir/srp_table_build.txt" || true
 
 pycognito_line=""
 if [[ -n "${EN_CORE_AUTH_PYTHON:-}" ]]; then

@@ -28,10 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One middleware, cloned into the agent: the clone shares the token, so `auth` below
     // reports what the agent did.
     let auth = AuthMiddleware::new(grant);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
     for call in 1..=3 {
         let body = agent

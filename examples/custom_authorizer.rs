@@ -110,10 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let authorizer =
         WeatherAuthorizer::new(ClientInfo::new("weather-app", "api-key-123"), server.url());
     let auth = AuthMiddleware::new(authorizer);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
     let forecast = |label: &str| -> Result<(), Box<dyn std::error::Error>> {
         let body = agent

@@ -26,9 +26,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Shared with the "phone" that approves the device login.
     let idp = Arc::new(
         LocalIdp::builder()
-            // Tokens issued as a pool does (`<url>/<pool id>`), the issuer SrpAuthorizer
-            // derives from a non-AWS endpoint to verify ID tokens.
-            .cognito_issuer(true)
             .pool_id(POOL)
             .client("demo-service", Some("demo-service-secret"))
             .client("demo-app", None)
@@ -45,10 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== OAuth2 client credentials");
     let client = ClientInfo::new("demo-service", "demo-service-secret").with_api_key("demo-key");
     let auth = AuthMiddleware::new(ClientCredentials::new(client, idp.token_url())?);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     let call = |what: &str| -> Result<(), Box<dyn std::error::Error>> {
         let status = agent.get(&api).call()?.status();
         log(format!(
@@ -75,10 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let login = SrpAuthorizer::new(ClientInfo::new("demo-app", ""), POOL, "alice", "Passw0rd!")?
         .with_endpoint(idp.url());
     let auth = AuthMiddleware::builder(login).use_id_token().build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     let srp_call = |what: &str| -> Result<(), Box<dyn std::error::Error>> {
         let status = agent.get(&api).call()?.status();
         log(format!(
@@ -103,10 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?
     .with_endpoint(idp.url());
     let auth = AuthMiddleware::new(wrong);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth)
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     match agent.get(&api).call() {
         Ok(response) => {
             return Err(format!("a wrong password was accepted: {}", response.status()).into());
@@ -136,10 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         });
     let auth = AuthMiddleware::new(login);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth)
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     let status = agent.get(&api).call()?.status();
     log(format!(
         "{:<36} -> {status}  (device code polls and token requests so far: {})",

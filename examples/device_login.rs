@@ -45,10 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         });
     let auth = AuthMiddleware::new(login);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
     let answer = agent
         .get(&idp.protected_url())

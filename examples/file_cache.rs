@@ -35,10 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let auth = AuthMiddleware::builder(authorizer)
             .token_store(store)
             .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .middleware(auth)
-            .build()
-            .into();
+        let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
         let status = agent.get(idp.protected_url()).call()?.status();
         println!(

@@ -17,9 +17,6 @@ const POOL: &str = "us-east-1_Local";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let idp = LocalIdp::builder()
-        // Tokens issued as a pool does (`<url>/<pool id>`), the issuer SrpAuthorizer
-        // derives from a non-AWS endpoint to verify ID tokens.
-        .cognito_issuer(true)
         .pool_id(POOL)
         // A public app client (no secret), as mobile and desktop apps have. With a secret,
         // pass it in ClientInfo and the authorizer sends SECRET_HASH.
@@ -35,10 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?
     .with_endpoint(idp.url());
     let auth = AuthMiddleware::builder(login).use_id_token().build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(auth.clone())
-        .build()
-        .into();
+    let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
     let body = agent
         .get(idp.protected_url())

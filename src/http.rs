@@ -246,8 +246,8 @@ impl HttpClient {
     ///
     /// Why not one timeout for the whole request: with one set, ureq resolves every host
     /// name on a new thread, so that resolution can be cut short; that thread cost about
-    /// 20 µs of CPU per token request, more than the rest of the request (BENCHMARKS.md,
-    /// issue 14). Name resolution is bounded by the system resolver's own timeouts instead.
+    /// 20 µs of CPU per token request, more than the rest of the request (BENCHMARKS.md).
+    /// Name resolution is bounded by the system resolver's own timeouts instead.
     ///
     /// ```
     /// use std::time::Duration;

@@ -16,13 +16,15 @@
 //!
 //! let client = ClientInfo::new("my-client", "my-secret").with_api_key("my-key");
 //! let auth = AuthMiddleware::new(ClientCredentials::new(client, "https://idp.example.com/oauth2/token")?);
-//! let agent: ureq::Agent = ureq::Agent::config_builder().middleware(auth.clone()).build().into();
+//! let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 //! let body = agent.get("https://api.example.com/orders").call()?.body_mut().read_to_string()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Every request through `agent` now carries `Authorization: Bearer <token>` and
-//! `X-Api-Key: my-key`.
+//! `X-Api-Key: my-key`. Your own settings (proxy, TLS roots, timeouts, user agent) go on
+//! the config builder handed to [`AuthMiddleware::agent`], and apply to the requests the
+//! middleware sends itself too.
 //!
 //! ## What the middleware does for you
 //!
@@ -45,7 +47,9 @@
 //!   [`AuthMiddlewareBuilder::allow_insecure_http`](base::AuthMiddlewareBuilder::allow_insecure_http).
 //! - **Your agent's settings apply to its resends.** Build the agent with
 //!   [`AuthMiddleware::agent`] and the requests the middleware sends itself (a resend, a
-//!   redirect hop) use its user agent, proxy, TLS, timeouts and redirect limit.
+//!   redirect hop) use its user agent, proxy, TLS, timeouts and redirect limit. Attached
+//!   with a plain `.middleware(auth)`, it cannot read the agent's settings: those requests
+//!   go out on an agent of its own with ureq's defaults (and a warning is logged once).
 //! - **Your agent's error form is kept.** A `401` is handled whether your agent reports
 //!   statuses as `Err(ureq::Error::StatusCode)` (the default) or as responses.
 //!
@@ -123,7 +127,8 @@
 //! | (default) | everything above but the items below; no JWT crypto backend |
 //! | `jwt` | jsonwebtoken's `rust_crypto` backend, for signing and verifying JWTs |
 //! | `testing` | `testing::LocalIdp`, the local identity provider (implies `jwt`) |
-//! | `cli` | the `en-core-auth` command-line tool |
+//! | `redis` | `store::RedisStore`: one token for a fleet, in Redis or Valkey |
+//! | `cli` | the `en-core-auth` command-line tool (implies `redis` and `jwt`) |
 //!
 //! ## Security
 //!
@@ -137,6 +142,8 @@
 //! - No `unsafe`; nothing that comes from the network or the user is unwrapped.
 
 #![forbid(unsafe_code)]
+// docs.rs builds with every feature and `--cfg docsrs`: feature-gated items get a badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::all)]
 // Nothing that comes from the network or the user may panic the caller's program.
@@ -157,6 +164,7 @@ pub mod oauth2;
 pub mod srp;
 pub mod store;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub use base::{AuthMiddleware, Authorizer};

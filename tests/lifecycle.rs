@@ -262,14 +262,11 @@ fn thirty_two_threads_against_a_failing_provider_make_at_most_two_calls() {
         "{} provider calls for 32 callers",
         calls.load(Ordering::SeqCst)
     );
-    let before = calls.load(Ordering::SeqCst);
-    let again = together(&auth, 32);
-    assert!(again.iter().all(|r| *r == Err(ErrorKind::Server)));
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        before,
-        "callers just after are answered from the remembered failure"
-    );
+    // That callers just after are answered from the remembered failure, without a call,
+    // depends on arriving within its back-off (0.75 to 1 s of real time here), which a
+    // loaded machine need not keep: the lifecycle's own test proves it with its clock
+    // stopped (src/base/lifecycle/tests.rs,
+    // thirty_two_threads_against_a_failing_provider_cause_one_call_then_none).
 }
 
 #[test]

@@ -362,7 +362,13 @@ fn token_lifetime_is_enforced_by_the_protected_resource() {
 
 #[test]
 fn discovery_and_jwks_let_a_verifier_check_tokens() {
-    let idp = idp();
+    // An OAuth2-style issuer (the URL itself); the default, a pool's, is the next test's.
+    let idp = LocalIdp::builder()
+        .client("confidential", Some(SECRET))
+        .cognito_issuer(false)
+        .start()
+        .unwrap();
+    assert_eq!(idp.issuer(), idp.url());
     for path in [
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
@@ -400,10 +406,10 @@ fn discovery_and_jwks_let_a_verifier_check_tokens() {
 
 #[test]
 fn a_cognito_style_issuer_serves_discovery_and_jwks_under_the_pool_id() {
+    // The default.
     let idp = LocalIdp::builder()
         .pool_id("eu-west-1_Pool")
         .client("confidential", Some(SECRET))
-        .cognito_issuer(true)
         .start()
         .unwrap();
     assert_eq!(idp.issuer(), format!("{}/eu-west-1_Pool", idp.url()));
@@ -1265,30 +1271,25 @@ fn refresh_token_auth_renews_without_a_new_refresh_token() {
 
 // ---------------------------------------------------------------- the example server
 
-#[test]
-fn the_example_server_prints_its_url_and_serves() {
+/// `examples/local_idp` started with `args`, and the URL it prints; `None` when the example
+/// is not built (`cargo test` builds examples; `cargo test --test local_idp` alone does
+/// not), which fails instead when peers are required.
+fn example_server(args: &[&str]) -> Option<(std::process::Child, String)> {
     // Cargo builds examples next to the test binaries' `deps` directory.
     let exe = std::env::current_exe().unwrap();
     let examples = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = examples.join(format!("local_idp{}", std::env::consts::EXE_SUFFIX));
     if !path.exists() {
-        // `cargo test` builds examples; `cargo test --test local_idp` alone does not.
         assert!(
             std::env::var("EN_CORE_AUTH_REQUIRE_PEERS").as_deref() != Ok("1"),
             "the example is not built: {}",
             path.display()
         );
         eprintln!("skipped: the example is not built; run the whole suite");
-        return;
+        return None;
     }
     let mut child = std::process::Command::new(path)
-        .args(["--port", "0", "--client-id", "cli", "--client-secret", "cs"])
-        .args([
-            "--user",
-            "alice:Pass:w0rd!",
-            "--user",
-            "bob:Pw0rd!:FORCE_CHANGE_PASSWORD",
-        ])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1299,8 +1300,27 @@ fn the_example_server_prints_its_url_and_serves() {
     let url = first
         .trim()
         .strip_prefix("listening on ")
-        .unwrap()
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
+    Some((child, url))
+}
+
+#[test]
+fn the_example_server_prints_its_url_and_serves() {
+    let Some((mut child, url)) = example_server(&[
+        "--port",
+        "0",
+        "--client-id",
+        "cli",
+        "--client-secret",
+        "cs",
+        "--user",
+        "alice:Pass:w0rd!",
+        "--user",
+        "bob:Pw0rd!:FORCE_CHANGE_PASSWORD",
+    ]) else {
+        return;
+    };
     let reply = into_reply(agent().post(&format!("{url}/oauth2/token")).send_form([
         ("grant_type", "client_credentials"),
         ("client_id", "cli"),
@@ -1331,6 +1351,55 @@ fn the_example_server_prints_its_url_and_serves() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(login.json()["ChallengeName"], "NEW_PASSWORD_REQUIRED");
     assert_eq!(alice.status, 200, "{}", alice.text);
+}
+
+/// What the CLI (or any client) needs of the example: several app clients, SRP users with
+/// MFA, and ID tokens that `SrpAuthorizer` verifies with its defaults.
+#[test]
+fn the_example_server_takes_several_clients_and_srp_users() {
+    use en_core_auth::srp::SrpAuthorizer;
+    use en_core_auth::{Authorizer, ClientInfo};
+    let Some((mut child, url)) = example_server(&[
+        "--port",
+        "0",
+        "--pool-id",
+        "eu-west-1_Example",
+        "--client",
+        "mobile-app",
+        "--client",
+        "backend:s3cret",
+        "--user",
+        "alice:Passw0rd!",
+        "--user",
+        "dave:D4ve!",
+        "--totp",
+        "dave:12345678901234567890",
+    ]) else {
+        return;
+    };
+    let login = |client: ClientInfo, user: &str, password: &str| {
+        SrpAuthorizer::new(client, "eu-west-1_Example", user, password)
+            .unwrap()
+            .with_endpoint(&url)
+    };
+    let public = login(ClientInfo::new("mobile-app", ""), "alice", "Passw0rd!").authorize();
+    let secret = login(ClientInfo::new("backend", "s3cret"), "alice", "Passw0rd!").authorize();
+    let wrong_secret = login(ClientInfo::new("backend", "nope"), "alice", "Passw0rd!").authorize();
+    let mfa = login(ClientInfo::new("mobile-app", ""), "dave", "D4ve!")
+        .with_challenge_handler(|challenge: &en_core_auth::srp::Challenge| {
+            assert_eq!(challenge.name(), "SOFTWARE_TOKEN_MFA");
+            Ok(totp_code(b"12345678901234567890", SystemTime::now()))
+        })
+        .authorize();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(public.unwrap().id_token().is_some());
+    assert!(secret.unwrap().id_token().is_some());
+    assert_eq!(
+        wrong_secret.unwrap_err().kind(),
+        en_core_auth::ErrorKind::CredentialsRejected
+    );
+    assert!(mfa.unwrap().id_token().is_some());
 }
 
 // ---------------------------------------------------------------- private_key_jwt
@@ -1481,14 +1550,17 @@ fn one_server_serves_many_threads_at_once() {
     fn shareable<T: Send + Sync>(_: &T) {}
     let idp = idp();
     shareable(&idp);
-    // One request is held up by a delay; the others are served meanwhile.
-    idp.fail_next(1, Fault::Delay(Duration::from_millis(300)));
+    // Each of the 8 requests is held until all 8 are being served at once: a server that
+    // handles one at a time never gets there, and answers 503 after the rendezvous' wait.
+    idp.fail_next(8, Fault::Rendezvous(8));
     std::thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(|| assert_eq!(client_credentials_post(&idp).status, 200));
         }
     });
     assert_eq!(idp.requests(Operation::Token), 8);
+    // Served normally afterwards.
+    assert_eq!(client_credentials_post(&idp).status, 200);
 }
 
 /// A small deterministic generator, so a failure replays.

@@ -21,8 +21,16 @@
 //!   advisory window, plus the first, plus one per injected fault and one per fallback
 //!   login after a refresh that failed, themselves no more than the faults; "refresh on
 //!   every request" and a thundering herd of renewals break it);
-//! - most requests succeed, and once the faults stop the service gets a token again by
-//!   itself: a failure remembered for a back-off never wedges it.
+//! - tokens reach `/protected` expired only after a refresh failed in the token's last
+//!   stretch (at most once per thread for each) plus a small constant for requests held up
+//!   on the way: a lifecycle that renews only after a `401` breaks it (and its 401s reach
+//!   callers, and its outages break the next bound);
+//! - the service works (some request succeeds) in at least 70 % of the run, counted in
+//!   100 ms slots (a remembered failure answers callers at once, so request counts would
+//!   weigh outages many times over); measured 83 to 85 % for oauth2 and 100 % for srp on a
+//!   loaded 2-core machine (load 17);
+//! - once the faults stop the service gets a token again by itself: a failure remembered
+//!   for a back-off never wedges it.
 
 #![cfg(feature = "testing")]
 
@@ -30,14 +38,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use en_core_auth::base::RefreshThresholds;
 use en_core_auth::http::{HttpClient, RetryPolicy};
 use en_core_auth::oauth2::ClientCredentials;
 use en_core_auth::srp::SrpAuthorizer;
 use en_core_auth::testing::{Fault, LocalIdp, Operation};
-use en_core_auth::{AuthMiddleware, ClientInfo, Error, ErrorKind};
+use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
 use parking_lot::Mutex;
 
 const POOL: &str = "us-east-1_Soak";
@@ -98,6 +106,55 @@ struct Service {
     /// The identity-provider operation that happens exactly once per token issued.
     issuing: Operation,
     tally: Tally,
+    /// Refreshes that failed while the token was still valid but in its mandatory margin.
+    late_failures: Arc<AtomicUsize>,
+}
+
+/// The service's authorizer, watched: counts the refreshes that fail in the token's last
+/// stretch (its mandatory margin, token still valid). Only after such a failure do the
+/// callers waiting for it go on with the old token, which may then expire on its way to
+/// the server; a lifecycle that renews only after a 401 never refreshes a valid token.
+struct Watched {
+    inner: Box<dyn Authorizer>,
+    margin: Duration,
+    late_failures: Arc<AtomicUsize>,
+}
+
+impl Watched {
+    fn new(inner: impl Authorizer + 'static, ttl: Duration) -> (Watched, Arc<AtomicUsize>) {
+        let late_failures = Arc::new(AtomicUsize::new(0));
+        let watched = Watched {
+            inner: Box::new(inner),
+            margin: RefreshThresholds::default().mandatory_for(ttl),
+            late_failures: Arc::clone(&late_failures),
+        };
+        (watched, late_failures)
+    }
+}
+
+impl Authorizer for Watched {
+    fn client_info(&self) -> &ClientInfo {
+        self.inner.client_info()
+    }
+    fn authorize(&mut self) -> Result<Token, Error> {
+        self.inner.authorize()
+    }
+    fn expired(&self, token: &Token) -> bool {
+        self.inner.expired(token)
+    }
+    fn expiry_by_time_only(&self) -> bool {
+        self.inner.expiry_by_time_only()
+    }
+    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        let left = token
+            .expires_at()
+            .and_then(|at| at.duration_since(SystemTime::now()).ok());
+        let result = self.inner.refresh(token);
+        if result.is_err() && left.is_some_and(|left| left <= self.margin) {
+            self.late_failures.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
 }
 
 #[derive(Default)]
@@ -106,18 +163,27 @@ struct Tally {
     typed_errors: Mutex<BTreeMap<String, usize>>,
     unexpected: Mutex<Vec<String>>,
     injected: AtomicUsize,
+    /// The run cut into slots of [`SLOT`]: for each slot in which a request started,
+    /// whether one of them succeeded. A failure remembered for a back-off is answered at
+    /// once, so failed requests far outnumber successful ones while it lasts; slots measure
+    /// the share of the run the service worked, whatever the request rate.
+    slots: Mutex<BTreeMap<u128, bool>>,
 }
+
+/// The length of a [`Tally::slots`] slot.
+const SLOT: Duration = Duration::from_millis(100);
 
 impl Service {
     /// Calls `/protected` until `deadline`, sorting every outcome.
-    fn client_loop(&self, deadline: Instant) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .middleware(self.auth.clone())
-            .build()
-            .into();
+    fn client_loop(&self, started: Instant, deadline: Instant) {
+        let agent = self.auth.agent(ureq::Agent::config_builder());
         let url = self.idp.protected_url();
         while Instant::now() < deadline {
-            match agent.get(&url).call() {
+            let slot = started.elapsed().as_millis() / SLOT.as_millis();
+            let outcome = agent.get(&url).call();
+            let ok = matches!(&outcome, Ok(reply) if reply.status() == 200);
+            *self.tally.slots.lock().entry(slot).or_default() |= ok;
+            match outcome {
                 Ok(reply) if reply.status() == 200 => {
                     self.tally.ok.fetch_add(1, Ordering::Relaxed);
                 }
@@ -184,44 +250,18 @@ impl Service {
 
     /// Checks the outcomes and the token-request bounds; returns a one-line summary.
     fn check(&self, elapsed: Duration) -> String {
-        let unexpected = self.tally.unexpected.lock();
-        assert!(
-            unexpected.is_empty(),
-            "{}: {} requests ended neither in 200 nor in a typed error, first: {:?}",
-            self.name,
-            unexpected.len(),
-            unexpected.iter().take(5).collect::<Vec<_>>()
-        );
         let ok = self.tally.ok.load(Ordering::Relaxed);
-        let errors: usize = self.tally.typed_errors.lock().values().sum();
-        // A renewal that fails with no usable token left is remembered for a back-off (about
-        // 1 s, doubling while failures go on) and callers get its error at once, by design:
-        // the provider is not asked again per caller. With 2-second tokens and a fault every
-        // renewal period that is a sizeable share of the run, so the bound is loose; what
-        // matters is below: the provider sees few requests, and the service recovers.
-        assert!(
-            4 * ok > ok + errors,
-            "{}: {ok} successes and {errors} errors: most requests should succeed",
-            self.name
-        );
-        let recovered = recovers(&self.auth);
-        assert!(
-            recovered.is_ok(),
-            "{}: no token once the faults stopped: {recovered:?}",
-            self.name
-        );
-
         let issued = self.idp.requests(self.issuing);
         let injected = self.tally.injected.load(Ordering::SeqCst);
         let logins = self.auth.token_requests().authorize;
-        // A login after the first happens only when a refresh failed, and only faults make
-        // refreshes fail.
-        assert!(
-            logins >= 1 && logins as usize <= 1 + injected,
-            "{}: {logins} logins with {injected} injected faults",
-            self.name
-        );
-        let fallback_logins = logins as usize - 1;
+        let rejected = self.idp.rejected_protected_requests();
+        let late_failures = self.late_failures.load(Ordering::SeqCst);
+        // Each late failure may send every thread off with the old token once.
+        let expired_bound = late_failures * self.threads + EXPIRED_SLACK;
+        let (slots, served) = {
+            let slots = self.tally.slots.lock();
+            (slots.len(), slots.values().filter(|ok| **ok).count())
+        };
         let ttl = self.ttl.as_secs_f64();
         let elapsed_s = elapsed.as_secs_f64();
         // Requests succeeded throughout, each token lives `ttl`: the run needed at least this
@@ -230,29 +270,73 @@ impl Service {
         // One renewal per period, the first token, one for a renewal in flight at the end,
         // the failed request of each injected fault, and the fallback logins.
         let period = self.renewal_period().as_secs_f64();
+        let fallback_logins = (logins as usize).saturating_sub(1);
         let upper = (elapsed_s / period).floor() as usize + 2 + injected + fallback_logins;
-        assert!(
-            issued >= lower,
-            "{}: {issued} token requests in {elapsed_s:.1} s of {ttl} s tokens; at least {lower} needed",
-            self.name
-        );
-        assert!(
-            issued <= upper,
-            "{}: {issued} token requests in {elapsed_s:.1} s of {ttl} s tokens with {injected} \
-             injected faults; at most {upper} expected",
-            self.name
-        );
-        format!(
-            "{}: {ok} ok, typed errors {:?}, {issued} {:?} requests (bounds {lower}..={upper}), \
-             {injected} faults injected, {} tokens rejected at /protected, authorizer calls {:?}",
+        let summary = format!(
+            "{}: {ok} ok, typed errors {:?}, {served} of {slots} slots of {SLOT:?} served, \
+             {issued} {:?} requests (bounds {lower}..={upper}), {injected} faults injected, \
+             {rejected} expired or refused tokens seen at /protected (at most {expired_bound}: \
+             {late_failures} refreshes failed in the mandatory margin), authorizer calls {:?}",
             self.name,
             self.tally.typed_errors.lock(),
             self.issuing,
-            self.idp.rejected_protected_requests(),
             self.auth.token_requests()
-        )
+        );
+
+        let unexpected = self.tally.unexpected.lock();
+        assert!(
+            unexpected.is_empty(),
+            "{summary}\n{} requests ended neither in 200 nor in a typed error, first: {:?}",
+            unexpected.len(),
+            unexpected.iter().take(5).collect::<Vec<_>>()
+        );
+        // Renewed ahead of expiry, a token reaches /protected expired only when its renewal
+        // failed in its last stretch (an injected fault) and waiting callers went on with it,
+        // or when a request was held up past the mandatory margin on its way. A lifecycle
+        // that renews only after a 401 sends an expired token at every expiry.
+        assert!(
+            rejected <= expired_bound,
+            "{summary}\nmore tokens reached /protected expired than the faults explain"
+        );
+        // A renewal that fails with no usable token left is remembered for a back-off (about
+        // 1 s, doubling while failures go on), and callers get its error at once, by design.
+        // Faults meet renewals ahead of expiry, which are retried while the token is valid,
+        // so a working lifecycle keeps the service up for most of the run.
+        assert!(
+            served * 100 >= slots * MIN_SERVED_PERCENT,
+            "{summary}\nthe service worked in fewer than {MIN_SERVED_PERCENT} % of the slots"
+        );
+        drop(unexpected);
+        let recovered = recovers(&self.auth);
+        assert!(
+            recovered.is_ok(),
+            "{summary}\nno token once the faults stopped: {recovered:?}"
+        );
+        // A login after the first happens only when a refresh failed, and only faults make
+        // refreshes fail.
+        assert!(
+            logins >= 1 && logins as usize <= 1 + injected,
+            "{summary}\n{logins} logins with {injected} injected faults"
+        );
+        assert!(
+            issued >= lower,
+            "{summary}\n{issued} token requests in {elapsed_s:.1} s of {ttl} s tokens; at least {lower} needed"
+        );
+        assert!(
+            issued <= upper,
+            "{summary}\n{issued} token requests in {elapsed_s:.1} s of {ttl} s tokens with \
+             {injected} injected faults; at most {upper} expected"
+        );
+        summary
     }
 }
+
+/// Expired tokens at /protected beyond the injected faults: requests held up on a loaded
+/// machine past the mandatory margin on their way to the server.
+const EXPIRED_SLACK: usize = 3;
+
+/// The share of the run (in [`SLOT`]s) in which some request must have succeeded.
+const MIN_SERVED_PERCENT: usize = 70;
 
 /// Once the faults have stopped, the next attempt after the remembered failure's back-off
 /// (at most 30 s) gets a token: a back-off never wedges the service.
@@ -280,6 +364,7 @@ fn oauth2_service() -> Arc<Service> {
     )
     .unwrap()
     .with_http_client(http());
+    let (grant, late_failures) = Watched::new(grant, ttl);
     Arc::new(Service {
         name: "oauth2",
         idp,
@@ -288,6 +373,7 @@ fn oauth2_service() -> Arc<Service> {
         threads: 5,
         issuing: Operation::Token,
         tally: Tally::default(),
+        late_failures,
     })
 }
 
@@ -305,6 +391,7 @@ fn srp_service() -> Arc<Service> {
         .unwrap()
         .with_endpoint(idp.url())
         .with_http_client(http());
+    let (login, late_failures) = Watched::new(login, ttl);
     Arc::new(Service {
         name: "srp",
         idp,
@@ -314,6 +401,7 @@ fn srp_service() -> Arc<Service> {
         // A login and a refresh each make exactly one InitiateAuth.
         issuing: Operation::InitiateAuth,
         tally: Tally::default(),
+        late_failures,
     })
 }
 
@@ -330,7 +418,9 @@ fn many_threads_short_tokens_and_faults() {
     for service in &services {
         for _ in 0..service.threads {
             let service = Arc::clone(service);
-            clients.push(thread::spawn(move || service.client_loop(deadline)));
+            clients.push(thread::spawn(move || {
+                service.client_loop(started, deadline)
+            }));
         }
         let (service, stop) = (Arc::clone(service), Arc::clone(&stop));
         injectors.push(thread::spawn(move || service.inject_loop(deadline, &stop)));

@@ -147,6 +147,12 @@ impl OnATerminal {
     fn start(idp: &LocalIdp, cache: &Path, script: &str) -> Option<OnATerminal> {
         use std::io::Read;
         if Command::new("script").arg("--version").output().is_err() {
+            // `.ci/test` installs it; a skip there would leave these promises untested.
+            assert!(
+                std::env::var("EN_CORE_AUTH_REQUIRE_PEERS").as_deref() != Ok("1"),
+                "EN_CORE_AUTH_REQUIRE_PEERS=1 but `script` (util-linux; Debian: bsdutils) is \
+                 missing: the terminal tests cannot run"
+            );
             eprintln!("skipped: no `script` to give the CLI a terminal");
             return None;
         }

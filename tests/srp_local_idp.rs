@@ -439,6 +439,7 @@ fn the_issuer_can_be_given_when_the_endpoint_does_not_say_it() {
     // A LocalIdp that issues as its bare URL: the derived `<endpoint>/<pool id>` is wrong,
     // and the login fails closed until the issuer is given.
     let idp = LocalIdp::builder()
+        .cognito_issuer(false)
         .pool_id(POOL)
         .client("public-client", None)
         .user("alice", "Passw0rd!")
@@ -446,6 +447,41 @@ fn the_issuer_can_be_given_when_the_endpoint_does_not_say_it() {
         .unwrap();
     let error = alice(&idp).authorize().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::MalformedResponse);
+    // The error says what was expected, what came, and what to change.
+    let message = error.to_string();
+    for part in [
+        format!("`{}/{POOL}`", idp.url()),
+        format!("`{}`", idp.issuer()),
+        "with_issuer".to_owned(),
+    ] {
+        assert!(message.contains(&part), "{part} missing from: {message}");
+    }
     let token = alice(&idp).with_issuer(idp.issuer()).authorize().unwrap();
     assert!(token.id_token().is_some());
+}
+
+/// What a new user writes first, from the README: a LocalIdp with its defaults and an
+/// authorizer pointed at it. Its ID tokens must verify without any issuer option.
+#[test]
+fn the_obvious_code_logs_in_against_a_local_idp_with_its_defaults() {
+    let idp = LocalIdp::builder()
+        .client("my-app", None)
+        .user("alice", "Passw0rd!")
+        .start()
+        .unwrap();
+    let login = SrpAuthorizer::new(
+        ClientInfo::new("my-app", ""),
+        idp.pool_id(),
+        "alice",
+        "Passw0rd!",
+    )
+    .unwrap()
+    .with_endpoint(idp.url());
+    assert!(login.verifies_id_tokens());
+    let auth = AuthMiddleware::new(login);
+    let agent = auth.agent(ureq::Agent::config_builder());
+    let reply = agent.get(idp.protected_url()).call().unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(auth.token().unwrap().id_token().is_some());
+    assert_eq!(idp.requests(Operation::Jwks), 1);
 }

@@ -2,6 +2,9 @@
 //! tests/vectors/gen_srp_vectors.py): every value of a Cognito SRP login, reproduced byte for
 //! byte. Needs no Python to run.
 
+// `srp::math` is public with the `testing` feature only.
+#![cfg(feature = "testing")]
+
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

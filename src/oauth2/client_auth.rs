@@ -50,6 +50,7 @@ pub enum ClientAuth {
     /// `private_key_jwt`: a short-lived JWT signed with the client's private key
     /// (RFC 7523). Needs the `jwt` feature.
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     PrivateKeyJwt(PrivateKeyJwt),
     /// A JWT from elsewhere as the client's credential (RFC 7523 §2.2): `client_id`,
     /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and
@@ -198,6 +199,7 @@ pub(crate) fn form_urlencode(text: &str) -> String {
 }
 
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use private_key_jwt::PrivateKeyJwt;
 
 #[cfg(feature = "jwt")]
@@ -229,6 +231,7 @@ mod private_key_jwt {
     /// assert!(format!("{jwt:?}").contains("key-2026"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     #[derive(Clone)]
     pub struct PrivateKeyJwt {
         key: EncodingKey,

@@ -50,6 +50,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 /// # let _ = auth;
 /// # Ok::<(), en_core_auth::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 #[derive(Clone)]
 pub struct DpopKey {
     inner: Arc<KeyInner>,

@@ -750,6 +750,7 @@ macro_rules! common_settings {
             ///
             #[doc = concat!("```\n", $setup, "\n    .with_dpop(en_core_auth::oauth2::DpopKey::generate()?);\n# let _ = auth;\n# Ok::<(), en_core_auth::Error>(())\n```")]
             #[cfg(feature = "jwt")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
             pub fn with_dpop(mut self, key: $crate::oauth2::DpopKey) -> Self {
                 self.endpoint.dpop = Some(key);
                 self

@@ -24,6 +24,8 @@ pub(crate) struct IdTokenVerifier {
     token_use: Option<&'static str>,
     /// Keys by `kid` (`""` for a key without one).
     keys: HashMap<String, DecodingKey>,
+    /// How to name another issuer, for the error of a token whose `iss` is not this one.
+    issuer_hint: Option<&'static str>,
 }
 
 fn rejected(why: impl fmt::Display) -> Error {
@@ -41,7 +43,15 @@ impl IdTokenVerifier {
             jwks_url: jwks_url.to_owned(),
             token_use: None,
             keys: HashMap::new(),
+            issuer_hint: None,
         }
+    }
+
+    /// Says in the error for a token from another issuer how to configure the right one
+    /// (where the issuer was derived, not discovered).
+    pub(crate) fn with_issuer_hint(mut self, hint: &'static str) -> IdTokenVerifier {
+        self.issuer_hint = Some(hint);
+        self
     }
 
     /// Also requires the claim `token_use` to be `token_use`.
@@ -101,12 +111,25 @@ impl IdTokenVerifier {
             .get(&kid)
             .ok_or_else(|| rejected(format!("the issuer's JWKS has no key `{kid}`")))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.client_id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let claims = decode::<Value>(id_token, key, &validation)
             .map_err(rejected)?
             .claims;
+        // `iss` is compared here rather than by the JWT library, so that the error can say
+        // which issuer came (the signature is verified by now) and how to accept it.
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if iss != self.issuer {
+            let came: String = iss.chars().take(200).flat_map(char::escape_debug).collect();
+            let hint = self.issuer_hint.map_or(String::new(), |h| format!("; {h}"));
+            return Err(rejected(format!(
+                "its issuer (`iss`) is `{came}`, expected `{}`{hint}",
+                self.issuer
+            )));
+        }
         if let Some(nonce) = nonce
             && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
         {

@@ -31,9 +31,10 @@
 //! let client = ClientInfo::new("my-client", "my-secret");
 //! let auth = ClientCredentials::new(client, "https://idp.example.com/oauth2/token")?
 //!     .with_scopes(["orders/read"]);
-//! // Attach it to a ureq agent with `Agent::config_builder().middleware(middleware)`.
 //! let middleware = AuthMiddleware::new(auth);
-//! # let _ = middleware;
+//! // An agent with your settings (proxy, TLS roots, timeouts), and the middleware on it.
+//! let agent: ureq::Agent = middleware.agent(ureq::Agent::config_builder());
+//! # let _ = agent;
 //! # Ok::<(), en_core_auth::Error>(())
 //! ```
 //!
@@ -115,9 +116,11 @@ mod revocation;
 
 pub use client_auth::ClientAuth;
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use client_auth::PrivateKeyJwt;
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use jwt_bearer::JwtBearer;

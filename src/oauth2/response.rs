@@ -269,7 +269,7 @@ fn malformed(detail: impl Into<String>) -> Error {
 /// Most answers are read in one typed pass that borrows from the body; anything it does
 /// not take (a string `expires_in`, a fraction, a field of the wrong type, an error in a
 /// 200) is read again as a JSON value, which gives the precise error. The typed pass
-/// halved the parsing cost of a token fetch (BENCHMARKS.md, issue 14).
+/// halved the parsing cost of a token fetch (BENCHMARKS.md).
 pub(crate) fn parse_token(
     body: &[u8],
     default_lifetime: Duration,

@@ -47,8 +47,8 @@ const MAX_CHALLENGES: usize = 8;
 /// `token_use` = `id` and `exp`. The issuer is the pool's,
 /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, also when
 /// [`with_endpoint`](Self::with_endpoint) names another AWS host (a VPC or FIPS endpoint);
-/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp` built with
-/// `cognito_issuer(true)`) is taken to issue as `<endpoint>/<pool id>`;
+/// an endpoint outside `amazonaws.com` (an emulator, or the crate's `LocalIdp`, which
+/// issues so by default) is taken to issue as `<endpoint>/<pool id>`;
 /// `with_issuer` sets it explicitly. A token that fails is a
 /// [`MalformedResponse`](ErrorKind::MalformedResponse) error, not
 /// [`CredentialsRejected`](ErrorKind::CredentialsRejected): the answer cannot be trusted,
@@ -399,6 +399,7 @@ impl SrpAuthorizer {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> SrpAuthorizer {
         self.issuer = Some(issuer.into().trim_end_matches('/').to_owned());
         self.id_tokens = None;
@@ -421,6 +422,7 @@ impl SrpAuthorizer {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn issuer(&self) -> String {
         if let Some(issuer) = &self.issuer {
             return issuer.clone();
@@ -473,7 +475,12 @@ impl SrpAuthorizer {
                     self.client.client_id(),
                     &jwks,
                 )
-                .with_token_use("id"),
+                .with_token_use("id")
+                .with_issuer_hint(
+                    "if the endpoint issues ID tokens under another name, give it with \
+                     SrpAuthorizer::with_issuer (testing::LocalIdp issues as \
+                     `<url>/<pool id>` unless built with cognito_issuer(false))",
+                ),
             );
         }
         if let Some(verifier) = &mut self.id_tokens {
@@ -1487,6 +1494,32 @@ mod tests {
             login.authorize().unwrap_err().kind(),
             ErrorKind::Configuration
         );
+    }
+
+    /// `with_endpoint` keeps its `-> Self` signature (callers chain it); a bad URL is a
+    /// Configuration error at the first use, whichever call that is, before anything is sent.
+    #[test]
+    fn a_bad_endpoint_is_a_configuration_error_at_the_first_use() {
+        for url in [
+            "not a url",
+            "ftp://cognito.example.com/",
+            "https://user:pw@cognito.example.com/",
+            "http://cognito.example.com/",
+        ] {
+            let login = || {
+                SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p")
+                    .unwrap()
+                    .with_endpoint(url)
+            };
+            let token = Token::new("a").with_refresh_token("r");
+            let kinds = [
+                login().authorize().map(|_| ()),
+                login().refresh(&token).map(|_| ()),
+                login().revoke(&token),
+            ]
+            .map(|result| result.unwrap_err().kind());
+            assert_eq!(kinds, [ErrorKind::Configuration; 3], "{url}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The SRP-6a arithmetic of Cognito's `USER_SRP_AUTH` flow, byte for byte as Cognito, AWS's
-//! JavaScript SDK and pycognito compute it. Pure: no I/O, no clock (the caller passes the
+//! JavaScript SDK and pycognito compute it. Public with the `testing` feature only, and
+//! outside the semver promise: its signatures carry num-bigint's types. Pure: no I/O, no clock (the caller passes the
 //! time), randomness only in [`SrpClient::generate`] and [`SrpServer::generate`].
 //!
 //! The flow, from the client's side:
@@ -89,8 +90,10 @@ const MAX_HEX_DIGITS: usize = 2 * 768;
 /// The group's prime modulus `N`: the 3072-bit MODP prime of RFC 3526, as used by Cognito.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::modulus;
 /// assert_eq!(modulus().bits(), 3072);
+/// # }
 /// ```
 pub fn modulus() -> &'static BigUint {
     static N: OnceLock<BigUint> = OnceLock::new();
@@ -103,16 +106,20 @@ pub fn modulus() -> &'static BigUint {
 /// The group's generator `g`.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::GENERATOR;
 /// assert_eq!(GENERATOR, 2);
+/// # }
 /// ```
 pub const GENERATOR: u32 = 2;
 
 /// The SRP-6a multiplier `k = H(pad_hex(N) | pad_hex(g))`.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::multiplier;
 /// assert_eq!(multiplier().bits() <= 256, true);
+/// # }
 /// ```
 pub fn multiplier() -> &'static BigUint {
     static K: OnceLock<BigUint> = OnceLock::new();
@@ -126,6 +133,7 @@ pub fn multiplier() -> &'static BigUint {
 /// This is *not* padding to the modulus length: `N` becomes 385 bytes, `g = 2` one byte.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::{modulus, pad_hex};
 /// use num_bigint::BigUint;
 ///
@@ -133,6 +141,7 @@ pub fn multiplier() -> &'static BigUint {
 /// assert_eq!(pad_hex(&BigUint::from(0x80u32)), [0x00, 0x80]);
 /// assert_eq!(pad_hex(&BigUint::from(0u32)), [0x00]);
 /// assert_eq!(pad_hex(modulus()).len(), 385);
+/// # }
 /// ```
 pub fn pad_hex(value: &BigUint) -> Vec<u8> {
     let bytes = value.to_bytes_be();
@@ -157,11 +166,13 @@ pub fn pad_hex(value: &BigUint) -> Vec<u8> {
 /// third. Longer exponents always use `modpow`.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::{modulus, pow_g};
 /// use num_bigint::BigUint;
 ///
 /// let e = BigUint::from(123_456_789u64);
 /// assert_eq!(pow_g(&e), BigUint::from(2u32).modpow(&e, modulus()));
+/// # }
 /// ```
 pub fn pow_g(exponent: &BigUint) -> BigUint {
     if exponent.bits() > COMB_BITS {
@@ -236,6 +247,7 @@ fn comb_table() -> &'static [BigUint] {
 /// and would differ for a salt sent with leading `00`s; Cognito sends none.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::compute_x;
 /// use num_bigint::BigUint;
 ///
@@ -243,6 +255,7 @@ fn comb_table() -> &'static [BigUint] {
 /// let x = compute_x(&salt, "AbCdEf123", "alice", "hunter2");
 /// assert!(x.bits() <= 256);
 /// assert_ne!(x, compute_x(&salt, "AbCdEf123", "alice", "hunter3"));
+/// # }
 /// ```
 pub fn compute_x(
     salt: &BigUint,
@@ -262,12 +275,14 @@ pub fn compute_x(
 /// The password verifier `v = g^x mod N` a server stores instead of the password.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::{compute_x, pow_g, verifier};
 /// use num_bigint::BigUint;
 ///
 /// let salt = BigUint::from(42u32);
 /// let v = verifier(&salt, "pool", "alice", "hunter2");
 /// assert_eq!(v, pow_g(&compute_x(&salt, "pool", "alice", "hunter2")));
+/// # }
 /// ```
 pub fn verifier(salt: &BigUint, pool_name: &str, user_id_for_srp: &str, password: &str) -> BigUint {
     pow_g(&compute_x(salt, pool_name, user_id_for_srp, password))
@@ -279,9 +294,11 @@ pub fn verifier(salt: &BigUint, pool_name: &str, user_id_for_srp: &str, password
 /// Fails with [`ErrorKind::Configuration`] when the id has no underscore or nothing after it.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::pool_name;
 /// assert_eq!(pool_name("us-east-1_AbCdEf123").unwrap(), "AbCdEf123");
 /// assert!(pool_name("AbCdEf123").is_err());
+/// # }
 /// ```
 pub fn pool_name(user_pool_id: &str) -> Result<&str, Error> {
     // As AWS's SDKs: the second '_'-separated field.
@@ -299,10 +316,12 @@ pub fn pool_name(user_pool_id: &str) -> Result<&str, Error> {
 /// `Debug` shows `A` only; `a` never leaves this value except as the key it helps derive.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::SrpClient;
 ///
 /// let client = SrpClient::generate().unwrap();
 /// assert!(!format!("{client:?}").contains("secret"));
+/// # }
 /// ```
 pub struct SrpClient {
     secret: BigUint,
@@ -327,11 +346,13 @@ impl SrpClient {
     /// Fails with [`ErrorKind::Other`] only if the operating system has no randomness.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::SrpClient;
     ///
     /// let one = SrpClient::generate().unwrap();
     /// let two = SrpClient::generate().unwrap();
     /// assert_ne!(one.public_a(), two.public_a());
+    /// # }
     /// ```
     pub fn generate() -> Result<SrpClient, Error> {
         SrpClient::from_secret(random_secret()?)
@@ -342,12 +363,14 @@ impl SrpClient {
     /// Fails with [`ErrorKind::Configuration`] when `a` is zero or `A ≡ 0 (mod N)`.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::SrpClient;
     /// use num_bigint::BigUint;
     ///
     /// let client = SrpClient::from_secret(BigUint::from(10u32)).unwrap();
     /// assert_eq!(client.public_a_hex(), "400");
     /// assert!(SrpClient::from_secret(BigUint::from(0u32)).is_err());
+    /// # }
     /// ```
     pub fn from_secret(a: BigUint) -> Result<SrpClient, Error> {
         let public = pow_g(&a);
@@ -358,11 +381,13 @@ impl SrpClient {
     /// `A = g^a mod N`.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{pow_g, SrpClient};
     /// use num_bigint::BigUint;
     ///
     /// let client = SrpClient::from_secret(BigUint::from(77u32)).unwrap();
     /// assert_eq!(client.public_a(), &pow_g(&BigUint::from(77u32)));
+    /// # }
     /// ```
     pub fn public_a(&self) -> &BigUint {
         &self.public
@@ -371,11 +396,13 @@ impl SrpClient {
     /// `A` as Cognito's `SRP_A` parameter wants it: lowercase hex without leading zeros.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::SrpClient;
     /// use num_bigint::BigUint;
     ///
     /// let client = SrpClient::from_secret(BigUint::from(12u32)).unwrap();
     /// assert_eq!(client.public_a_hex(), "1000");
+    /// # }
     /// ```
     pub fn public_a_hex(&self) -> String {
         format!("{:x}", self.public)
@@ -390,6 +417,7 @@ impl SrpClient {
     /// each would give a key that does not depend on the password or on `a`.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{verifier, SrpClient, SrpServer};
     /// use num_bigint::BigUint;
     ///
@@ -402,6 +430,7 @@ impl SrpClient {
     ///     .password_authentication_key("AbCdEf123", "alice", "hunter2", &salt, server.public_b())
     ///     .unwrap();
     /// assert_eq!(key, server.password_authentication_key(client.public_a(), &v).unwrap());
+    /// # }
     /// ```
     pub fn password_authentication_key(
         &self,
@@ -444,12 +473,14 @@ impl fmt::Debug for SrpClient {
 /// `Debug` never shows `b`.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::{verifier, SrpServer};
 /// use num_bigint::BigUint;
 ///
 /// let v = verifier(&BigUint::from(7u32), "pool", "alice", "hunter2");
 /// let server = SrpServer::generate(&v).unwrap();
 /// assert!(format!("{server:?}").starts_with("SrpServer"));
+/// # }
 /// ```
 pub struct SrpServer {
     secret: BigUint,
@@ -463,11 +494,13 @@ impl SrpServer {
     /// Fails with [`ErrorKind::Other`] only if the operating system has no randomness.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{verifier, SrpServer};
     /// use num_bigint::BigUint;
     ///
     /// let v = verifier(&BigUint::from(7u32), "pool", "alice", "hunter2");
     /// assert_ne!(SrpServer::generate(&v).unwrap().public_b(), SrpServer::generate(&v).unwrap().public_b());
+    /// # }
     /// ```
     pub fn generate(verifier: &BigUint) -> Result<SrpServer, Error> {
         SrpServer::from_secret(random_secret()?, verifier)
@@ -478,6 +511,7 @@ impl SrpServer {
     /// Fails with [`ErrorKind::Configuration`] when `b` is zero or `B ≡ 0 (mod N)`.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{multiplier, modulus, pow_g, SrpServer};
     /// use num_bigint::BigUint;
     ///
@@ -485,6 +519,7 @@ impl SrpServer {
     /// let server = SrpServer::from_secret(BigUint::from(3u32), &v).unwrap();
     /// assert_eq!(server.public_b(), &((multiplier() * &v + pow_g(&BigUint::from(3u32))) % modulus()));
     /// assert!(SrpServer::from_secret(BigUint::from(0u32), &v).is_err());
+    /// # }
     /// ```
     pub fn from_secret(b: BigUint, verifier: &BigUint) -> Result<SrpServer, Error> {
         let public = (multiplier() * verifier + pow_g(&b)) % modulus();
@@ -495,11 +530,13 @@ impl SrpServer {
     /// `B = k·v + g^b mod N`, sent as `SRP_B` (lowercase hex: `format!("{:x}", b)`).
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{modulus, SrpServer};
     /// use num_bigint::BigUint;
     ///
     /// let server = SrpServer::generate(&BigUint::from(5u32)).unwrap();
     /// assert!(server.public_b() < modulus());
+    /// # }
     /// ```
     pub fn public_b(&self) -> &BigUint {
         &self.public
@@ -513,6 +550,7 @@ impl SrpServer {
     /// a failed login (Cognito's `NotAuthorizedException`), not as a fault of its own.
     ///
     /// ```
+    /// # #[cfg(feature = "testing")] {
     /// use en_core_auth::srp::math::{modulus, verifier, SrpServer};
     /// use en_core_auth::ErrorKind;
     /// use num_bigint::BigUint;
@@ -521,6 +559,7 @@ impl SrpServer {
     /// let server = SrpServer::generate(&v).unwrap();
     /// let err = server.password_authentication_key(modulus(), &v).unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::CredentialsRejected);
+    /// # }
     /// ```
     pub fn password_authentication_key(
         &self,
@@ -557,12 +596,14 @@ impl fmt::Debug for SrpServer {
 /// secret block is not base64.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::password_claim_signature;
 ///
 /// let sig = password_claim_signature(&[7; 16], "AbCdEf123", "alice", "c2VjcmV0", "Thu Dec 3 09:05:07 UTC 2026")
 ///     .unwrap();
 /// assert_eq!(sig.len(), 44);
 /// assert!(password_claim_signature(&[7; 16], "AbCdEf123", "alice", "not base64!", "x").is_err());
+/// # }
 /// ```
 pub fn password_claim_signature(
     key: &[u8; 16],
@@ -588,11 +629,13 @@ pub fn password_claim_signature(
 /// zero-padded. Cognito rejects any other shape.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::cognito_timestamp;
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
 /// let t = UNIX_EPOCH + Duration::from_secs(1_796_288_707);
 /// assert_eq!(cognito_timestamp(t), "Thu Dec 3 09:05:07 UTC 2026");
+/// # }
 /// ```
 pub fn cognito_timestamp(time: SystemTime) -> String {
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
@@ -657,11 +700,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// `USERNAME`), not an alias such as an e-mail address.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::secret_hash;
 ///
 /// let hash = secret_hash("client-secret", "alice", "client-id");
 /// assert_eq!(hash.len(), 44);
 /// assert_ne!(hash, secret_hash("client-secret", "bob", "client-id"));
+/// # }
 /// ```
 pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> String {
     let mut mac = hmac_sha256(client_secret.as_bytes());
@@ -677,6 +722,7 @@ pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> Stri
 /// (including signs, spaces and `0x`) or more than 1536 digits (twice the size of `N`).
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use en_core_auth::srp::math::parse_hex;
 /// use num_bigint::BigUint;
 ///
@@ -684,6 +730,7 @@ pub fn secret_hash(client_secret: &str, username: &str, client_id: &str) -> Stri
 /// assert_eq!(parse_hex("abc").unwrap(), BigUint::from(0xabcu32));
 /// assert!(parse_hex("12 34").is_err());
 /// assert!(parse_hex("").is_err());
+/// # }
 /// ```
 pub fn parse_hex(hex: &str) -> Result<BigUint, Error> {
     if hex.is_empty() {

@@ -171,6 +171,7 @@ impl FileStore {
     /// # let _ = store;
     /// ```
     #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn pause_before_rename(mut self, pause: Duration) -> FileStore {
         self.pause_before_rename = Some(pause);
         self

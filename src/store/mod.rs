@@ -19,6 +19,7 @@ mod redis;
 pub use file::FileStore;
 pub use key::{CacheKey, CredentialSet};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{REDIS_KEY_PREFIX, RedisStore};
 
 use crate::{Error, Token};

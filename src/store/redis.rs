@@ -38,6 +38,7 @@ use crate::{Error, ErrorKind, Token};
 /// ```
 /// assert_eq!(en_core_auth::store::REDIS_KEY_PREFIX, "en-core-auth:");
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub const REDIS_KEY_PREFIX: &str = "en-core-auth:";
 
 /// Releases the lease only if this process still owns it.
@@ -88,6 +89,7 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// let auth = AuthMiddleware::builder(authorizer).token_store(store).build();
 /// # Ok::<(), en_core_auth::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStore {
     shared: Arc<Shared>,
     codec: Codec,

@@ -235,7 +235,9 @@ pub(crate) fn fault(fault: Fault) -> Response {
             body: b"{\"AuthenticationResult\": {\"AccessTok".to_vec(),
         },
         // Handled before: a delay answers normally, a drop never answers.
-        Fault::Delay(_) | Fault::DropConnection => internal_error().into_response(),
+        Fault::Delay(_) | Fault::DropConnection | Fault::Rendezvous(_) => {
+            internal_error().into_response()
+        }
     }
 }
 

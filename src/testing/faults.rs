@@ -2,9 +2,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 /// A failure [`LocalIdp::fail_next`](super::LocalIdp::fail_next) makes the identity-provider
 /// endpoints (the token endpoint and the Cognito API) serve instead of an answer.
@@ -41,7 +41,15 @@ pub enum Fault {
     DropConnection,
     /// Answer `200` with a body that is not valid JSON.
     MalformedBody,
+    /// Hold the request until this many requests with this fault are being served at once,
+    /// then answer normally: `fail_next(n, Fault::Rendezvous(n))` proves that `n` requests
+    /// overlap. A request still waiting after ten seconds is answered `503` (a server, or a
+    /// client, that handles one request at a time never gathers them).
+    Rendezvous(usize),
 }
+
+/// How long a [`Fault::Rendezvous`] request waits for the others.
+pub(crate) const RENDEZVOUS_WAIT: Duration = Duration::from_secs(10);
 
 /// How a [`LocalIdp`](super::LocalIdp) signs the ID tokens it issues from now on
 /// ([`LocalIdp::sign_id_tokens`](super::LocalIdp::sign_id_tokens)): for testing the clients
@@ -183,6 +191,9 @@ pub(crate) struct Faults {
     pending: Mutex<VecDeque<(Fault, usize)>>,
     counts: [AtomicUsize; Operation::ALL.len()],
     rejected_protected: AtomicUsize,
+    /// [`Fault::Rendezvous`]: requests arrived in this round, and the round.
+    gathering: Mutex<(usize, u64)>,
+    gathered: Condvar,
 }
 
 impl Faults {
@@ -206,6 +217,32 @@ impl Faults {
             pending.pop_front();
         }
         Some(fault)
+    }
+
+    /// Waits until `parties` requests (this one included) have arrived, at most `within`;
+    /// whether they all did.
+    pub(crate) fn rendezvous(&self, parties: usize, within: Duration) -> bool {
+        let mut gathering = self.gathering.lock();
+        let round = gathering.1;
+        gathering.0 += 1;
+        if gathering.0 >= parties {
+            *gathering = (0, round + 1);
+            self.gathered.notify_all();
+            return true;
+        }
+        let deadline = Instant::now() + within;
+        while gathering.1 == round {
+            if self
+                .gathered
+                .wait_until(&mut gathering, deadline)
+                .timed_out()
+                && gathering.1 == round
+            {
+                gathering.0 -= 1;
+                return false;
+            }
+        }
+        true
     }
 
     pub(crate) fn count(&self, op: Operation) -> usize {
@@ -247,6 +284,20 @@ mod tests {
         assert_eq!(faults.record(Operation::Token), None);
         assert_eq!(faults.count(Operation::Token), 3);
         assert_eq!(faults.count(Operation::Protected), 1);
+    }
+
+    #[test]
+    fn a_rendezvous_gathers_its_parties_or_gives_up_alone() {
+        let faults = Faults::default();
+        // Alone, a party of two is not gathered (a zero wait: no timing involved).
+        assert!(!faults.rendezvous(2, Duration::ZERO));
+        // The one that gave up is not counted: two more gather, on two threads.
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| faults.rendezvous(2, RENDEZVOUS_WAIT));
+            assert!(faults.rendezvous(2, RENDEZVOUS_WAIT));
+            assert!(other.join().unwrap());
+        });
+        assert_eq!(*faults.gathering.lock(), (0, 1));
     }
 
     #[test]

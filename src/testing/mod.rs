@@ -490,17 +490,20 @@ impl LocalIdpBuilder {
         self
     }
 
-    /// Makes the issuer [`url`](LocalIdp::url) + `/<pool id>`, as a real user pool's
-    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`, for verifiers that derive the
-    /// issuer and the JWKS location from the endpoint and the pool id (pycognito's `Cognito`
-    /// does). Default false: the issuer is the URL itself. Discovery and the JWKS are served
-    /// under both paths either way.
+    /// Whether the issuer is [`url`](LocalIdp::url) + `/<pool id>`, as a real user pool's
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>` (the default), for verifiers
+    /// that derive the issuer and the JWKS location from the endpoint and the pool id, as
+    /// [`SrpAuthorizer`](crate::srp::SrpAuthorizer) and pycognito's `Cognito` do. `false`
+    /// makes the issuer the URL itself, as most OAuth2 servers have it. Discovery and the
+    /// JWKS are served under both paths either way.
     ///
     /// ```
     /// use en_core_auth::testing::LocalIdp;
-    /// let idp = LocalIdp::builder().cognito_issuer(true).start()?;
+    /// let idp = LocalIdp::builder().start()?;
     /// assert_eq!(idp.issuer(), format!("{}/us-east-1_Local", idp.url()));
     /// assert_eq!(idp.jwks_url(), format!("{}/.well-known/jwks.json", idp.issuer()));
+    /// let plain = LocalIdp::builder().cognito_issuer(false).start()?;
+    /// assert_eq!(plain.issuer(), plain.url());
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn cognito_issuer(mut self, cognito_issuer: bool) -> LocalIdpBuilder {
@@ -721,7 +724,7 @@ pub(crate) struct State {
     pub(crate) cognito_settings: cognito::PoolSettings,
     pub(crate) cognito: cognito::PoolState,
     pub(crate) lost_answers: Mutex<Vec<(Operation, usize)>>,
-    /// Browser and device logins in progress (issue 12).
+    /// Browser and device logins in progress.
     pub(crate) logins: Mutex<interactive::Logins>,
 }
 
@@ -790,6 +793,11 @@ impl State {
         if let Some(fault) = self.faults.record(op) {
             match fault {
                 Fault::Delay(delay) => std::thread::sleep(delay),
+                Fault::Rendezvous(parties) => {
+                    if !self.faults.rendezvous(parties, faults::RENDEZVOUS_WAIT) {
+                        return fault_reply(op, Fault::Status(503));
+                    }
+                }
                 fault => return fault_reply(op, fault),
             }
         }
@@ -952,7 +960,7 @@ impl LocalIdp {
             token_ttl: Duration::from_secs(3600),
             issue_refresh_tokens: true,
             port: 0,
-            cognito_issuer: false,
+            cognito_issuer: true,
             cognito: cognito::PoolSettings::default(),
         }
     }
@@ -981,15 +989,17 @@ impl LocalIdp {
         format!("{}/oauth2/token", self.url)
     }
 
-    /// The issuer (`iss` of every token), equal to [`url`](Self::url) unless
-    /// [`cognito_issuer`](LocalIdpBuilder::cognito_issuer) is set; discovery is at
-    /// issuer + `/.well-known/openid-configuration` (and RFC 8414's
+    /// The issuer (`iss` of every token): [`url`](Self::url) + `/<pool id>`, as a user
+    /// pool's, unless built with [`cognito_issuer(false)`](LocalIdpBuilder::cognito_issuer);
+    /// discovery is at issuer + `/.well-known/openid-configuration` (and RFC 8414's
     /// `/.well-known/oauth-authorization-server`).
     ///
     /// ```
     /// use en_core_auth::testing::LocalIdp;
     /// let idp = LocalIdp::builder().start()?;
-    /// assert_eq!(idp.issuer(), idp.url());
+    /// assert_eq!(idp.issuer(), format!("{}/us-east-1_Local", idp.url()));
+    /// let plain = LocalIdp::builder().cognito_issuer(false).start()?;
+    /// assert_eq!(plain.issuer(), plain.url());
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn issuer(&self) -> String {
@@ -1274,7 +1284,7 @@ impl LocalIdp {
     }
 }
 
-/// A person's logins (issue 12): the authorization endpoint, the device authorization
+/// A person's logins: the authorization endpoint, the device authorization
 /// endpoint and the revocation endpoint, with hooks in place of the pages a person would
 /// use.
 impl LocalIdp {

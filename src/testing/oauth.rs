@@ -44,7 +44,9 @@ pub(crate) fn fault(fault: Fault) -> Response {
             body: b"{\"access_token\": \"trunc".to_vec(),
         },
         // Handled before: a delay answers normally, a drop never answers.
-        Fault::Delay(_) | Fault::DropConnection => oauth_error(500, "server_error", "fault"),
+        Fault::Delay(_) | Fault::DropConnection | Fault::Rendezvous(_) => {
+            oauth_error(500, "server_error", "fault")
+        }
     }
 }
 

@@ -253,6 +253,12 @@ fn thirty_two_threads_against_a_failing_provider_cause_one_call_then_none() {
         1,
         "the failure is remembered: no new call"
     );
+    // Once the back-off has passed (the clock moved, not the test waiting), one caller
+    // tries again for everyone.
+    f.clock.advance(FIRST);
+    let third = f.together(32);
+    assert!(third.iter().all(|r| *r == Err(ErrorKind::Server)));
+    assert_eq!(f.provider.calls(), 2, "one new call after the back-off");
 }
 
 #[test]
@@ -490,7 +496,7 @@ fn refused_request(f: &Fixture) {
 }
 
 #[test]
-fn thirty_refused_requests_cause_at_most_three_token_requests() {
+fn thirty_refused_requests_cause_two_token_requests() {
     let f = fixture(Some(HOUR));
     for _ in 0..30 {
         refused_request(&f);

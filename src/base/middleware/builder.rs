@@ -394,6 +394,8 @@ impl AuthMiddlewareBuilder {
                 })
                 .collect()
         });
+        // An agent given with `resend_agent` was chosen by the caller: not a fallback.
+        let fallback = self.resend_agent.is_none();
         let route = Route {
             agent: self.resend_agent.unwrap_or_else(|| {
                 ureq::Agent::config_builder()
@@ -405,6 +407,8 @@ impl AuthMiddlewareBuilder {
             status_as_error: self.status_as_error,
             max_redirects: self.max_redirects,
             redirects_error: true,
+            fallback,
+            warned: AtomicBool::new(false),
         };
         let proofs = Arc::new(AtomicBool::new(false));
         let format = self.format;

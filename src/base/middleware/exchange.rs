@@ -172,6 +172,7 @@ fn send(
     replay: &Replay,
     current: Option<&Arc<Current>>,
 ) -> Result<Response<Body>, ureq::Error> {
+    route.note_use(&inner.client_id);
     let mut headers = hop.headers.clone();
     headers.remove(HOST);
     if let Some(current) = current {

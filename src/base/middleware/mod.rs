@@ -23,6 +23,7 @@ mod replay;
 mod resolve;
 
 use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ureq::http::{HeaderMap, HeaderValue, Request, Response};
@@ -53,7 +54,8 @@ use replay::{FirstBody, Limits, Replay};
 /// Build the agent with [`AuthMiddleware::agent`] so that what the middleware sends itself
 /// (a resend, a redirect hop) uses the agent's own settings. With a plain
 /// `.middleware(auth)`, those go out with the builder's settings instead: a 30 s connect
-/// timeout, a 120 s wait for the response head, ureq's other defaults, 10 redirects.
+/// timeout, a 120 s wait for the response head, ureq's other defaults (no proxy, the
+/// default TLS roots), 10 redirects; the first time that happens, a warning is logged.
 ///
 /// ```
 /// # use en_core_auth::base::doc_fixture::Static;
@@ -108,6 +110,25 @@ pub(crate) struct Route {
     status_as_error: bool,
     max_redirects: u32,
     redirects_error: bool,
+    /// The route of a plain `.middleware(auth)`: an agent the middleware made itself,
+    /// without the caller's proxy, TLS roots or timeouts. Its first use is logged.
+    fallback: bool,
+    /// Whether that warning was given (once per middleware, its clones included).
+    warned: AtomicBool,
+}
+
+impl Route {
+    /// Logs, the first time only, that a request went out on the fallback route.
+    fn note_use(&self, client_id: &str) {
+        if self.fallback && !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "the AuthMiddleware of client `{client_id}` resent a request (or followed a \
+                 redirect) on an agent of its own, without your agent's proxy, TLS roots or \
+                 timeouts, because it was attached with `.middleware(auth)`; build the agent \
+                 with `auth.agent(config)` to have its settings used"
+            );
+        }
+    }
 }
 
 impl Route {
@@ -150,6 +171,8 @@ impl Route {
             status_as_error: config.http_status_as_error(),
             max_redirects: config.max_redirects(),
             redirects_error: config.max_redirects_will_error(),
+            fallback: false,
+            warned: AtomicBool::new(false),
         }
     }
 }
@@ -757,5 +780,27 @@ mod tests {
             dpop_lines(&heads),
             [format!("get {url} tok1 #1"), format!("get {url} tok2 #2")]
         );
+    }
+
+    /// The defaults the README promises for a plain `.middleware(auth)`: bodies kept for a
+    /// resend up to 64 KiB and sent sized up to 16 MiB; resends and hops on an agent with a
+    /// 30 s connect timeout and 120 s for the response head, 10 redirects, statuses as
+    /// errors; and that route is the fallback one, warned about.
+    #[test]
+    fn the_documented_defaults_hold() {
+        let auth = AuthMiddleware::new(crate::base::doc_fixture::Static::new());
+        let inner = &auth.inner;
+        assert_eq!(inner.limits.replay, 64 * 1024);
+        assert_eq!(inner.limits.buffered, 16 * 1024 * 1024);
+        let route = &inner.route;
+        let timeouts = route.agent.config().timeouts();
+        assert_eq!(timeouts.connect, Some(Duration::from_secs(30)));
+        assert_eq!(timeouts.recv_response, Some(Duration::from_secs(120)));
+        assert_eq!(route.max_redirects, 10);
+        assert!(route.status_as_error);
+        assert!(route.fallback);
+        // An agent built by the middleware has its own route, which is not.
+        let config = ureq::Agent::config_builder().build();
+        assert!(!Route::copying(&config).fallback);
     }
 }

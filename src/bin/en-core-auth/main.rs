@@ -6,7 +6,7 @@
 //! en-core-auth header | curl -H @- https://api.example.com/orders
 //! ```
 //!
-//! Built with `cargo install en-core-auth --features cli`. `en-core-auth --help` lists the
+//! Built with `cargo install --locked en-core-auth --features cli`. `en-core-auth --help` lists the
 //! options, their environment variables and the exit statuses.
 
 #![forbid(unsafe_code)]

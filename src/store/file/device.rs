@@ -1,4 +1,4 @@
-//! A Cognito remembered device kept beside the token (issue 11): `<key>.device.json` in the
+//! A Cognito remembered device kept beside the token: `<key>.device.json` in the
 //! cache directory, written like the token file (0600, a new temporary file renamed over),
 //! because its device password is as sensitive as a refresh token.
 
