@@ -75,13 +75,20 @@ fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         return;
     }
-    println!("token endpoint delay: {DELAY:?}; tokens of {LIFETIME_SECS} s; 4 threads, 3 lifetimes");
-    println!("| background refresh | calls | token requests | median | p99.9 | slowest | calls > 100 ms |");
+    println!(
+        "token endpoint delay: {DELAY:?}; tokens of {LIFETIME_SECS} s; 4 threads, 3 lifetimes"
+    );
+    println!(
+        "| background refresh | calls | token requests | median | p99.9 | slowest | calls > 100 ms |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for background in [false, true] {
         let (all, requests) = run(background);
         let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize];
-        let slow = all.iter().filter(|d| **d > Duration::from_millis(100)).count();
+        let slow = all
+            .iter()
+            .filter(|d| **d > Duration::from_millis(100))
+            .count();
         println!(
             "| {} | {} | {} | {:?} | {:?} | {:?} | {} |",
             if background { "on" } else { "off" },

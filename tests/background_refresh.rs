@@ -94,7 +94,11 @@ impl Endpoint {
 
     /// A middleware for this endpoint; `renewals_on_request_threads` counts the new tokens
     /// obtained on a thread other than the background one.
-    fn middleware(&self, background: bool, renewals_on_request_threads: Arc<AtomicUsize>) -> AuthMiddleware {
+    fn middleware(
+        &self,
+        background: bool,
+        renewals_on_request_threads: Arc<AtomicUsize>,
+    ) -> AuthMiddleware {
         let authorizer = ClientCredentials::new(
             ClientInfo::new("bg-client", "bg-secret"),
             self.server.url("/token"),
@@ -173,7 +177,11 @@ fn with_background_refresh_no_caller_waits_and_one_token_request_per_renewal() {
                 let auth = endpoint.middleware(background, Arc::clone(&on_request_threads));
                 auth.header_value().unwrap(); // the first token: every caller waits for it
                 let seen = traffic(&auth, 4, run);
-                (seen, endpoint.requests(), on_request_threads.load(Ordering::SeqCst))
+                (
+                    seen,
+                    endpoint.requests(),
+                    on_request_threads.load(Ordering::SeqCst),
+                )
             })
         })
         .collect();
@@ -181,8 +189,14 @@ fn with_background_refresh_no_caller_waits_and_one_token_request_per_renewal() {
     let (with, with_requests, with_on_requests) = outcomes.next().unwrap();
     let (without, without_requests, without_on_requests) = outcomes.next().unwrap();
     assert_eq!(with.failed + without.failed, 0, "{with:?} {without:?}");
-    assert_eq!(with.waited, 0, "no caller waited with background refresh: {with:?}");
-    assert_eq!(with_on_requests, 1, "only the first token came on a request thread");
+    assert_eq!(
+        with.waited, 0,
+        "no caller waited with background refresh: {with:?}"
+    );
+    assert_eq!(
+        with_on_requests, 1,
+        "only the first token came on a request thread"
+    );
     // Without it, a request thread renews (and waits) each time the window opens.
     assert!(without.waited >= 2, "{without:?}");
     assert!(without_on_requests >= 3, "{without_on_requests}");
@@ -193,8 +207,14 @@ fn with_background_refresh_no_caller_waits_and_one_token_request_per_renewal() {
         with_requests as u64 <= 1 + renewals,
         "{with_requests} token requests in {run:?}"
     );
-    assert!(with_requests >= 3, "renewed in the background: {with_requests}");
-    assert!(without_requests as u64 <= 1 + renewals, "{without_requests}");
+    assert!(
+        with_requests >= 3,
+        "renewed in the background: {with_requests}"
+    );
+    assert!(
+        without_requests as u64 <= 1 + renewals,
+        "{without_requests}"
+    );
     assert_eq!(settle_to(0, Duration::from_secs(10)), 0);
 }
 
@@ -229,7 +249,11 @@ fn a_refusing_endpoint_sees_no_more_requests_with_background_refresh() {
 #[test]
 fn one_thread_per_middleware_none_when_off_or_before_the_first_token_and_none_after_drop() {
     let _one = one_at_a_time();
-    assert_eq!(settle_to(0, Duration::from_secs(10)), 0, "none left by other tests");
+    assert_eq!(
+        settle_to(0, Duration::from_secs(10)),
+        0,
+        "none left by other tests"
+    );
     let endpoint = Endpoint::start();
 
     let off = endpoint.middleware(false, Arc::default());
@@ -242,7 +266,11 @@ fn one_thread_per_middleware_none_when_off_or_before_the_first_token_and_none_af
     let agent = on.agent(ureq::Agent::config_builder());
     assert_eq!(background_threads(), 0, "none before the first token");
     clones[1].header_value().unwrap();
-    assert_eq!(settle_to(1, Duration::from_secs(5)), 1, "one, started by the first token");
+    assert_eq!(
+        settle_to(1, Duration::from_secs(5)),
+        1,
+        "one, started by the first token"
+    );
     for clone in &clones {
         clone.access_token().unwrap();
     }
@@ -253,7 +281,11 @@ fn one_thread_per_middleware_none_when_off_or_before_the_first_token_and_none_af
     while endpoint.in_flight.load(Ordering::SeqCst) == 0 && Instant::now() < until {
         thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(endpoint.in_flight.load(Ordering::SeqCst), 1, "a renewal in flight");
+    assert_eq!(
+        endpoint.in_flight.load(Ordering::SeqCst),
+        1,
+        "a renewal in flight"
+    );
     let requests = endpoint.requests();
     drop((on, clones, agent));
     assert_eq!(settle_to(0, DELAY * 10), 0, "the thread ended");

@@ -79,10 +79,8 @@ impl TokenStore for Down {
 #[test]
 fn no_field_at_any_level_holds_a_secret() {
     let recorded = Recorded::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(recorded.clone()),
-    )
-    .unwrap();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorded.clone()))
+        .unwrap();
 
     let issued = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&issued);
@@ -115,8 +113,7 @@ fn no_field_at_any_level_holds_a_secret() {
     .unwrap();
     // Nothing listens on port 1: every Redis command fails.
     let key = authorizer.credential_set().cache_key();
-    let store =
-        RedisStore::new(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/"), key).unwrap();
+    let store = RedisStore::new(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/"), key).unwrap();
     let auth = AuthMiddleware::builder(authorizer)
         .token_store(Down(store))
         .refresh_thresholds(RefreshThresholds {
@@ -156,7 +153,14 @@ fn no_field_at_any_level_holds_a_secret() {
     ] {
         assert!(stats_seen(expected), "no `{expected}` in {fields:#?}");
     }
-    for secret in [CLIENT_SECRET, ACCESS, REFRESH, ID_TOKEN, REDIS_PASSWORD, "Bearer "] {
+    for secret in [
+        CLIENT_SECRET,
+        ACCESS,
+        REFRESH,
+        ID_TOKEN,
+        REDIS_PASSWORD,
+        "Bearer ",
+    ] {
         let leaks: Vec<_> = fields.iter().filter(|f| f.contains(secret)).collect();
         assert!(leaks.is_empty(), "`{secret}` in {leaks:?}");
     }

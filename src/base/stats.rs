@@ -84,6 +84,10 @@ pub(crate) enum Call {
 }
 
 impl Call {
+    #[cfg_attr(
+        not(feature = "tracing"),
+        allow(dead_code, reason = "a field value of the tracing feature")
+    )]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Call::Authorize => "authorize",
@@ -102,6 +106,10 @@ pub(crate) enum StoreOp {
 }
 
 impl StoreOp {
+    #[cfg_attr(
+        not(feature = "tracing"),
+        allow(dead_code, reason = "a field value of the tracing feature")
+    )]
     pub(crate) fn name(self) -> &'static str {
         match self {
             StoreOp::Load => "load",
