@@ -258,3 +258,37 @@ fn every_load_is_one_hit_miss_or_error_and_failed_saves_and_locks_count() {
         )
     );
 }
+
+#[test]
+fn the_hot_path_takes_no_lock_once_a_thread_has_seen_the_token() {
+    let provider = Provider::default();
+    provider.time_only.store(true, Ordering::SeqCst);
+    let f = fixture_of(provider, Some(HOUR), RefreshThresholds::default(), None);
+    assert_eq!(f.token(), Ok("token-1".into()));
+    let (seen, seen_rx) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let (done, done_rx) = std::sync::mpsc::channel();
+    let lifecycle = Arc::clone(&f.lifecycle);
+    let caller = thread::spawn(move || {
+        assert!(lifecycle.fresh().is_some(), "this thread's first look");
+        seen.send(()).unwrap();
+        go_rx.recv().unwrap();
+        done.send(lifecycle.fresh().map(|(_, generation)| generation))
+            .unwrap();
+    });
+    seen_rx.recv().unwrap();
+    // A writer holds the token's lock: a hot path that took it would wait for it.
+    let held = f.lifecycle.current.write();
+    go.send(()).unwrap();
+    let generation = done_rx.recv_timeout(Duration::from_secs(20));
+    drop(held);
+    caller.join().unwrap();
+    assert_eq!(
+        generation,
+        Ok(Some(1)),
+        "answered from the thread's own view"
+    );
+    // A withdrawal moves the epoch: the view is not used again.
+    f.lifecycle.invalidate(None);
+    assert!(f.lifecycle.fresh().is_none());
+}
