@@ -124,6 +124,12 @@ enum Reason {
     Rejected,
 }
 
+/// The wait between proactive attempts: a tenth of the advisory window, so a handful of
+/// attempts before the margin.
+fn advisory_pace(current: &Current) -> Duration {
+    (current.advisory_window() / 10).clamp(Duration::from_millis(50), Duration::from_secs(30))
+}
+
 impl Reason {
     fn name(self) -> &'static str {
         match self {
@@ -499,9 +505,10 @@ impl Lifecycle {
                     return left;
                 }
                 let Some(renewer) = self.renewer.try_lock() else {
-                    // A request renews (the authorizer declared the token expired): its
-                    // token wakes us.
-                    return background::IDLE;
+                    // A request renews (a 401, or the authorizer declared the token
+                    // expired): its token wakes us; if it fails, look again at the pace of
+                    // advisory retries.
+                    return advisory_pace(&current);
                 };
                 trace::background("renewing", &self.client_id);
                 let renewed =
@@ -572,10 +579,7 @@ impl Lifecycle {
     }
 
     fn defer_renewal(&self, current: &Current) {
-        // A tenth of the advisory window: a handful of attempts before the margin.
-        let wait = (current.advisory_window() / 10)
-            .clamp(Duration::from_millis(50), Duration::from_secs(30));
-        let until = self.since_start(self.clock.monotonic() + wait);
+        let until = self.since_start(self.clock.monotonic() + advisory_pace(current));
         self.renew_not_before.store(until, Ordering::Relaxed);
     }
 
