@@ -50,13 +50,22 @@
 //!
 //! # The hot path
 //!
-//! [`Lifecycle::fresh`]: a read lock, one wall-clock read (it sees a suspend; a clock set
-//! back past the token's arrival sends the caller to the slow path, which reads both
-//! clocks), a `try_lock` to ask the authorizer's `expired()` and a header clone. It never waits for a network call: while a renewal holds
-//! the authorizer, the token it replaces stays in use until it is done. An authorizer that
-//! declares [`expiry_by_time_only`](crate::Authorizer::expiry_by_time_only) is not asked
-//! there (its `expired()` says what the deadlines already know), which saves the lock and a
-//! second clock read; the slow path ([`Lifecycle::current`]) always asks.
+//! [`Lifecycle::fresh`]: one load of the lifecycle's epoch, this thread's own view of the
+//! token ([`local`]: no lock, no shared reference count, no counter), one wall-clock read
+//! (it sees a suspend; a clock set back past the token's arrival sends the caller to the
+//! slow path, which reads both clocks) and a clone of the thread's own header copy. It never
+//! waits for a network call: while a renewal holds the authorizer, the token it replaces
+//! stays in use until it is done. An authorizer that does not declare
+//! [`expiry_by_time_only`](crate::Authorizer::expiry_by_time_only) is asked its `expired()`
+//! there too, under a `try_lock` and the shared read lock; the slow path
+//! ([`Lifecycle::current`]) always asks.
+//!
+//! # Background refresh
+//!
+//! With [`Background::Thread`], a thread of the lifecycle's own ([`background`]) renews as
+//! the advisory window opens, through the same single flight, store lease and pacing; the
+//! requests then go on with the token through the window (the hot path counts it fresh
+//! until the mandatory margin) and renew themselves only from the margin on.
 
 mod back_off;
 mod background;
