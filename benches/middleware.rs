@@ -4,6 +4,11 @@
 //! header-setting step is measured apart (`authorize_headers`, which is what `handle` does
 //! before passing the request on), and the whole middleware in a real round trip against a
 //! keep-alive loopback server, beside an agent whose middleware only inserts a header.
+//!
+//! `vs_hand_written_*`: `access_token()` and the header step beside the simplest correct
+//! cache a user would write (a `std::sync::RwLock` around the token and its deadline, the
+//! token cloned per call), on one thread and aggregate over eight, in the same run:
+//! `cargo bench --bench middleware -- vs_hand_written`.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -135,6 +140,80 @@ fn header_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// The cache a user writes by hand: the token and its deadline behind a `RwLock`, cloned
+/// per call. (Renewal is left out: the token never expires during the benchmark.)
+struct HandWritten<T> {
+    cache: std::sync::RwLock<(T, Instant)>,
+}
+
+impl<T: Clone> HandWritten<T> {
+    fn new(value: T) -> HandWritten<T> {
+        HandWritten {
+            cache: std::sync::RwLock::new((value, Instant::now() + Duration::from_secs(3600))),
+        }
+    }
+    fn get(&self) -> T {
+        let cache = self.cache.read().expect("not poisoned");
+        assert!(Instant::now() < cache.1, "the token lasts the run");
+        cache.0.clone()
+    }
+}
+
+fn vs_hand_written(c: &mut Criterion) {
+    let header = || {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", jwt_sized())).expect("header");
+        value.set_sensitive(true);
+        value
+    };
+    let token_cache = Arc::new(HandWritten::new(jwt_sized()));
+    let header_cache = Arc::new(HandWritten::new(header()));
+    let auth = middleware(true);
+    type Op = Arc<dyn Fn() + Send + Sync>;
+    let ops: Vec<(&str, Op)> = vec![
+        ("hand_written_token", {
+            let cache = Arc::clone(&token_cache);
+            Arc::new(move || {
+                black_box(cache.get());
+            })
+        }),
+        ("access_token", {
+            let auth = auth.clone();
+            Arc::new(move || {
+                black_box(auth.access_token().expect("token"));
+            })
+        }),
+        ("hand_written_header", {
+            let cache = Arc::clone(&header_cache);
+            Arc::new(move || {
+                let mut headers = HeaderMap::new();
+                headers.insert(AUTHORIZATION, cache.get());
+                black_box(&headers);
+            })
+        }),
+        ("authorize_headers", {
+            let auth = auth.clone();
+            Arc::new(move || {
+                let mut headers = HeaderMap::new();
+                auth.authorize_headers(&mut headers).expect("token");
+                black_box(&headers);
+            })
+        }),
+    ];
+    for threads in [1, 8] {
+        let mut group = c.benchmark_group(format!("vs_hand_written_{threads}_threads"));
+        for (name, op) in &ops {
+            if threads == 1 {
+                group.bench_function(*name, |b| b.iter(|| op()));
+            } else {
+                group.bench_function(*name, |b| {
+                    b.iter_custom(|iters| spread(threads, iters, Arc::clone(op)))
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 /// A keep-alive HTTP/1.1 server on loopback that answers `200 ok` to everything.
 fn keep_alive_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -202,5 +281,5 @@ fn round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, header_step, round_trip);
+criterion_group!(benches, header_step, vs_hand_written, round_trip);
 criterion_main!(benches);

@@ -11,11 +11,12 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// The crate's features, and whether this build has each.
-const FEATURES: [(&str, bool); 4] = [
+const FEATURES: [(&str, bool); 5] = [
     ("jwt", cfg!(feature = "jwt")),
     ("testing", cfg!(feature = "testing")),
     ("redis", cfg!(feature = "redis")),
     ("cli", cfg!(feature = "cli")),
+    ("tracing", cfg!(feature = "tracing")),
 ];
 
 /// Every `feature = "…"` named in `text`.

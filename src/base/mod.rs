@@ -6,7 +6,10 @@ mod authorizer;
 pub mod doc_fixture;
 mod lifecycle;
 mod middleware;
+mod stats;
+mod trace;
 
 pub use authorizer::Authorizer;
-pub use lifecycle::{RefreshThresholds, TokenRequests};
+pub use lifecycle::RefreshThresholds;
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, TokenTraffic};
+pub use stats::{Stats, TokenRequests};

@@ -143,17 +143,35 @@ impl Current {
     /// sends the caller to the slow path ([`phase`](Self::phase), both clocks). A smaller
     /// step back makes the token look younger by that much until the slow path runs (or a
     /// `401` renews it): the price of a single clock read here.
-    pub(super) fn fresh_by_wall(&self, clock: &dyn Clock) -> bool {
+    ///
+    /// `through_advisory`: the token counts as fresh until the mandatory margin (with
+    /// background refresh, requests go on with it through the advisory window).
+    pub(super) fn fresh_by_wall(&self, clock: &dyn Clock, through_advisory: bool) -> bool {
         if self.withdrawn.load(Ordering::Relaxed) != IN_USE {
             return false;
         }
         let Some(deadlines) = &self.deadlines else {
             return true;
         };
+        let until = if through_advisory {
+            deadlines.mandatory
+        } else {
+            deadlines.advisory
+        };
         clock
             .wall()
             .duration_since(deadlines.arrived_wall)
-            .is_ok_and(|age| age < deadlines.advisory)
+            .is_ok_and(|age| age < until)
+    }
+
+    /// How long until the advisory window opens (zero once it has; a long time for a
+    /// token without an expiry).
+    pub(super) fn until_advisory(&self, clock: &dyn Clock) -> Duration {
+        self.deadlines
+            .as_ref()
+            .map_or(super::background::IDLE, |deadlines| {
+                deadlines.advisory.saturating_sub(deadlines.age(clock))
+            })
     }
 
     /// Takes the token out of use (`why` is [`INVALIDATED`] or [`REFUSED`]).

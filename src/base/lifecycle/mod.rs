@@ -50,52 +50,63 @@
 //!
 //! # The hot path
 //!
-//! [`Lifecycle::fresh`]: a read lock, one wall-clock read (it sees a suspend; a clock set
-//! back past the token's arrival sends the caller to the slow path, which reads both
-//! clocks), a `try_lock` to ask the authorizer's `expired()` and a header clone. It never waits for a network call: while a renewal holds
-//! the authorizer, the token it replaces stays in use until it is done. An authorizer that
-//! declares [`expiry_by_time_only`](crate::Authorizer::expiry_by_time_only) is not asked
-//! there (its `expired()` says what the deadlines already know), which saves the lock and a
-//! second clock read; the slow path ([`Lifecycle::current`]) always asks.
+//! [`Lifecycle::fresh`]: one load of the lifecycle's epoch, this thread's own view of the
+//! token ([`local`]: no lock, no shared reference count, no counter), one wall-clock read
+//! (it sees a suspend; a clock set back past the token's arrival sends the caller to the
+//! slow path, which reads both clocks) and a clone of the thread's own header copy. It never
+//! waits for a network call: while a renewal holds the authorizer, the token it replaces
+//! stays in use until it is done. An authorizer that does not declare
+//! [`expiry_by_time_only`](crate::Authorizer::expiry_by_time_only) is asked its `expired()`
+//! there too, under a `try_lock` and the shared read lock; the slow path
+//! ([`Lifecycle::current`]) always asks.
+//!
+//! # Background refresh
+//!
+//! With [`Background::Thread`], a thread of the lifecycle's own ([`background`]) renews as
+//! the advisory window opens, through the same single flight, store lease and pacing; the
+//! requests then go on with the token through the window (the hot path counts it fresh
+//! until the mandatory margin) and renew themselves only from the margin on.
 
 mod back_off;
+mod background;
 mod current;
+mod local;
 #[cfg(test)]
 mod tests;
 mod thresholds;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, ThreadId};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::{self, Thread, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use ureq::http::HeaderValue;
 
 use self::back_off::{BackOff, Remembered};
 pub(crate) use self::current::Current;
 use self::current::{Clock, INVALIDATED, Phase, Prepare, REFUSED, SystemClock};
+use self::local::Epoch;
 pub use self::thresholds::RefreshThresholds;
+use super::stats::{Call, Counters, StoreOp};
+use super::trace;
 use crate::store::TokenStore;
 use crate::{Authorizer, Error, ErrorKind, Token};
 
-/// How many times an authorizer was asked for a token, from
-/// [`AuthMiddleware::token_requests`](crate::AuthMiddleware::token_requests). For
-/// diagnostics and tests: a count that grows with the API traffic is a renewal storm.
-///
-/// ```
-/// use en_core_auth::base::TokenRequests;
-///
-/// let requests = TokenRequests { authorize: 1, refresh: 2 };
-/// assert_eq!(requests.authorize + requests.refresh, 3);
-/// assert_eq!(TokenRequests::default(), TokenRequests { authorize: 0, refresh: 0 });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TokenRequests {
-    /// Calls to [`Authorizer::authorize`]: logins, and fallbacks after a failed refresh.
-    pub authorize: u64,
-    /// Calls to [`Authorizer::refresh`].
-    pub refresh: u64,
+/// Called with every new token the authorizer returns
+/// (`AuthMiddlewareBuilder::on_token_change`).
+pub(crate) type OnChange = Box<dyn Fn(&Token) + Send + Sync>;
+
+/// Who renews in the advisory window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Background {
+    /// The requests: the first to notice renews, the others go on.
+    Off,
+    /// A thread of the lifecycle's own, started with the first token.
+    Thread,
+    /// Tests call `background_step` themselves, with their clock.
+    #[cfg(test)]
+    Driven,
 }
 
 /// What to do after a `401`, see [`Lifecycle::rejected`].
@@ -122,12 +133,32 @@ enum Reason {
     Rejected,
 }
 
+/// The wait between proactive attempts: a tenth of the advisory window, so a handful of
+/// attempts before the margin.
+fn advisory_pace(current: &Current) -> Duration {
+    (current.advisory_window() / 10).clamp(Duration::from_millis(50), Duration::from_secs(30))
+}
+
+impl Reason {
+    fn name(self) -> &'static str {
+        match self {
+            Reason::First => "first",
+            Reason::Advisory => "advisory",
+            Reason::Required => "required",
+            Reason::DeclaredExpired => "declared_expired",
+            Reason::Rejected => "rejected",
+        }
+    }
+}
+
 /// The authorizer and what its last renewal came to; one lock for both, held across the
 /// network call.
 struct Renewer {
     authorizer: Box<dyn Authorizer>,
     /// The outcome of the last renewal, for the callers that waited for it.
     outcome: Option<Result<Arc<Current>, Remembered>>,
+    /// A new token from the authorizer, to hand to `on_change` once the lock is released.
+    announce: Option<Arc<Current>>,
 }
 
 /// One authorizer and the token it last produced, shared by every clone of a middleware.
@@ -160,8 +191,28 @@ pub(crate) struct Lifecycle {
     /// Where tokens are kept beyond this process, if anywhere.
     store: Option<Box<dyn TokenStore>>,
     prepare: Prepare,
-    authorize_calls: AtomicU64,
-    refresh_calls: AtomicU64,
+    /// Tells this lifecycle apart in the hot path's per-thread views.
+    id: u64,
+    /// Moves whenever the token in use changes or is withdrawn (see [`local`]).
+    epoch: Epoch,
+    counters: Counters,
+    /// For traces only.
+    client_id: String,
+    on_change: Option<OnChange>,
+    background: Background,
+    /// The background thread, once started (`None` inside: the system refused one).
+    refresher: OnceLock<Option<Thread>>,
+    /// This lifecycle, for the background thread, which must not keep it alive.
+    me: Weak<Lifecycle>,
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        // Wake the background thread: its next upgrade fails and it ends.
+        if let Some(Some(thread)) = self.refresher.get() {
+            thread.unpark();
+        }
+    }
 }
 
 impl Lifecycle {
@@ -174,11 +225,13 @@ impl Lifecycle {
         prepare: Prepare,
     ) -> Lifecycle {
         let expiry_by_time_only = authorizer.expiry_by_time_only();
+        let client_id = authorizer.client_info().client_id().to_owned();
         Lifecycle {
             expiry_by_time_only,
             renewer: Mutex::new(Renewer {
                 authorizer,
                 outcome: None,
+                announce: None,
             }),
             current: RwLock::new(None),
             settled: AtomicU64::new(0),
@@ -194,9 +247,36 @@ impl Lifecycle {
             thresholds,
             store,
             prepare,
-            authorize_calls: AtomicU64::new(0),
-            refresh_calls: AtomicU64::new(0),
+            id: local::next_id(),
+            epoch: Epoch::default(),
+            counters: Counters::default(),
+            client_id,
+            on_change: None,
+            background: Background::Off,
+            refresher: OnceLock::new(),
+            me: Weak::new(),
         }
+    }
+
+    /// Calls `f` with every new token the authorizer returns, once it is in use and the
+    /// authorizer's lock is released (so `f` may take its time, or use the middleware).
+    pub(crate) fn on_token_change(mut self, f: OnChange) -> Lifecycle {
+        self.on_change = Some(f);
+        self
+    }
+
+    /// Who renews in the advisory window.
+    pub(crate) fn background(mut self, background: Background) -> Lifecycle {
+        self.background = background;
+        self
+    }
+
+    /// The lifecycle, shared: the background thread holds it by a `Weak` to itself.
+    pub(crate) fn shared(mut self) -> Arc<Lifecycle> {
+        Arc::new_cyclic(|me| {
+            self.me = me.clone();
+            self
+        })
     }
 
     /// The same lifecycle reading `clock` instead of the system's.
@@ -210,14 +290,47 @@ impl Lifecycle {
     /// The hot path: the prepared value and generation of a fresh token, else `None` (then
     /// call [`current`](Self::current)).
     pub(crate) fn fresh(&self) -> Option<(HeaderValue, u64)> {
-        let current = self.current.read();
-        let current = current.as_ref()?;
-        if !current.fresh_by_wall(&*self.clock)
-            || (!self.expiry_by_time_only && self.declared_expired(current))
-        {
-            return None;
+        self.with_fresh(|current, header| (header.clone(), current.generation))
+    }
+
+    /// The hot path for the access token itself.
+    pub(crate) fn fresh_access_token(&self) -> Option<String> {
+        self.with_fresh(|current, _| current.token.access_token().to_owned())
+    }
+
+    /// `use_it` on the fresh token, if there is one. For an authorizer whose expiry is its
+    /// time this writes no shared memory (this thread's view, see [`local`]); another
+    /// authorizer is asked its `expired()` under the shared lock, which writes anyway.
+    fn with_fresh<R>(&self, use_it: impl FnOnce(&Current, &HeaderValue) -> R) -> Option<R> {
+        // With background refresh, requests go on with the token through the advisory
+        // window: the thread renews it.
+        let through_advisory = self.background_on();
+        if !self.expiry_by_time_only {
+            let current = self.current.read();
+            let current = current.as_ref()?;
+            if !current.fresh_by_wall(&*self.clock, through_advisory)
+                || self.declared_expired(current)
+            {
+                return None;
+            }
+            return Some(use_it(current, &current.header));
         }
-        Some((current.header.clone(), current.generation))
+        let epoch = self.epoch.read();
+        local::with_view(
+            self.id,
+            epoch,
+            || self.current.read().clone(),
+            |current, header| {
+                current
+                    .fresh_by_wall(&*self.clock, through_advisory)
+                    .then(|| use_it(current, header))
+            },
+        )
+    }
+
+    /// The counters behind [`Stats`](super::Stats).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The token in memory, fresh or not, without renewing or waiting.
@@ -236,11 +349,11 @@ impl Lifecycle {
                 self.renew_blocking(settled, Some(current), Reason::DeclaredExpired)
             }
             Phase::Fresh => Ok(current),
-            Phase::Advisory if self.renewal_deferred() => Ok(current),
+            Phase::Advisory if self.renewal_deferred() || self.background_on() => Ok(current),
             // Whoever gets the lock refreshes; the others go on with the valid token.
             Phase::Advisory => match self.renewer.try_lock() {
-                Some(mut renewer) => {
-                    self.renew_with(&mut renewer, settled, Some(&current), Reason::Advisory)
+                Some(renewer) => {
+                    self.renew_then_announce(renewer, settled, Some(&current), Reason::Advisory)
                 }
                 None => Ok(current),
             },
@@ -269,7 +382,7 @@ impl Lifecycle {
         if self.refusing(&current) || self.remembered_failure().is_some() {
             return Ok(Rejection::GiveUp);
         }
-        current.withdraw(REFUSED);
+        self.withdraw(&current, REFUSED);
         self.renew_blocking(settled, Some(current), Reason::Rejected)
             .map(Rejection::Resend)
     }
@@ -293,10 +406,10 @@ impl Lifecycle {
             return;
         };
         match generation {
-            None => current.withdraw(INVALIDATED),
+            None => self.withdraw(&current, INVALIDATED),
             Some(generation) if generation == current.generation => {
                 if !self.refusing(&current) {
-                    current.withdraw(REFUSED);
+                    self.withdraw(&current, REFUSED);
                 }
             }
             Some(_) => {}
@@ -309,15 +422,18 @@ impl Lifecycle {
     #[allow(dead_code, reason = "CONTRACT: the middleware side calls it")]
     pub(crate) fn revoke(&self) -> Result<(), Error> {
         let mut renewer = self.renewer.lock();
-        let token = match self.current.write().take() {
+        let taken = self.current.write().take();
+        let token = match taken {
             Some(current) => {
-                current.withdraw(INVALIDATED);
+                self.withdraw(&current, INVALIDATED);
                 Some(current.token.clone())
             }
-            None => self
-                .store
-                .as_ref()
-                .and_then(|store| store.load().ok().flatten()),
+            // Used for the revocation: a hit.
+            None => self.store.as_ref().and_then(|store| {
+                let stored = self.load(store.as_ref());
+                self.count_use(stored.as_ref(), stored.is_some());
+                stored
+            }),
         };
         let revoked = match &token {
             Some(token) => {
@@ -326,7 +442,11 @@ impl Lifecycle {
             }
             None => Ok(()),
         };
-        let cleared = self.store.as_ref().map_or(Ok(()), |store| store.clear());
+        let cleared = self.store.as_ref().map_or(Ok(()), |store| {
+            store
+                .clear()
+                .inspect_err(|error| self.counters.store_error(StoreOp::Clear, error))
+        });
         // What was remembered was about the session that just ended.
         renewer.outcome = None;
         *self.failure.lock() = (BackOff::default(), None);
@@ -336,11 +456,8 @@ impl Lifecycle {
     }
 
     /// How many times the authorizer was asked for a token.
-    pub(crate) fn token_requests(&self) -> TokenRequests {
-        TokenRequests {
-            authorize: self.authorize_calls.load(Ordering::Relaxed),
-            refresh: self.refresh_calls.load(Ordering::Relaxed),
-        }
+    pub(crate) fn token_requests(&self) -> super::TokenRequests {
+        self.counters.token_requests()
     }
 
     /// Whether this thread is inside a call to the authorizer (whose HTTP client may carry
@@ -350,6 +467,75 @@ impl Lifecycle {
         // One load when no renewal runs (this is asked on every request).
         self.renewing.load(Ordering::Acquire)
             && *self.renewing_thread.lock() == Some(thread::current().id())
+    }
+
+    /// Takes `current` out of use (`why` is [`INVALIDATED`] or [`REFUSED`]).
+    fn withdraw(&self, current: &Current, why: u8) {
+        current.withdraw(why);
+        self.epoch.bump();
+    }
+
+    /// Puts `current` in use, and starts (or wakes) the background thread.
+    fn install(&self, current: Option<Arc<Current>>) {
+        *self.current.write() = current;
+        self.epoch.bump();
+        if self.background == Background::Thread {
+            let refresher = self
+                .refresher
+                .get_or_init(|| background::start(self.me.clone(), self.client_id.clone()));
+            if let Some(thread) = refresher {
+                // Its wait was for the token before.
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Whether a background thread renews in the advisory window.
+    fn background_on(&self) -> bool {
+        match self.background {
+            Background::Off => false,
+            Background::Thread => self.refresher.get().is_some_and(Option::is_some),
+            #[cfg(test)]
+            Background::Driven => true,
+        }
+    }
+
+    /// One step of the background thread: renews if the advisory window is open (and no
+    /// pacing holds renewals off), and says how long to sleep before the next step.
+    pub(crate) fn background_step(&self) -> Duration {
+        let settled = self.settled.load(Ordering::Acquire);
+        let Some(current) = self.current.read().clone() else {
+            return background::IDLE;
+        };
+        match current.phase(&*self.clock) {
+            // Wake as the window opens, at a random point of its first tenth, so that a
+            // fleet's machines do not all ask the store for its lease at once.
+            Phase::Fresh => {
+                let jitter = (current.advisory_window() / 10).mul_f64(back_off::random_unit());
+                current.until_advisory(&*self.clock) + jitter
+            }
+            Phase::Advisory => {
+                if let Some(left) = self.deferred_for() {
+                    return left;
+                }
+                let Some(renewer) = self.renewer.try_lock() else {
+                    // A request renews (a 401, or the authorizer declared the token
+                    // expired): its token wakes us; if it fails, look again at the pace of
+                    // advisory retries.
+                    return advisory_pace(&current);
+                };
+                trace::background("renewing", &self.client_id);
+                let renewed =
+                    self.renew_then_announce(renewer, settled, Some(&current), Reason::Advisory);
+                if renewed.is_err() && !self.renewal_deferred() {
+                    // Not foreseen by the pacing (a token issued already expired): pace it.
+                    self.defer_renewal(&current);
+                }
+                Duration::ZERO
+            }
+            // From the margin on, the requests renew; their new token wakes us.
+            Phase::Mandatory | Phase::Expired => background::IDLE,
+        }
     }
 
     /// Asks the authorizer's own `expired()` without waiting: while a renewal holds the
@@ -396,15 +582,18 @@ impl Lifecycle {
 
     /// No proactive renewal now (after an advisory failure or a non-extending refresh).
     fn renewal_deferred(&self) -> bool {
+        self.deferred_for().is_some()
+    }
+
+    /// How long proactive renewals are still held off, if they are.
+    fn deferred_for(&self) -> Option<Duration> {
         let not_before = self.renew_not_before.load(Ordering::Relaxed);
-        not_before != 0 && self.since_start(self.clock.monotonic()) < not_before
+        let now = self.since_start(self.clock.monotonic());
+        (not_before != 0 && now < not_before).then(|| Duration::from_nanos(not_before - now))
     }
 
     fn defer_renewal(&self, current: &Current) {
-        // A tenth of the advisory window: a handful of attempts before the margin.
-        let wait = (current.advisory_window() / 10)
-            .clamp(Duration::from_millis(50), Duration::from_secs(30));
-        let until = self.since_start(self.clock.monotonic() + wait);
+        let until = self.since_start(self.clock.monotonic() + advisory_pace(current));
         self.renew_not_before.store(until, Ordering::Relaxed);
     }
 
@@ -422,8 +611,27 @@ impl Lifecycle {
         if let Some(error) = self.remembered_failure() {
             return Err(error);
         }
-        let mut renewer = self.renewer.lock();
-        self.renew_with(&mut renewer, settled, seen.as_ref(), reason)
+        let renewer = self.renewer.lock();
+        self.renew_then_announce(renewer, settled, seen.as_ref(), reason)
+    }
+
+    /// [`renew_with`](Self::renew_with), then, with the authorizer's lock released, hands a
+    /// new token from the authorizer to `on_change`: once per token, on the thread that
+    /// obtained it, with nothing locked (the callback may use the middleware).
+    fn renew_then_announce(
+        &self,
+        mut renewer: MutexGuard<'_, Renewer>,
+        settled: u64,
+        seen: Option<&Arc<Current>>,
+        reason: Reason,
+    ) -> Result<Arc<Current>, Error> {
+        let result = self.renew_with(&mut renewer, settled, seen, reason);
+        let announce = renewer.announce.take();
+        drop(renewer);
+        if let (Some(on_change), Some(new)) = (&self.on_change, announce) {
+            on_change(&new.token);
+        }
+        result
     }
 
     /// With the authorizer locked: the outcome of a renewal that ran while this caller
@@ -491,7 +699,8 @@ impl Lifecycle {
         let lock = match (lock, seen) {
             (Ok(None), None) => store.lock().map(Some),
             (lock, _) => lock,
-        };
+        }
+        .inspect_err(|error| self.counters.store_error(StoreOp::Lock, error));
         let _cross_process = match (lock, seen) {
             (Ok(Some(lock)), _) => lock,
             // Another process is renewing: go on with the valid token, and do not read the
@@ -510,17 +719,14 @@ impl Lifecycle {
                 };
             }
         };
-        let stored = match store.load() {
-            Ok(stored) => stored,
-            Err(error) => {
-                log::debug!("token store unreadable, ignoring it: {error}");
-                None
-            }
-        };
-        let Some(stored) = stored else {
+        let Some(stored) = self.load(store.as_ref()) else {
             return self.renew_locked(renewer, seen, reason);
         };
-        if let Some(adopted) = self.adopt_stored(&stored, &*renewer.authorizer, seen) {
+        let adopted = self.adopt_stored(&stored, &*renewer.authorizer, seen);
+        // An expired stored token whose refresh token is used below is still a miss: a hit
+        // is a token put in use.
+        self.count_use(Some(&stored), adopted.is_some());
+        if let Some(adopted) = adopted {
             return Ok(adopted);
         }
         match seen {
@@ -544,8 +750,36 @@ impl Lifecycle {
         authorizer: &dyn Authorizer,
         replacing: Option<&Arc<Current>>,
     ) -> Option<Arc<Current>> {
-        let stored = store.load().ok().flatten()?;
-        self.adopt_stored(&stored, authorizer, replacing)
+        let stored = self.load(store)?;
+        let adopted = self.adopt_stored(&stored, authorizer, replacing);
+        self.count_use(Some(&stored), adopted.is_some());
+        adopted
+    }
+
+    /// `store.load()`, counting an error or an empty store; a stored token is counted by
+    /// [`count_use`](Self::count_use) once the caller knows whether it is used.
+    fn load(&self, store: &dyn TokenStore) -> Option<Token> {
+        match store.load() {
+            Ok(Some(token)) => Some(token),
+            Ok(None) => {
+                self.counters.store_miss();
+                None
+            }
+            Err(error) => {
+                log::debug!("token store unreadable, ignoring it: {error}");
+                self.counters.store_error(StoreOp::Load, &error);
+                None
+            }
+        }
+    }
+
+    /// Counts a stored token that [`load`](Self::load) returned: a hit if it was put in use.
+    fn count_use(&self, stored: Option<&Token>, used: bool) {
+        match (stored, used) {
+            (None, _) => {}
+            (Some(_), true) => self.counters.store_hit(),
+            (Some(_), false) => self.counters.store_miss(),
+        }
     }
 
     /// A usable token that another process (or an earlier run) stored, unless it is the
@@ -566,7 +800,7 @@ impl Lifecycle {
             return None;
         }
         log::debug!("using the token from the store");
-        *self.current.write() = Some(Arc::clone(&adopted));
+        self.install(Some(Arc::clone(&adopted)));
         Some(adopted)
     }
 
@@ -632,20 +866,19 @@ impl Lifecycle {
             let authorizer = &mut renewer.authorizer;
             match previous {
                 None => {
-                    self.authorize_calls.fetch_add(1, Ordering::Relaxed);
                     log::debug!("requesting the first token");
-                    authorizer.authorize()
+                    self.call(Call::Authorize, reason, || authorizer.authorize())
                 }
                 Some(previous) => {
-                    self.refresh_calls.fetch_add(1, Ordering::Relaxed);
                     log::debug!("renewing the token ({reason:?})");
-                    match authorizer.refresh(&previous.token) {
+                    match self.call(Call::Refresh, reason, || {
+                        authorizer.refresh(&previous.token)
+                    }) {
                         Ok(token) => Ok(token),
                         Err(error) if error.is_transient() => Err(error),
                         Err(error) => {
                             log::debug!("refresh failed ({}); logging in again", error.kind());
-                            self.authorize_calls.fetch_add(1, Ordering::Relaxed);
-                            authorizer.authorize()
+                            self.call(Call::Authorize, reason, || authorizer.authorize())
                         }
                     }
                 }
@@ -678,8 +911,25 @@ impl Lifecycle {
         {
             // The token is good; only its reuse by the next process is lost.
             log::debug!("could not save the token: {error}");
+            self.counters.store_error(StoreOp::Save, &error);
         }
-        *self.current.write() = Some(Arc::clone(&fresh));
+        self.install(Some(Arc::clone(&fresh)));
+        renewer.announce = Some(Arc::clone(&fresh));
         Ok(fresh)
+    }
+
+    /// One authorizer call, counted, timed and traced.
+    fn call(
+        &self,
+        call: Call,
+        reason: Reason,
+        ask: impl FnOnce() -> Result<Token, Error>,
+    ) -> Result<Token, Error> {
+        let _span = trace::renewal(call, reason.name(), &self.client_id);
+        self.counters.started(call);
+        let began = Instant::now();
+        let result = ask();
+        self.counters.finished(call, &result, began.elapsed());
+        result
     }
 }

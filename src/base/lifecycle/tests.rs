@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use super::back_off::{FIRST, LONGEST, wait_after};
 use super::*;
 use crate::ClientInfo;
+use crate::base::TokenRequests;
 use crate::store::{MemoryStore, StoreLock};
 
 /// A clock that moves only when told; the monotonic and wall readings move separately.
@@ -885,3 +886,7 @@ fn only_a_refresh_that_extends_the_expiry_lets_the_next_one_come_at_once() {
     assert_eq!(f.token(), Ok("token-4".into()));
     assert_eq!(f.provider.calls(), 4);
 }
+
+// ---- background refresh, token change callback, counters ----
+
+mod background;

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
-use super::super::lifecycle::{Lifecycle, RefreshThresholds};
+use super::super::lifecycle::{Background, Lifecycle, OnChange, RefreshThresholds};
 use super::credentials::{Credentials, HeaderFormat};
 use super::origin::{Origin, OriginPolicy};
 use super::replay::Limits;
 use super::{AuthMiddleware, Inner, Route};
 use crate::store::TokenStore;
-use crate::{Authorizer, Error};
+use crate::{Authorizer, Error, Token};
 
 /// Builds an [`AuthMiddleware`]; see [`AuthMiddleware::builder`].
 ///
@@ -40,6 +40,8 @@ pub struct AuthMiddlewareBuilder {
     store: Option<Box<dyn TokenStore>>,
     allow_insecure_http: bool,
     allowed_origins: Option<Vec<String>>,
+    background_refresh: bool,
+    on_token_change: Option<OnChange>,
 }
 
 impl std::fmt::Debug for AuthMiddlewareBuilder {
@@ -60,6 +62,8 @@ impl std::fmt::Debug for AuthMiddlewareBuilder {
             .field("http_status_as_error", &self.status_as_error)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("allowed_origins", &self.allowed_origins)
+            .field("background_refresh", &self.background_refresh)
+            .field("on_token_change", &self.on_token_change.is_some())
             .finish()
     }
 }
@@ -82,7 +86,69 @@ impl AuthMiddlewareBuilder {
             store: None,
             allow_insecure_http: false,
             allowed_origins: None,
+            background_refresh: false,
+            on_token_change: None,
         }
+    }
+
+    /// Renews the token on a thread of its own as the advisory window opens (default off),
+    /// so that no request waits for the identity provider while the token is valid.
+    ///
+    /// One thread per middleware (its clones share it), started with the first token. It
+    /// renews through the same single flight, store lease, back-off and pacing as any
+    /// renewal, so a failing identity provider sees no more requests than without it, and in
+    /// a fleet sharing a [`TokenStore`] one machine renews while the others adopt its token.
+    /// Requests then go on with the valid token through the advisory window; from the
+    /// mandatory margin on they renew themselves as before (the thread stuck, the provider
+    /// slow). The thread holds no strong reference to the middleware: it ends once the last
+    /// clone is dropped, after finishing a renewal in flight.
+    ///
+    /// Use it when request latency matters more than a thread: a service whose requests
+    /// must not wait for a token round trip. A short-lived process, or one that makes few
+    /// requests, is better without (the thread renews tokens nobody may use).
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Static;
+    /// let auth = en_core_auth::AuthMiddleware::builder(Static::new())
+    ///     .background_refresh(true)
+    ///     .build();
+    /// assert_eq!(auth.access_token()?, "abc"); // the first token starts the thread
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn background_refresh(mut self, on: bool) -> AuthMiddlewareBuilder {
+        self.background_refresh = on;
+        self
+    }
+
+    /// Calls `f` once with every new token the authorizer returns, for users who keep
+    /// tokens elsewhere (a database, a secret manager) or want to know when it changed.
+    ///
+    /// `f` runs on the thread that obtained the token (a request thread, or the background
+    /// refresh thread), after the token is in use and with none of the middleware's locks
+    /// held, so it may take its time or call the middleware. It is not called for tokens
+    /// adopted from a [`TokenStore`] (another process obtained those). A middleware that
+    /// `f` holds a clone of is never dropped: hold the clone through a `Weak` or a channel.
+    ///
+    /// ```
+    /// # use en_core_auth::base::doc_fixture::Counting;
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let record = Arc::clone(&seen);
+    /// let auth = en_core_auth::AuthMiddleware::builder(Counting::new())
+    ///     .on_token_change(move |token| record.lock().unwrap().push(token.access_token().to_owned()))
+    ///     .build();
+    /// auth.access_token()?;
+    /// auth.invalidate();
+    /// auth.access_token()?;
+    /// assert_eq!(*seen.lock().unwrap(), ["t1", "t2"]);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn on_token_change(
+        mut self,
+        f: impl Fn(&Token) + Send + Sync + 'static,
+    ) -> AuthMiddlewareBuilder {
+        self.on_token_change = Some(Box::new(f));
+        self
     }
 
     /// Keeps tokens in `store` as well as in memory: a token stored by an earlier run or
@@ -419,9 +485,18 @@ impl AuthMiddlewareBuilder {
             }
             format.value(token)
         });
+        let mut lifecycle = Lifecycle::new(self.authorizer, self.thresholds, self.store, prepare)
+            .background(if self.background_refresh {
+                Background::Thread
+            } else {
+                Background::Off
+            });
+        if let Some(f) = self.on_token_change {
+            lifecycle = lifecycle.on_token_change(f);
+        }
         AuthMiddleware {
             inner: Arc::new(Inner {
-                lifecycle: Lifecycle::new(self.authorizer, self.thresholds, self.store, prepare),
+                lifecycle: lifecycle.shared(),
                 client_id,
                 credentials: Credentials {
                     header_name,

@@ -94,6 +94,7 @@ pub(crate) fn finish(
             {
                 Rejection::Resend(current) if !renewed && (!hop.with_body || replay.possible()) => {
                     renewed = true;
+                    inner.lifecycle.counters().resent();
                     response = Some(send(inner, route, &hop, &replay, Some(&current))?);
                     used = Some(Used::of(current));
                     continue;
