@@ -469,50 +469,17 @@ pub(crate) fn surely_unsent(error: &Error) -> bool {
     }
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (the IMF-fixdate
-/// form, `Sun, 06 Nov 1994 08:49:37 GMT`, which RFC 9110 requires senders to use), as
-/// the time left from `now` (zero for a date already past).
-fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (RFC 9110 §5.6.7:
+/// IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept), as the
+/// time left from `now` (zero for a date already past). The dates are read by `httpdate`,
+/// which bounds the year, so no server-sent value can overflow a computation here.
+pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = parse_http_date(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time.
-fn parse_http_date(value: &str) -> Option<std::time::SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (_weekday, rest) = value.split_once(", ")?;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
-        return None;
-    }
-    if !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 (the civil-from-days algorithm, run backwards).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// Checks that `url` is a usable endpoint for sending credentials: an absolute `https`
@@ -637,13 +604,23 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO)
         );
+        let epoch = std::time::UNIX_EPOCH;
         assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777))
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", epoch),
+            Some(Duration::from_secs(784_111_777))
         );
         assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 00:00:00 GMT"),
-            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_835_395_200))
+            parse_retry_after("Tue, 29 Feb 2028 00:00:00 GMT", epoch),
+            Some(Duration::from_secs(1_835_395_200))
+        );
+        // The obsolete forms RFC 9110 §5.6.7 says recipients must accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", epoch),
+            Some(Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", epoch),
+            Some(Duration::from_secs(784_111_777))
         );
         for bad in [
             "soon",
@@ -655,6 +632,20 @@ mod tests {
             "-5",
         ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    /// A date the server is free to send (any digits parse as a year) must never overflow
+    /// the arithmetic: a panic here would be on the thread that asked for a token.
+    #[test]
+    fn a_huge_year_is_no_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        for huge in [
+            "Wed, 21 Oct 18446744073709551615 07:28:00 GMT",
+            "Wed, 21 Oct 99999999999999 07:28:00 GMT",
+            "Wed, 21 Oct 584554051223 07:28:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(huge, now), None, "{huge}");
         }
     }
 
