@@ -46,7 +46,7 @@ pub(crate) fn discovered_endpoints(
         ));
     };
     if needed(&metadata.endpoints).is_none() || metadata.endpoints.revocation.is_none() {
-        discovery::complete(&http, metadata);
+        discovery::complete(&http, metadata, endpoint.allow_insecure_http)?;
     }
     if needed(&metadata.endpoints).is_none() {
         return Err(Error::new(
