@@ -178,6 +178,22 @@ impl IdTokenCheck {
         let _ = (endpoint, token, nonce);
         Ok(())
     }
+
+    /// Verifies the ID token of `renewed`, a refresh of `previous`, if it has one and the
+    /// check is on: it must name the login's issuer and subject.
+    pub(crate) fn check_refreshed(
+        &mut self,
+        endpoint: &TokenEndpoint,
+        renewed: &Token,
+        previous: &Token,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(verifier) = &mut self.verifier {
+            return verifier.check_refreshed(&endpoint.http, renewed, previous);
+        }
+        let _ = (endpoint, renewed, previous);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
