@@ -166,10 +166,14 @@ pub(crate) fn discover(
             log::debug!("metadata endpoint answered HTTP {}", reply.status);
             match reply.status {
                 408 | 429 | 500..=599 => Attempt::Retry(
-                    Error::new(
+                    reply.error_at(Error::new(
                         ErrorKind::Server,
-                        format!("the metadata endpoint {url} answered HTTP {}", reply.status),
-                    ),
+                        format!(
+                            "the metadata endpoint answered HTTP {} with {}",
+                            reply.status,
+                            reply.describe_body()
+                        ),
+                    )),
                     reply.retry_after,
                 ),
                 _ => Attempt::Done(Ok(reply)),
@@ -179,7 +183,11 @@ pub(crate) fn discover(
             // A login page or a portal's HTML answering 200 for every path is not
             // metadata: the next URL may have it.
             200..=299 if !is_json_object(&reply.body) => {
-                tried.push(format!("{url} (HTTP {}, not a JSON object)", reply.status));
+                tried.push(format!(
+                    "{url} (HTTP {}, {} where a JSON object was expected)",
+                    reply.status,
+                    reply.describe_body()
+                ));
             }
             200..=299 => {
                 let metadata = parse_metadata(&reply.body)?;

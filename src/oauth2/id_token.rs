@@ -273,13 +273,17 @@ impl IdTokenVerifier {
         log::debug!("fetching the JWKS {}", self.jwks_url);
         let reply = http.get(&self.jwks_url)?;
         if !(200..=299).contains(&reply.status) {
-            return Err(Error::new(
+            return Err(reply.error_at(Error::new(
                 ErrorKind::Server,
-                format!("the JWKS {} answered HTTP {}", self.jwks_url, reply.status),
-            ));
+                format!("the JWKS answered HTTP {}", reply.status),
+            )));
         }
-        let set: Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| Error::new(ErrorKind::MalformedResponse, "the JWKS is not JSON"))?;
+        let set: Value = serde_json::from_slice(&reply.body).map_err(|_| {
+            reply.error_at(Error::new(
+                ErrorKind::MalformedResponse,
+                format!("the JWKS is {}, not JSON", reply.describe_body()),
+            ))
+        })?;
         let keys = set
             .get("keys")
             .and_then(Value::as_array)

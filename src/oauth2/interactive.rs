@@ -114,17 +114,16 @@ pub(crate) fn post(
 /// one, else one from the status.
 pub(crate) fn error_of(reply: &Reply, what: &str) -> Error {
     let status = reply.status;
-    match response::parse_error(status, &reply.body) {
+    reply.error_at(match response::parse_error(status, &reply.body) {
         Some(oauth) => Error::new(oauth.kind(), oauth),
-        None => {
-            let kind = match status {
-                401 | 403 => ErrorKind::CredentialsRejected,
-                408 | 429 | 500..=599 => ErrorKind::Server,
-                _ => ErrorKind::Configuration,
-            };
-            Error::new(kind, format!("the {what} answered HTTP {status}"))
-        }
-    }
+        None => Error::new(
+            crate::http::status_kind(status),
+            format!(
+                "the {what} answered HTTP {status} with {}",
+                reply.describe_body()
+            ),
+        ),
+    })
 }
 
 /// The ID token check of an interactive login: with the feature `jwt` and a discovered

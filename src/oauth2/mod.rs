@@ -118,7 +118,7 @@ pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
-pub use response::OAuthError;
+pub use response::{OAuthError, token_from_reply};
 pub use token_exchange::TokenExchange;
 
 pub use authorization_code::{AuthorizationCode, DEFAULT_LOGIN_TIMEOUT};
