@@ -449,6 +449,28 @@ mod tests {
         );
     }
 
+    /// An openid login (one that sent a nonce) must come back with an ID token; a token
+    /// without one is fine otherwise.
+    #[test]
+    fn an_openid_login_without_an_id_token_fails() {
+        let bare = Token::new("a");
+        let err = verifier()
+            .check(&no_retry(), &bare, Some("n0nce"))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+        assert!(err.to_string().contains("without one"), "{err}");
+        assert!(verifier().check(&no_retry(), &bare, None).is_ok());
+        let with = Token::new("a").with_id_token(sign("k1", &claims()));
+        assert!(verifier().check(&no_retry(), &with, Some("n0nce")).is_ok());
+    }
+
+    #[test]
+    fn debug_names_the_issuer_and_the_key_count() {
+        let shown = format!("{:?}", verifier());
+        assert!(shown.contains("https://idp.example.com"), "{shown}");
+        assert!(shown.contains("cached_keys: 1"), "{shown}");
+    }
+
     #[test]
     fn each_claim_is_checked() {
         let cases = [
@@ -566,6 +588,58 @@ mod tests {
         hs.common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::HS256);
         assert!(Key::from_jwk(&hs).is_none());
         assert!(Key::from_jwk(&jwk(Some("k"), true)).is_some());
+    }
+
+    /// Without `alg`, a key's type and curve say what it signs with; a curve this crate does
+    /// not verify with is no key.
+    #[test]
+    fn a_key_without_alg_signs_with_what_its_type_allows() {
+        let algorithms = |jwk: Value| {
+            let jwk: Jwk = serde_json::from_value(jwk).unwrap();
+            Key::from_jwk(&jwk).map(|key| key.algorithms)
+        };
+        let b64 = "AQAB";
+        assert_eq!(
+            algorithms(json!({"kty": "RSA", "n": b64, "e": b64})),
+            Some(RSA_ALGORITHMS.to_vec())
+        );
+        for (curve, expected) in [
+            ("P-256", Some(vec![Algorithm::ES256])),
+            ("P-384", Some(vec![Algorithm::ES384])),
+            ("P-521", None),
+        ] {
+            let jwk = json!({"kty": "EC", "crv": curve, "x": b64, "y": b64});
+            assert_eq!(algorithms(jwk), expected, "{curve}");
+        }
+        assert_eq!(
+            algorithms(json!({"kty": "OKP", "crv": "Ed25519", "x": b64})),
+            Some(vec![Algorithm::EdDSA])
+        );
+        assert_eq!(
+            algorithms(json!({"kty": "OKP", "crv": "Ed448", "x": b64})),
+            None
+        );
+        // An `alg` wins over what the type allows.
+        assert_eq!(
+            algorithms(json!({"kty": "RSA", "alg": "PS384", "n": b64, "e": b64})),
+            Some(vec![Algorithm::PS384])
+        );
+    }
+
+    /// An RSA key without `alg` verifies an RS256 token end to end.
+    #[test]
+    fn an_rsa_key_without_alg_verifies() {
+        let private = include_str!("../../tests/keys/private_key_jwt_rsa.pem");
+        let encoding = EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+        jwk.common.key_algorithm = None;
+        jwk.common.key_id = Some("r1".to_owned());
+        let mut verifier = verifier();
+        verifier.keys = vec![Key::from_jwk(&jwk).unwrap()];
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("r1".to_owned());
+        let token = encode(&header, &claims(), &encoding).unwrap();
+        assert!(verifier.verify(&no_retry(), &token, None).is_ok());
     }
 
     #[test]
