@@ -615,6 +615,12 @@ mod tests {
             algorithms(json!({"kty": "OKP", "crv": "Ed25519", "x": b64})),
             Some(vec![Algorithm::EdDSA])
         );
+        // An octet key pair on a curve that is not Ed25519 (the JWK parser keeps the
+        // curves it knows; X25519 and Ed448 it does not): no key.
+        assert_eq!(
+            algorithms(json!({"kty": "OKP", "crv": "P-256", "x": b64})),
+            None
+        );
         assert_eq!(
             algorithms(json!({"kty": "OKP", "crv": "Ed448", "x": b64})),
             None
