@@ -648,6 +648,27 @@ mod tests {
         assert!(verifier.verify(&no_retry(), &token, None).is_ok());
     }
 
+    /// Only signing keys are taken from a JWKS: one marked for encryption is skipped.
+    #[test]
+    fn encryption_keys_are_not_taken_from_a_jwks() {
+        let with_use = |usage: &str| {
+            let mut key = serde_json::to_value(jwk(Some("k1"), true)).unwrap();
+            key["use"] = json!(usage);
+            json!({ "keys": [key] })
+        };
+        let (url, _) = jwks_server(with_use("sig"));
+        assert!(
+            fetching(&url)
+                .verify(&no_retry(), &sign("k1", &claims()), None)
+                .is_ok()
+        );
+        let (url, _) = jwks_server(with_use("enc"));
+        let err = fetching(&url)
+            .verify(&no_retry(), &sign("k1", &claims()), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("no key `k1`"), "{err}");
+    }
+
     #[test]
     fn an_unknown_kid_fetches_the_jwks_again() {
         let err = verifier()
