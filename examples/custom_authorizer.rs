@@ -1,87 +1,54 @@
-//! A custom [`Authorizer`] for a service that is neither OAuth2 nor Cognito.
+//! A custom [`Authorizer`] for a service that is not a standard OAuth2 grant.
 //!
 //! ```text
 //! cargo run --example custom_authorizer
 //! ```
 //!
-//! The made-up "weather service" logs in with an API key at `POST /session`, answering
-//! `{"session": .., "renew": .., "ttl": ..}`, renews with the renewal ticket at
-//! `POST /session/renew`, and wants `Authorization: Session <id>`. A tiny server for it runs
-//! on 127.0.0.1 inside this example, so it runs offline.
+//! The made-up "weather service" logs in with an API key (`POST /session`, form field
+//! `key`), renews with a renewal ticket (`POST /session/renew`, field `renew`), and answers
+//! both as an RFC 6749 token endpoint does, with token type `Session`. A tiny server for
+//! it runs on 127.0.0.1 inside this example, so it runs offline.
 //!
-//! The authorizer only talks to the service. When to call it, single flight across threads,
-//! the header and the resend after a 401 are the middleware's job.
+//! The authorizer only talks to the service, through the crate's own HTTP client
+//! (timeouts, no redirects, a size cap, retries of transient failures, errors that name the
+//! endpoint) and token-response parser (a `Token`, or an error whose kind tells the
+//! middleware "try later" from "the credentials are wrong"). When to call it, single flight
+//! across threads, the header and the resend after a 401 are the middleware's job.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
+use en_core_auth::http::{HttpClient, check_endpoint};
+use en_core_auth::oauth2::token_from_reply;
+use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
 
 struct WeatherAuthorizer {
     client: ClientInfo,
     base_url: String,
-    // Token traffic goes through a plain agent, never one that carries this middleware.
-    http: ureq::Agent,
+    http: HttpClient,
 }
 
 impl WeatherAuthorizer {
-    fn new(client: ClientInfo, base_url: String) -> WeatherAuthorizer {
-        let http = ureq::Agent::config_builder()
-            // Every network call needs a timeout; a hung token server must not hang callers.
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        WeatherAuthorizer {
+    fn new(client: ClientInfo, base_url: String) -> Result<WeatherAuthorizer, Error> {
+        // The API key travels to this URL: HTTPS only (loopback excepted), checked once.
+        check_endpoint(&base_url, false)?;
+        Ok(WeatherAuthorizer {
             client,
             base_url,
-            http,
-        }
+            http: HttpClient::new(),
+        })
     }
 
-    /// Sends one token request and turns the answer into a `Token` or a typed error, so
-    /// that the middleware can tell "try later" from "the credentials are wrong".
-    fn token_request(&self, path: &str, body: serde_json::Value) -> Result<Token, Error> {
-        let mut reply = self
+    /// Sends one token request, again while it fails transiently (safe here: the key and
+    /// the ticket may be sent twice), and reads the RFC 6749 answer.
+    fn token_request(&self, path: &str, form: &[(&str, &str)]) -> Result<Token, Error> {
+        let url = format!("{}{path}", self.base_url);
+        let reply = self
             .http
-            .post(format!("{}{path}", self.base_url))
-            .send_json(body)
-            .map_err(|e| Error::new(ErrorKind::Transport, e))?;
-        match reply.status().as_u16() {
-            200 => {}
-            401 | 403 => return Err(Error::new(ErrorKind::CredentialsRejected, "refused")),
-            status if status >= 500 => {
-                return Err(Error::new(ErrorKind::Server, format!("status {status}")));
-            }
-            status => {
-                return Err(Error::new(
-                    ErrorKind::Configuration,
-                    format!("status {status}"),
-                ));
-            }
-        }
-        let json: serde_json::Value = reply
-            .body_mut()
-            .read_json()
-            .map_err(|e| Error::new(ErrorKind::MalformedResponse, e))?;
-        let (Some(session), Some(renew), Some(ttl)) = (
-            json["session"].as_str(),
-            json["renew"].as_str(),
-            json["ttl"].as_u64(),
-        ) else {
-            return Err(Error::new(
-                ErrorKind::MalformedResponse,
-                "incomplete session",
-            ));
-        };
-        Ok(Token::new(session)
-            // The renewal ticket rides in the refresh-token slot, for `refresh` below.
-            .with_refresh_token(renew)
-            .with_expires_in(Duration::from_secs(ttl))
-            // The middleware writes `<token type> <token>`: here `Session <id>`.
-            .with_token_type("Session"))
+            .send_with_retries(|| self.http.post_form(&url, &[], form))?;
+        token_from_reply(&reply)
     }
 }
 
@@ -92,7 +59,7 @@ impl Authorizer for WeatherAuthorizer {
 
     fn authorize(&mut self) -> Result<Token, Error> {
         let key = self.client.client_secret().to_owned();
-        self.token_request("/session", serde_json::json!({ "key": key }))
+        self.token_request("/session", &[("key", &key)])
     }
 
     // The default refresh logs in again; this service has a cheaper renewal. If it fails
@@ -101,14 +68,14 @@ impl Authorizer for WeatherAuthorizer {
         let Some(ticket) = token.refresh_token() else {
             return self.authorize();
         };
-        self.token_request("/session/renew", serde_json::json!({ "renew": ticket }))
+        self.token_request("/session/renew", &[("renew", ticket)])
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = WeatherServer::start()?;
     let authorizer =
-        WeatherAuthorizer::new(ClientInfo::new("weather-app", "api-key-123"), server.url());
+        WeatherAuthorizer::new(ClientInfo::new("weather-app", "api-key-123"), server.url())?;
     let auth = AuthMiddleware::new(authorizer);
     let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
@@ -131,6 +98,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // calls `refresh` (our override) before the request.
     std::thread::sleep(Duration::from_millis(1700));
     forecast("after 1.7 s, renewed")?;
+
+    // A wrong key: the request fails before reaching the API, and the crate's error (with
+    // its kind and the endpoint) comes back out of ureq's.
+    let wrong = WeatherAuthorizer::new(ClientInfo::new("weather-app", "wrong"), server.url())?;
+    let refused: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(AuthMiddleware::new(wrong))
+        .build()
+        .into();
+    match refused.get(format!("{}/forecast", server.url())).call() {
+        Err(error) => match Error::from_ureq(&error) {
+            Some(ours) => println!("wrong key: {:?}: {ours}", ours.kind()),
+            None => return Err(error.into()),
+        },
+        Ok(_) => return Err("a wrong key was accepted".into()),
+    }
     let state = server.state.lock().map_err(|_| "poisoned")?;
     println!(
         "server saw {} logins and {} renewals",
@@ -199,24 +181,32 @@ fn serve(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> {
     }
     let mut body = vec![0; length.min(64 * 1024)];
     reader.read_exact(&mut body)?;
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let form = String::from_utf8_lossy(&body).into_owned();
+    let field = |name: &str| {
+        form.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_owned())
+            .unwrap_or_default()
+    };
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
 
     let mut state = state
         .lock()
         .map_err(|_| std::io::Error::other("poisoned"))?;
     let (status, reply) = match path {
-        "/session" if json["key"] == "api-key-123" => {
+        "/session" if field("key") == "api-key-123" => {
             state.logins += 1;
             issue(&mut state)
         }
-        "/session/renew" if json["renew"] == state.renew.as_str() => {
+        "/session/renew" if field("renew") == state.renew => {
             state.renewals += 1;
             issue(&mut state)
         }
         "/forecast" if authorization == format!("Session {}", state.session) => {
             (200, r#"{"forecast":"sunny"}"#.to_owned())
         }
+        "/session" | "/session/renew" => (401, r#"{"error":"invalid_client"}"#.to_owned()),
         _ => (401, r#"{"error":"unauthorized"}"#.to_owned()),
     };
     drop(state);
@@ -231,6 +221,10 @@ fn issue(state: &mut ServerState) -> (u16, String) {
     let n = state.logins + state.renewals;
     state.session = format!("session-{n}");
     state.renew = format!("renew-{n}");
-    let reply = serde_json::json!({ "session": state.session, "renew": state.renew, "ttl": 2 });
+    // An RFC 6749 token response; the middleware writes `Session <access_token>`.
+    let reply = serde_json::json!({
+        "access_token": state.session, "token_type": "Session",
+        "refresh_token": state.renew, "expires_in": 2,
+    });
     (200, reply.to_string())
 }

@@ -89,6 +89,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     source: BoxError,
+    /// The endpoint of the exchange that failed, as [`endpoint_name`] writes it.
+    endpoint: Option<Box<str>>,
 }
 
 impl Error {
@@ -106,6 +108,46 @@ impl Error {
         Error {
             kind,
             source: source.into(),
+            endpoint: None,
+        }
+    }
+
+    /// This error, naming the endpoint of the exchange that failed (written as
+    /// [`endpoint_name`] does: no query, no user information).
+    pub(crate) fn at(mut self, url: &str) -> Error {
+        self.endpoint = Some(endpoint_name(url).into());
+        self
+    }
+
+    /// The endpoint of the exchange that failed, when the error came from one: scheme, host,
+    /// port and path, never a query, a fragment or user information. With two identity
+    /// providers in one program, it says which one failed; `Display` shows it too.
+    ///
+    /// ```
+    /// use en_core_auth::{Error, ErrorKind};
+    /// assert_eq!(Error::new(ErrorKind::Transport, "refused").endpoint(), None);
+    /// ```
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The crate's error inside what a request through the middleware returned: when the
+    /// [`AuthMiddleware`](crate::AuthMiddleware) could not get a token (or a custom
+    /// middleware returned one of these), ureq hands it back as `ureq::Error::Other`.
+    /// `None` for ureq's own errors (a refused connection to the API itself, a bad URL).
+    ///
+    /// ```
+    /// use en_core_auth::{Error, ErrorKind};
+    ///
+    /// let returned: ureq::Error = Error::new(ErrorKind::CredentialsRejected, "invalid_client").into();
+    /// let ours = Error::from_ureq(&returned).expect("the crate's error");
+    /// assert_eq!(ours.kind(), ErrorKind::CredentialsRejected);
+    /// assert!(Error::from_ureq(&ureq::Error::HostNotFound).is_none());
+    /// ```
+    pub fn from_ureq(error: &ureq::Error) -> Option<&Error> {
+        match error {
+            ureq::Error::Other(inner) => inner.downcast_ref::<Error>(),
+            _ => None,
         }
     }
 
@@ -157,7 +199,10 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.source)
+        match &self.endpoint {
+            Some(endpoint) => write!(f, "{} ({endpoint}): {}", self.kind, self.source),
+            None => write!(f, "{}: {}", self.kind, self.source),
+        }
     }
 }
 
@@ -166,6 +211,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("source", &self.source)
+            .field("endpoint", &self.endpoint)
             .finish()
     }
 }
@@ -174,6 +220,27 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.source)
     }
+}
+
+/// `url` as errors and logs name it: scheme, host, port (the default one written out) and
+/// path, without the query, fragment or user information, where secrets may travel. Text
+/// that is no URL is not repeated at all.
+pub(crate) fn endpoint_name(url: &str) -> String {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return "an endpoint whose URL could not be read".to_owned();
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return "an endpoint whose URL could not be read".to_owned();
+    };
+    let port = uri
+        .port_u16()
+        .or(match scheme {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        })
+        .map_or_else(String::new, |port| format!(":{port}"));
+    format!("{scheme}://{host}{port}{}", uri.path())
 }
 
 /// Lets a middleware hand an authorization failure to ureq's caller: the caller's
@@ -205,6 +272,48 @@ mod tests {
             err.source().map(|s| s.to_string()).as_deref(),
             Some("refused")
         );
+    }
+
+    #[test]
+    fn the_endpoint_is_named_without_query_or_user() {
+        for (url, named) in [
+            (
+                "https://idp.example.com/oauth2/token?client_secret=s3cr3t#x",
+                "https://idp.example.com:443/oauth2/token",
+            ),
+            ("http://127.0.0.1:8080/jwks", "http://127.0.0.1:8080/jwks"),
+            ("http://[::1]/t", "http://[::1]:80/t"),
+            (
+                "https://user:s3cr3t@idp.example.com",
+                "https://idp.example.com:443/",
+            ),
+            (
+                "not a url s3cr3t",
+                "an endpoint whose URL could not be read",
+            ),
+        ] {
+            assert_eq!(endpoint_name(url), named, "{url}");
+        }
+        let err = Error::new(ErrorKind::Transport, "Connection refused")
+            .at("https://idp.example.com/token?code=s3cr3t");
+        assert_eq!(err.endpoint(), Some("https://idp.example.com:443/token"));
+        assert_eq!(
+            err.to_string(),
+            "could not reach the identity provider (https://idp.example.com:443/token): Connection refused"
+        );
+        assert!(!format!("{err:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn from_ureq_finds_the_crate_error_only() {
+        let ours: ureq::Error = Error::new(ErrorKind::Storage, "locked").into();
+        assert_eq!(
+            Error::from_ureq(&ours).map(Error::kind),
+            Some(ErrorKind::Storage)
+        );
+        let foreign = ureq::Error::Other(Box::new(std::io::Error::other("x")));
+        assert!(Error::from_ureq(&foreign).is_none());
+        assert!(Error::from_ureq(&ureq::Error::ConnectionFailed).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::http::parse_retry_after;
 use crate::oauth2::response::{MAX_LIFETIME, jwt_lifetime, parse_error, parse_token};
 use crate::srp::cognito;
 
@@ -74,6 +75,28 @@ pub fn jwt_claims(data: &[u8]) {
     }
 }
 
+/// A `Retry-After` header value (delay-seconds or an HTTP date), read at the clock's
+/// extremes: whatever the server sends, no panic, and a date never waits past the year 9999.
+pub fn retry_after(data: &[u8]) {
+    let Ok(value) = std::str::from_utf8(data) else {
+        return;
+    };
+    let last_day = Duration::from_secs(253_402_300_800); // 10000-01-01T00:00:00Z
+    let nows = [
+        SystemTime::UNIX_EPOCH,
+        SystemTime::now(),
+        SystemTime::UNIX_EPOCH + last_day,
+    ];
+    for now in nows {
+        let Some(wait) = parse_retry_after(value, now) else {
+            continue;
+        };
+        if value.trim().parse::<u64>().is_err() {
+            assert!(wait <= last_day, "{value:?} waits {wait:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,12 +104,14 @@ mod tests {
     /// The fuzz targets' seeds, run as ordinary tests so the entry points stay honest.
     #[test]
     fn the_entry_points_accept_good_and_bad_input() {
-        let inputs: [&[u8]; 7] = [
+        let inputs: [&[u8]; 9] = [
             br#"{"access_token":"abc","token_type":"bearer","expires_in":3600}"#,
             br#"{"error":"invalid_client","error_description":"no"}"#,
             br#"{"AuthenticationResult":{"AccessToken":"a","ExpiresIn":"60","IdToken":"i"}}"#,
             br#"{"__type":"com.amazonaws#NotAuthorizedException","message":"nope"}"#,
             br#"{"exp":99999999999,"iat":1}"#,
+            b"Wed, 21 Oct 2015 07:28:00 GMT",
+            b"Wed, 21 Oct 18446744073709551615 07:28:00 GMT",
             b"\xff\x00not json",
             b"",
         ];
@@ -94,6 +119,7 @@ mod tests {
             token_response(input);
             cognito_response(input);
             jwt_claims(input);
+            retry_after(input);
         }
     }
 }

@@ -154,10 +154,27 @@ impl Default for HttpClient {
     }
 }
 
-/// What came back from one request: the status, the body (capped) and the
-/// `Retry-After` the server asked for, if any.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
+/// What came back from one request of an [`HttpClient`]: the status, the headers and the
+/// body, read whole but never beyond the client's
+/// [size cap](HttpClient::with_max_response_size). A 4xx or 5xx is a `Reply` too, not an
+/// error: what it means is the protocol's to say (see
+/// [`token_from_reply`](crate::oauth2::token_from_reply) for RFC 6749's answer).
+///
+/// `Debug` shows the status, the endpoint and the body's length, never the body, which may
+/// hold tokens.
+///
+/// ```
+/// use en_core_auth::http::Reply;
+///
+/// // What a test of your own authorizer can feed it.
+/// let reply = Reply::new(429, r#"{"error":"slow_down"}"#).with_header("Retry-After", "2");
+/// assert_eq!(reply.status(), 429);
+/// assert_eq!(reply.header("retry-after"), Some("2"));
+/// assert!(reply.body().starts_with(b"{"));
+/// assert!(!format!("{reply:?}").contains("slow_down"));
+/// ```
+#[derive(Clone)]
+pub struct Reply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<Duration>,
     /// The `DPoP-Nonce` header (RFC 9449 §8), when the server sent one.
@@ -166,11 +183,201 @@ pub(crate) struct Reply {
     /// Every `WWW-Authenticate` header, in order (RFC 9110 §11.6.1: a resource's 401
     /// names its metadata there, RFC 9728 §5.1).
     pub(crate) www_authenticate: Vec<String>,
+    pub(crate) headers: ureq::http::HeaderMap,
     pub(crate) body: Vec<u8>,
+    /// The URL asked, when the reply came from the network; errors made from this reply
+    /// name it (see [`Error::endpoint`]).
+    pub(crate) url: Option<String>,
+}
+
+impl Reply {
+    /// A reply with this status and body and no headers, as a test of your own
+    /// authorizer needs.
+    ///
+    /// ```
+    /// let reply = en_core_auth::http::Reply::new(200, "{}");
+    /// assert_eq!(reply.body(), b"{}");
+    /// ```
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            retry_after: None,
+            dpop_nonce: None,
+            www_authenticate: Vec::new(),
+            headers: ureq::http::HeaderMap::new(),
+            body: body.into(),
+            url: None,
+        }
+    }
+
+    /// Adds a header (a name or value that HTTP does not allow is left out).
+    ///
+    /// ```
+    /// let reply = en_core_auth::http::Reply::new(200, "{}")
+    ///     .with_header("Content-Type", "application/json");
+    /// assert_eq!(reply.header("content-type"), Some("application/json"));
+    /// ```
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        let name = ureq::http::HeaderName::try_from(name);
+        let value = ureq::http::HeaderValue::try_from(value);
+        if let (Ok(name), Ok(value)) = (name, value) {
+            self.headers.append(name, value);
+        }
+        self.read_headers();
+        self
+    }
+
+    /// The HTTP status.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::Reply::new(503, "").status(), 503);
+    /// ```
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of the header `name` (any case), if it is there and is text.
+    ///
+    /// ```
+    /// let reply = en_core_auth::http::Reply::new(200, "").with_header("ETag", "\"1\"");
+    /// assert_eq!(reply.header("etag"), Some("\"1\""));
+    /// assert_eq!(reply.header("x-missing"), None);
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The body, at most the client's size cap.
+    ///
+    /// ```
+    /// assert_eq!(en_core_auth::http::Reply::new(204, "").body(), b"");
+    /// ```
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Reads the headers the crate acts on (`Retry-After`, `DPoP-Nonce`) into their fields.
+    fn read_headers(&mut self) {
+        self.retry_after = self
+            .header("retry-after")
+            .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+        self.dpop_nonce = self.header("dpop-nonce").map(str::to_owned);
+        self.www_authenticate = self
+            .headers
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+    }
+
+    /// `error`, naming the endpoint this reply came from.
+    pub(crate) fn error_at(&self, error: Error) -> Error {
+        match &self.url {
+            Some(url) => error.at(url),
+            None => error,
+        }
+    }
+
+    /// What the body is, for an error saying that it was not what was expected: its
+    /// content type and, for an HTML (or XML) page such as a captive portal's or a login
+    /// page's, a short start of it. Control characters are removed, runs of 20 or more
+    /// token characters (what a secret looks like) are cut out, and the start is at most 80
+    /// characters. Other bodies are described by their length only: they could echo what
+    /// was sent.
+    pub(crate) fn describe_body(&self) -> String {
+        let content_type = self
+            .header("content-type")
+            .map(|kind| sanitize_text(kind, 60))
+            .unwrap_or_else(|| "no content type".to_owned());
+        let start = String::from_utf8_lossy(&self.body[..self.body.len().min(400)]);
+        let markup = content_type.contains("html")
+            || content_type.contains("xml")
+            || start.trim_start().starts_with('<');
+        if self.body.is_empty() {
+            format!("an empty body ({content_type})")
+        } else if markup {
+            format!(
+                "an HTML page ({content_type}) beginning `{}`",
+                sanitize_text(&without_secrets(&start), 80)
+            )
+        } else {
+            format!("{} bytes of {content_type}", self.body.len())
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field(
+                "endpoint",
+                &self.url.as_deref().map(crate::error::endpoint_name),
+            )
+            .field("content_type", &self.header("content-type"))
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Control characters become spaces, runs of spaces one, and the text is cut at
+/// `max_chars` (with `…` when cut): safe for one log line.
+fn sanitize_text(text: &str, max_chars: usize) -> String {
+    let clean = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>();
+    let words = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    match words.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &words[..cut]),
+        None => words,
+    }
+}
+
+/// `text` with every run of 20 or more characters that could make up a token or a secret
+/// (letters, digits, `-._~+/=`) replaced by `…`.
+fn without_secrets(text: &str) -> String {
+    let is_token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if is_token(c) {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.chars().count() >= 20 {
+            "…"
+        } else {
+            &run
+        });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// What an HTTP status means when the body names no error of its own, the same for every
+/// protocol of the crate: 408, 429 and 5xx are the server's trouble (and worth retrying),
+/// 401 and 403 a refusal of the credentials, a redirect (never followed with credentials)
+/// or another 4xx a wrong URL or request, anything else an answer that makes no sense.
+pub(crate) fn status_kind(status: u16) -> ErrorKind {
+    match status {
+        _ if is_transient_status(status) => ErrorKind::Server,
+        401 | 403 => ErrorKind::CredentialsRejected,
+        300..=499 => ErrorKind::Configuration,
+        _ => ErrorKind::MalformedResponse,
+    }
+}
+
+/// Whether a reply with this status is worth sending the request again: 408, 429, 5xx.
+pub(crate) fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
 }
 
 /// The outcome of one attempt, as the protocol code classifies it for
-/// [`HttpClient::with_retries`].
+/// `HttpClient::with_retries`.
 pub(crate) enum Attempt<T> {
     /// Finished: success, or a failure that retrying will not fix.
     Done(Result<T, Error>),
@@ -326,8 +533,29 @@ impl HttpClient {
         self.retry
     }
 
-    /// POSTs an `application/x-www-form-urlencoded` body. One attempt.
-    pub(crate) fn post_form(
+    /// POSTs an `application/x-www-form-urlencoded` body with extra `headers`: one
+    /// attempt, with this client's timeouts, redirect ban and size cap. Any status is a
+    /// [`Reply`]; a failure to reach the server is a [`Transport`](ErrorKind::Transport)
+    /// error, a body over the cap [`MalformedResponse`](ErrorKind::MalformedResponse), each
+    /// naming the endpoint ([`Error::endpoint`]). Retry with
+    /// [`send_with_retries`](HttpClient::send_with_retries).
+    ///
+    /// The `url` is not checked here: check a URL that receives credentials once, with
+    /// [`check_endpoint`], where your authorizer is configured.
+    ///
+    /// ```no_run
+    /// use en_core_auth::http::HttpClient;
+    ///
+    /// let http = HttpClient::new();
+    /// let reply = http.post_form(
+    ///     "https://idp.example.com/oauth2/token",
+    ///     &[("accept", "application/json")],
+    ///     &[("grant_type", "client_credentials"), ("scope", "read")],
+    /// )?;
+    /// println!("HTTP {}", reply.status());
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn post_form(
         &self,
         url: &str,
         headers: &[(&str, &str)],
@@ -337,7 +565,7 @@ impl HttpClient {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        self.read_reply(request.send_form(form.iter().copied()))
+        self.read_reply(url, request.send_form(form.iter().copied()))
     }
 
     /// POSTs a body with the given content type. One attempt.
@@ -354,15 +582,76 @@ impl HttpClient {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        self.read_reply(request.send(body))
+        self.read_reply(url, request.send(body))
     }
 
-    /// GETs a resource (discovery documents, JWKS). One attempt.
-    pub(crate) fn get(&self, url: &str) -> Result<Reply, Error> {
+    /// GETs `url` asking for JSON (`Accept: application/json`): one attempt, as
+    /// [`post_form`](HttpClient::post_form) does.
+    ///
+    /// ```no_run
+    /// let reply = en_core_auth::http::HttpClient::new()
+    ///     .get("https://idp.example.com/.well-known/openid-configuration")?;
+    /// assert_eq!(reply.status(), 200);
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn get(&self, url: &str) -> Result<Reply, Error> {
         let request = self
             .configured(self.agent.get(url))
             .header("accept", "application/json");
-        self.read_reply(request.call())
+        self.read_reply(url, request.call())
+    }
+
+    /// Runs `attempt` (one request, such as a [`post_form`](HttpClient::post_form)) again
+    /// while it fails in a way worth retrying, as this client's [`RetryPolicy`] allows:
+    /// a [`Transport`](ErrorKind::Transport) error, or a reply with status 408, 429 or 5xx
+    /// (after the server's `Retry-After` when it sent one). Returns the first other result;
+    /// when the retries run out, the last reply (for the caller to read, as it would any
+    /// other) or the last error.
+    ///
+    /// Only retry what the server may receive twice: a client-credentials request or a
+    /// refresh with a refresh token that does not rotate, not an authorization code.
+    ///
+    /// ```no_run
+    /// use en_core_auth::http::HttpClient;
+    ///
+    /// let http = HttpClient::new();
+    /// let reply = http.send_with_retries(|| {
+    ///     http.post_form(
+    ///         "https://idp.example.com/oauth2/token",
+    ///         &[],
+    ///         &[("grant_type", "client_credentials")],
+    ///     )
+    /// })?;
+    /// let token = en_core_auth::oauth2::token_from_reply(&reply)?;
+    /// # let _ = token;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn send_with_retries(
+        &self,
+        mut attempt: impl FnMut() -> Result<Reply, Error>,
+    ) -> Result<Reply, Error> {
+        let mut last_reply = None;
+        let result = self.with_retries(|| {
+            last_reply = None;
+            match attempt() {
+                Ok(reply) if is_transient_status(reply.status) => {
+                    let error = reply.error_at(Error::new(
+                        ErrorKind::Server,
+                        format!("HTTP {}", reply.status),
+                    ));
+                    let retry_after = reply.retry_after;
+                    last_reply = Some(reply);
+                    Attempt::Retry(error, retry_after)
+                }
+                Ok(reply) => Attempt::Done(Ok(reply)),
+                Err(error) if error.kind() == ErrorKind::Transport => Attempt::Retry(error, None),
+                Err(error) => Attempt::Done(Err(error)),
+            }
+        });
+        match (result, last_reply) {
+            (Err(_), Some(reply)) => Ok(reply),
+            (result, _) => result,
+        }
     }
 
     /// GETs a resource with these headers as well (GitHub's ID-token request). One attempt.
@@ -377,7 +666,7 @@ impl HttpClient {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        self.read_reply(request.call())
+        self.read_reply(url, request.call())
     }
 
     /// Runs `attempt` until it is done, retrying transient failures as the
@@ -432,40 +721,22 @@ impl HttpClient {
 
     fn read_reply(
         &self,
+        url: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Reply, Error> {
-        let mut response = response.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
-        let dpop_nonce = response
-            .headers()
-            .get("dpop-nonce")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let www_authenticate = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .map(str::to_owned)
-            .collect();
+        let mut response = response.map_err(|error| transport_error(error).at(url))?;
         let body = response
             .body_mut()
             .with_config()
             .limit(self.max_response_bytes)
             .read_to_vec()
-            .map_err(transport_error)?;
-        Ok(Reply {
-            status,
-            retry_after,
-            dpop_nonce,
-            www_authenticate,
-            body,
-        })
+            .map_err(|error| transport_error(error).at(url))?;
+        let (parts, _) = response.into_parts();
+        let mut reply = Reply::new(parts.status.as_u16(), body);
+        reply.headers = parts.headers;
+        reply.url = Some(url.to_owned());
+        reply.read_headers();
+        Ok(reply)
     }
 }
 
@@ -495,50 +766,17 @@ pub(crate) fn surely_unsent(error: &Error) -> bool {
     }
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (the IMF-fixdate
-/// form, `Sun, 06 Nov 1994 08:49:37 GMT`, which RFC 9110 requires senders to use), as
-/// the time left from `now` (zero for a date already past).
-fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP date (RFC 9110 §5.6.7:
+/// IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept), as the
+/// time left from `now` (zero for a date already past). The dates are read by `httpdate`,
+/// which bounds the year, so no server-sent value can overflow a computation here.
+pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = parse_http_date(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time.
-fn parse_http_date(value: &str) -> Option<std::time::SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (_weekday, rest) = value.split_once(", ")?;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    if parts.next()? != "GMT" || parts.next().is_some() || clock.next().is_some() {
-        return None;
-    }
-    if !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 (the civil-from-days algorithm, run backwards).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// Checks that `url` is a usable endpoint for sending credentials: an absolute `https`
@@ -663,13 +901,23 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO)
         );
+        let epoch = std::time::UNIX_EPOCH;
         assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777))
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", epoch),
+            Some(Duration::from_secs(784_111_777))
         );
         assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 00:00:00 GMT"),
-            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_835_395_200))
+            parse_retry_after("Tue, 29 Feb 2028 00:00:00 GMT", epoch),
+            Some(Duration::from_secs(1_835_395_200))
+        );
+        // The obsolete forms RFC 9110 §5.6.7 says recipients must accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", epoch),
+            Some(Duration::from_secs(784_111_777))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", epoch),
+            Some(Duration::from_secs(784_111_777))
         );
         for bad in [
             "soon",
@@ -681,6 +929,20 @@ mod tests {
             "-5",
         ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    /// A date the server is free to send (any digits parse as a year) must never overflow
+    /// the arithmetic: a panic here would be on the thread that asked for a token.
+    #[test]
+    fn a_huge_year_is_no_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        for huge in [
+            "Wed, 21 Oct 18446744073709551615 07:28:00 GMT",
+            "Wed, 21 Oct 99999999999999 07:28:00 GMT",
+            "Wed, 21 Oct 584554051223 07:28:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(huge, now), None, "{huge}");
         }
     }
 

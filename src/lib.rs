@@ -105,8 +105,55 @@
 //! ## Your own identity provider
 //!
 //! Implement [`Authorizer`]: [`Authorizer::authorize`] gets a token, and optionally
-//! [`Authorizer::refresh`] renews one more cheaply. The middleware does the rest. Use
-//! [`http::HttpClient`] for the HTTP calls to inherit timeouts, retries and size caps.
+//! [`Authorizer::refresh`] renews one more cheaply. The middleware does the rest. Send the
+//! HTTP calls with [`http::HttpClient`] ([`post_form`](http::HttpClient::post_form),
+//! [`get`](http::HttpClient::get), and
+//! [`send_with_retries`](http::HttpClient::send_with_retries) around either) to inherit its
+//! timeouts, redirect ban, size cap and retries; read an RFC 6749 answer with
+//! [`oauth2::token_from_reply`]: a [`Token`], or an [`Error`] whose kind tells the middleware
+//! whether to try again later or log in again, and which names the endpoint. The caller of a
+//! request gets that error inside `ureq::Error::Other`; [`Error::from_ureq`] takes it back
+//! out. `examples/custom_authorizer.rs` is a whole one, with its server.
+//!
+//! ```no_run
+//! use en_core_auth::http::HttpClient;
+//! use en_core_auth::oauth2::token_from_reply;
+//! use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, Token};
+//!
+//! struct ApiKeyLogin {
+//!     client: ClientInfo,
+//!     http: HttpClient,
+//! }
+//!
+//! impl Authorizer for ApiKeyLogin {
+//!     fn client_info(&self) -> &ClientInfo {
+//!         &self.client
+//!     }
+//!
+//!     fn authorize(&mut self) -> Result<Token, Error> {
+//!         let url = "https://auth.example.com/api-key/token";
+//!         let form = [("api_key", self.client.client_secret())];
+//!         // An API key may be sent twice: retry transient failures.
+//!         let reply = self
+//!             .http
+//!             .send_with_retries(|| self.http.post_form(url, &[], &form))?;
+//!         token_from_reply(&reply)
+//!     }
+//! }
+//!
+//! let login = ApiKeyLogin {
+//!     client: ClientInfo::new("my-app", "key-123"),
+//!     http: HttpClient::new(),
+//! };
+//! let agent = AuthMiddleware::new(login).agent(ureq::Agent::config_builder());
+//! match agent.get("https://api.example.com/data").call() {
+//!     Ok(response) => println!("HTTP {}", response.status()),
+//!     Err(error) => match Error::from_ureq(&error) {
+//!         Some(ours) => eprintln!("no token ({:?}): {ours}", ours.kind()),
+//!         None => eprintln!("the request failed: {error}"),
+//!     },
+//! }
+//! ```
 //!
 //! ## Tokens that outlive the process
 //!

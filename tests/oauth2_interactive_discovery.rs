@@ -118,3 +118,79 @@ fn extra_parameters_reach_the_device_authorization_request() {
     // And to the token requests, as on every grant.
     assert!(form("/token").contains("audience="), "{}", form("/token"));
 }
+
+/// A server whose OpenID document adds `oidc_extra` to the issuer and token endpoint, and
+/// whose RFC 8414 document adds `rfc8414_extra` (both JSON members, `{issuer}` replaced).
+fn server_naming(oidc_extra: &'static str, rfc8414_extra: &'static str) -> TestServer {
+    TestServer::start(move |seen| {
+        let issuer = format!("http://{}", seen.header("host").unwrap_or_default());
+        let document = |extra: &str| {
+            let extra = extra.replace("{issuer}", &issuer);
+            Reply::ok(&format!(
+                r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"{extra}}}"#
+            ))
+            .with_header("content-type", "application/json")
+        };
+        match seen.path.as_str() {
+            "/.well-known/openid-configuration" => document(oidc_extra),
+            "/.well-known/oauth-authorization-server" => document(rfc8414_extra),
+            _ => Reply::status(404),
+        }
+    })
+}
+
+/// Every endpoint discovery fills in passes the check the explicit setters apply: logout
+/// must not post a refresh token and the client secret in clear text because the metadata
+/// said so.
+#[test]
+fn a_discovered_endpoint_over_plain_http_is_refused() {
+    for member in [
+        r#","revocation_endpoint":"http://idp.example.com/revoke""#,
+        r#","authorization_endpoint":"http://idp.example.com/authorize""#,
+        r#","device_authorization_endpoint":"http://idp.example.com/device""#,
+        r#","jwks_uri":"http://idp.example.com/jwks""#,
+    ] {
+        let server = server_naming(member, "");
+        let issuer = server.url("");
+        let issuer = issuer.trim_end_matches('/');
+        let err = ClientCredentials::discover(ClientInfo::new("svc", "s"), issuer).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{member}: {err}");
+        assert!(err.to_string().contains("https"), "{err}");
+        // The opt-out applies to these endpoints as to the token endpoint.
+        ClientCredentials::builder(ClientInfo::new("svc", "s"))
+            .issuer(issuer)
+            .allow_insecure_http()
+            .build()
+            .unwrap();
+    }
+    // Plain http to loopback stays allowed, as for the explicit setters.
+    let server = server_naming(r#","revocation_endpoint":"{issuer}/revoke""#, "");
+    ClientCredentials::discover(
+        ClientInfo::new("svc", "s"),
+        server.url("").trim_end_matches('/'),
+    )
+    .unwrap();
+}
+
+/// The same for what the RFC 8414 document adds to the OpenID one.
+#[test]
+fn a_completed_endpoint_over_plain_http_is_refused() {
+    let server = server_naming(
+        r#","authorization_endpoint":"{issuer}/authorize""#,
+        r#","revocation_endpoint":"http://idp.example.com/revoke""#,
+    );
+    let issuer = server.url("");
+    let issuer = issuer.trim_end_matches('/');
+    let err = AuthorizationCode::discover(ClientInfo::new("cli", ""), issuer).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(err.to_string().contains("revocation_endpoint"), "{err}");
+    let login = AuthorizationCode::builder(ClientInfo::new("cli", ""))
+        .issuer(issuer)
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    assert_eq!(
+        login.revocation_url(),
+        Some("http://idp.example.com/revoke")
+    );
+}

@@ -492,7 +492,8 @@ impl Authorizer for AuthorizationCode {
                     .endpoint
                     .refresh(refresh_token, None)
                     .map_err(|error| self.token_request_failed(error))?;
-                self.id_tokens.check(&self.endpoint, &renewed, None)?;
+                self.id_tokens
+                    .check_refreshed(&self.endpoint, &renewed, token)?;
                 Ok(renewed)
             }
             None => self.authorize(),

@@ -482,7 +482,8 @@ impl Authorizer for DeviceCode {
         match token.refresh_token() {
             Some(refresh_token) => {
                 let renewed = self.endpoint.refresh(refresh_token, None)?;
-                self.id_tokens.check(&self.endpoint, &renewed, None)?;
+                self.id_tokens
+                    .check_refreshed(&self.endpoint, &renewed, token)?;
                 Ok(renewed)
             }
             None => self.authorize(),

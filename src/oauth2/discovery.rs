@@ -49,6 +49,23 @@ impl Endpoints {
         }
     }
 
+    /// Checks every endpoint named here as the explicit setters check theirs
+    /// ([`check_endpoint`]): each one receives the client's credentials or tokens.
+    fn check(&self, allow_insecure_http: bool) -> Result<(), Error> {
+        let named = [
+            ("authorization_endpoint", &self.authorization),
+            ("device_authorization_endpoint", &self.device_authorization),
+            ("revocation_endpoint", &self.revocation),
+            ("jwks_uri", &self.jwks),
+        ];
+        for (name, url) in named {
+            if let Some(url) = url {
+                checked(name, url, allow_insecure_http)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fills what is missing here from `other`.
     fn fill_from(&mut self, other: Endpoints) {
         self.authorization = self.authorization.take().or(other.authorization);
@@ -62,11 +79,30 @@ impl Endpoints {
     }
 }
 
+/// [`check_endpoint`] for the metadata member `name`, whose error names the member.
+fn checked(name: &str, url: &str, allow_insecure_http: bool) -> Result<(), Error> {
+    check_endpoint(url, allow_insecure_http)
+        .map(|_| ())
+        .map_err(|error| {
+            let detail =
+                std::error::Error::source(&error).map_or_else(String::new, |d| d.to_string());
+            Error::new(
+                error.kind(),
+                format!("the issuer's metadata names a {name} that cannot be used: {detail}"),
+            )
+        })
+}
+
 /// Completes `metadata` from the RFC 8414 documents of its issuer when the OpenID
 /// document lacked an endpoint a flow needs: some servers (django-oauth-toolkit among
 /// them) list their revocation and device authorization endpoints only there. Documents
-/// that are missing, unreadable or name another issuer are skipped: this only adds.
-pub(crate) fn complete(http: &HttpClient, metadata: &mut Metadata) {
+/// that are missing, unreadable or name another issuer are skipped: this only adds. An
+/// endpoint added must pass [`check_endpoint`], as the ones discovered first did.
+pub(crate) fn complete(
+    http: &HttpClient,
+    metadata: &mut Metadata,
+    allow_insecure_http: bool,
+) -> Result<(), Error> {
     for url in metadata_urls(&metadata.issuer).into_iter().skip(1) {
         log::debug!("fetching RFC 8414 metadata from {url} for missing endpoints");
         let Ok(reply) = http.get(&url) else { continue };
@@ -80,8 +116,9 @@ pub(crate) fn complete(http: &HttpClient, metadata: &mut Metadata) {
             continue;
         }
         metadata.endpoints.fill_from(found.endpoints);
-        return;
+        return metadata.endpoints.check(allow_insecure_http);
     }
+    Ok(())
 }
 
 /// The metadata URLs to try for `issuer`, in order: OpenID Connect's (appended to the
@@ -108,8 +145,8 @@ pub(crate) fn metadata_urls(issuer: &str) -> Vec<String> {
 /// Fetches and checks the metadata of `issuer`. A 3xx, a 4xx, or a 200 whose body is not
 /// a JSON object at one URL moves on to the next;
 /// transient failures are retried as `http`'s policy says. The issuer in the document
-/// must be the one asked for (RFC 8414 §3.3, a trailing `/` aside), and the token endpoint
-/// must pass [`check_endpoint`].
+/// must be the one asked for (RFC 8414 §3.3, a trailing `/` aside), and every endpoint it
+/// names that this crate uses must pass [`check_endpoint`].
 pub(crate) fn discover(
     http: &HttpClient,
     issuer: &str,
@@ -133,10 +170,14 @@ pub(crate) fn discover(
             log::debug!("metadata endpoint answered HTTP {}", reply.status);
             match reply.status {
                 408 | 429 | 500..=599 => Attempt::Retry(
-                    Error::new(
+                    reply.error_at(Error::new(
                         ErrorKind::Server,
-                        format!("the metadata endpoint {url} answered HTTP {}", reply.status),
-                    ),
+                        format!(
+                            "the metadata endpoint answered HTTP {} with {}",
+                            reply.status,
+                            reply.describe_body()
+                        ),
+                    )),
                     reply.retry_after,
                 ),
                 _ => Attempt::Done(Ok(reply)),
@@ -146,7 +187,11 @@ pub(crate) fn discover(
             // A login page or a portal's HTML answering 200 for every path is not
             // metadata: the next URL may have it.
             200..=299 if !is_json_object(&reply.body) => {
-                tried.push(format!("{url} (HTTP {}, not a JSON object)", reply.status));
+                tried.push(format!(
+                    "{url} (HTTP {}, {} where a JSON object was expected)",
+                    reply.status,
+                    reply.describe_body()
+                ));
             }
             200..=299 => {
                 let metadata = parse_metadata(&reply.body)?;
@@ -234,7 +279,12 @@ fn check_metadata(
             ),
         ));
     }
-    check_endpoint(&metadata.token_endpoint, allow_insecure_http)?;
+    checked(
+        "token_endpoint",
+        &metadata.token_endpoint,
+        allow_insecure_http,
+    )?;
+    metadata.endpoints.check(allow_insecure_http)?;
     Ok(metadata)
 }
 

@@ -46,7 +46,7 @@ pub(crate) fn discovered_endpoints(
         ));
     };
     if needed(&metadata.endpoints).is_none() || metadata.endpoints.revocation.is_none() {
-        discovery::complete(&http, metadata);
+        discovery::complete(&http, metadata, endpoint.allow_insecure_http)?;
     }
     if needed(&metadata.endpoints).is_none() {
         return Err(Error::new(
@@ -114,17 +114,16 @@ pub(crate) fn post(
 /// one, else one from the status.
 pub(crate) fn error_of(reply: &Reply, what: &str) -> Error {
     let status = reply.status;
-    match response::parse_error(status, &reply.body) {
+    reply.error_at(match response::parse_error(status, &reply.body) {
         Some(oauth) => Error::new(oauth.kind(), oauth),
-        None => {
-            let kind = match status {
-                401 | 403 => ErrorKind::CredentialsRejected,
-                408 | 429 | 500..=599 => ErrorKind::Server,
-                _ => ErrorKind::Configuration,
-            };
-            Error::new(kind, format!("the {what} answered HTTP {status}"))
-        }
-    }
+        None => Error::new(
+            crate::http::status_kind(status),
+            format!(
+                "the {what} answered HTTP {status} with {}",
+                reply.describe_body()
+            ),
+        ),
+    })
 }
 
 /// The ID token check of an interactive login: with the feature `jwt` and a discovered
@@ -176,6 +175,22 @@ impl IdTokenCheck {
             return verifier.check(&endpoint.http, token, nonce);
         }
         let _ = (endpoint, token, nonce);
+        Ok(())
+    }
+
+    /// Verifies the ID token of `renewed`, a refresh of `previous`, if it has one and the
+    /// check is on: it must name the login's issuer and subject.
+    pub(crate) fn check_refreshed(
+        &mut self,
+        endpoint: &TokenEndpoint,
+        renewed: &Token,
+        previous: &Token,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(verifier) = &mut self.verifier {
+            return verifier.check_refreshed(&endpoint.http, renewed, previous);
+        }
+        let _ = (endpoint, renewed, previous);
         Ok(())
     }
 }

@@ -125,7 +125,7 @@ pub use dpop::DpopKey;
 pub use endpoint::{Builder, DEFAULT_LIFETIME};
 pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
-pub use response::OAuthError;
+pub use response::{OAuthError, token_from_reply};
 pub use token_exchange::TokenExchange;
 pub use token_source::TokenSource;
 

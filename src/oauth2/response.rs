@@ -181,55 +181,108 @@ fn sanitize(text: &str, max_chars: usize) -> String {
 
 /// Turns one answer of the token endpoint into a token, an error, or a reason to retry.
 ///
-/// - 2xx: a token response, parsed by [`parse_token`].
-/// - 429 and 5xx, and 408: transient, retried ([`ErrorKind::Server`]); 429 carries the
-///   server's `Retry-After`.
-/// - other 4xx: an [`OAuthError`] when the body is an RFC 6749 §5.2 error, its kind from
-///   the error code (`temporarily_unavailable` and `server_error` retried); without one, 401/403 are rejected credentials and anything else a
-///   configuration error (a wrong URL gives 404 or 405).
-/// - 3xx: a configuration error, since a token endpoint that redirects is not followed.
+/// - 2xx: a token response, parsed by [`parse_token`]; a body that is not JSON is described
+///   (content type, and the start of an HTML page), as a captive portal's or a login page's
+///   would be.
+/// - an RFC 6749 §5.2 error body: an [`OAuthError`], its kind from the error code
+///   (`temporarily_unavailable` and `server_error` retried).
+/// - otherwise, what the status means for every protocol of the crate
+///   ([`status_kind`](crate::http::status_kind)): 408, 429 and 5xx retried as
+///   [`ErrorKind::Server`] (429 with the server's `Retry-After`), 401/403 rejected
+///   credentials, a redirect (not followed) or another 4xx a configuration error (a wrong
+///   URL gives 404 or 405).
+///
+/// Every error names the endpoint.
 pub(crate) fn classify(reply: &Reply, default_lifetime: Duration) -> Attempt<Token> {
+    match classify_here(reply, default_lifetime) {
+        Attempt::Done(result) => Attempt::Done(result.map_err(|error| reply.error_at(error))),
+        Attempt::Retry(error, after) => Attempt::Retry(reply.error_at(error), after),
+    }
+}
+
+fn classify_here(reply: &Reply, default_lifetime: Duration) -> Attempt<Token> {
     let status = reply.status;
-    match status {
-        200..=299 => Attempt::Done(parse_token(
-            &reply.body,
-            default_lifetime,
-            SystemTime::now(),
-        )),
-        408 | 429 | 500..=599 => {
-            let detail: Box<dyn std::error::Error + Send + Sync> =
-                match parse_error(status, &reply.body) {
-                    Some(oauth) => Box::new(oauth),
-                    None => format!("the token endpoint answered HTTP {status}").into(),
-                };
-            Attempt::Retry(Error::new(ErrorKind::Server, detail), reply.retry_after)
-        }
-        400..=499 => Attempt::Done(Err(match parse_error(status, &reply.body) {
-            // `temporarily_unavailable` says "try again", whatever the status.
-            Some(oauth) if oauth.kind() == ErrorKind::Server => {
-                return Attempt::Retry(Error::new(ErrorKind::Server, oauth), reply.retry_after);
+    if (200..=299).contains(&status) {
+        let parsed = parse_token(&reply.body, default_lifetime, SystemTime::now());
+        return Attempt::Done(parsed.map_err(|error| {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_ok() {
+                return error;
             }
-            Some(oauth) => Error::new(oauth.kind(), oauth),
-            None if matches!(status, 401 | 403) => Error::new(
-                ErrorKind::CredentialsRejected,
-                format!("the token endpoint answered HTTP {status}"),
-            ),
-            None => Error::new(
-                ErrorKind::Configuration,
-                format!("the token endpoint answered HTTP {status}; is the token URL right?"),
-            ),
-        })),
-        300..=399 => Attempt::Done(Err(Error::new(
-            ErrorKind::Configuration,
-            format!(
-                "the token endpoint answered with a redirect (HTTP {status}), which is not \
-                 followed with credentials; use the final URL"
-            ),
-        ))),
-        _ => Attempt::Done(Err(Error::new(
-            ErrorKind::MalformedResponse,
-            format!("the token endpoint answered with an unexpected HTTP {status}"),
-        ))),
+            malformed(format!(
+                "the token endpoint answered HTTP {status} with {} where JSON was expected",
+                reply.describe_body()
+            ))
+        }));
+    }
+    let error = match parse_error(status, &reply.body) {
+        // A 5xx (or 408, 429) is the server's trouble, whatever code its body names.
+        Some(oauth) if crate::http::is_transient_status(status) => {
+            Error::new(ErrorKind::Server, oauth)
+        }
+        Some(oauth) => Error::new(oauth.kind(), oauth),
+        None => {
+            let kind = crate::http::status_kind(status);
+            let hint = match status {
+                300..=399 => {
+                    "; a redirect is not followed with credentials: use the final URL".to_owned()
+                }
+                _ if kind == ErrorKind::Configuration => "; is the token URL right?".to_owned(),
+                _ => String::new(),
+            };
+            Error::new(
+                kind,
+                format!(
+                    "the token endpoint answered HTTP {status} with {}{hint}",
+                    reply.describe_body()
+                ),
+            )
+        }
+    };
+    // `temporarily_unavailable` says "try again", whatever the status.
+    if error.kind() == ErrorKind::Server {
+        Attempt::Retry(error, reply.retry_after)
+    } else {
+        Attempt::Done(Err(error))
+    }
+}
+
+/// An answer of an RFC 6749 token endpoint as a [`Token`] or a typed [`Error`], for
+/// authorizers of your own that send token requests with [`HttpClient`](crate::http::HttpClient):
+///
+/// - a 2xx with an RFC 6749 §5.1 token response: the token (its lifetime from
+///   `expires_in`, else a JWT access token's `exp`, else
+///   [`DEFAULT_LIFETIME`](super::DEFAULT_LIFETIME)), `token_type` defaulting to `Bearer`;
+/// - an RFC 6749 §5.2 error: an [`Error`] whose kind the error code decides
+///   (`invalid_client`, `invalid_grant`… are
+///   [`CredentialsRejected`](ErrorKind::CredentialsRejected), `invalid_request`…
+///   [`Configuration`](ErrorKind::Configuration), `temporarily_unavailable`
+///   [`Server`](ErrorKind::Server)), with the [`OAuthError`] as its source;
+/// - anything else: a kind from the status (5xx, 408, 429: `Server`; 401, 403:
+///   `CredentialsRejected`; other 4xx and redirects: `Configuration`), or
+///   [`MalformedResponse`](ErrorKind::MalformedResponse) for a body that is no token
+///   response (an HTML page is described, never a token).
+///
+/// Errors name the endpoint when the reply came from one ([`Error::endpoint`]).
+///
+/// ```
+/// use en_core_auth::ErrorKind;
+/// use en_core_auth::http::Reply;
+/// use en_core_auth::oauth2::{OAuthError, token_from_reply};
+///
+/// let ok = Reply::new(200, r#"{"access_token":"abc","token_type":"bearer","expires_in":60}"#);
+/// let token = token_from_reply(&ok)?;
+/// assert_eq!(token.access_token(), "abc");
+///
+/// let refused = Reply::new(400, r#"{"error":"invalid_grant","error_description":"revoked"}"#);
+/// let error = token_from_reply(&refused).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
+/// assert_eq!(error.downcast_ref::<OAuthError>().unwrap().error(), "invalid_grant");
+/// # Ok::<(), en_core_auth::Error>(())
+/// ```
+pub fn token_from_reply(reply: &Reply) -> Result<Token, Error> {
+    match classify(reply, super::DEFAULT_LIFETIME) {
+        Attempt::Done(result) => result,
+        Attempt::Retry(error, _) => Err(error),
     }
 }
 
@@ -757,13 +810,7 @@ mod tests {
     }
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            retry_after: None,
-            dpop_nonce: None,
-            www_authenticate: Vec::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        Reply::new(status, body)
     }
 
     fn outcome(status: u16, body: &str) -> (ErrorKind, bool, Option<String>) {
@@ -840,8 +887,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_passed_on() {
-        let mut throttled = reply(429, "");
-        throttled.retry_after = Some(Duration::from_secs(2));
+        let throttled = reply(429, "").with_header("retry-after", "2");
         match classify(&throttled, DEFAULT) {
             Attempt::Retry(_, after) => assert_eq!(after, Some(Duration::from_secs(2))),
             Attempt::Done(_) => panic!("429 must be retried"),

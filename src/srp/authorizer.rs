@@ -462,9 +462,10 @@ impl SrpAuthorizer {
         cfg!(feature = "jwt")
     }
 
-    /// `token` once its ID token (if any) passed verification; see the type's docs.
+    /// `token` once its ID token (if any) passed verification; see the type's docs. A
+    /// refresh of `previous` must name the same user.
     #[cfg(feature = "jwt")]
-    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+    fn verified(&mut self, token: Token, previous: Option<&Token>) -> Result<Token, Error> {
         if self.id_tokens.is_none() {
             let issuer = self.issuer();
             let jwks = format!("{issuer}/.well-known/jwks.json");
@@ -484,14 +485,17 @@ impl SrpAuthorizer {
             );
         }
         if let Some(verifier) = &mut self.id_tokens {
-            verifier.check(&self.http, &token, None)?;
+            match previous {
+                Some(previous) => verifier.check_refreshed(&self.http, &token, previous)?,
+                None => verifier.check(&self.http, &token, None)?,
+            }
         }
         Ok(token)
     }
 
     /// Without the `jwt` feature nothing is verified (see `verifies_id_tokens`).
     #[cfg(not(feature = "jwt"))]
-    fn verified(&mut self, token: Token) -> Result<Token, Error> {
+    fn verified(&mut self, token: Token, _previous: Option<&Token>) -> Result<Token, Error> {
         Ok(token)
     }
 
@@ -1351,12 +1355,12 @@ impl Authorizer for SrpAuthorizer {
             }
             other => other,
         }?;
-        self.verified(token)
+        self.verified(token, None)
     }
 
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
         let renewed = self.renew(token)?;
-        self.verified(renewed)
+        self.verified(renewed, Some(token))
     }
 
     /// Logs out with Cognito's `RevokeToken`: the refresh token stops working, and so do

@@ -143,6 +143,7 @@ impl CognitoError {
 
     /// Whether sending the same request again may succeed: throttling and server faults, not
     /// `LimitExceededException` (an account quota that retrying only burns) or a WAF block.
+    /// Without an exception name, the status decides as it does for OAuth2 (408, 429, 5xx).
     fn retryable(&self) -> bool {
         match self.code.as_str() {
             "TooManyRequestsException"
@@ -150,8 +151,13 @@ impl CognitoError {
             | "InternalErrorException"
             | "ServiceUnavailable" => true,
             "LimitExceededException" | "ForbiddenException" => false,
-            _ => self.status >= 500,
+            _ => crate::http::is_transient_status(self.status),
         }
+    }
+
+    /// Whether the answer named no exception (`__type`): its code is then `HTTP<status>`.
+    fn is_bare(&self) -> bool {
+        self.code == format!("HTTP{}", self.status)
     }
 
     /// Whether Cognito surely did not act on the request: throttling refuses it at the door.
@@ -184,6 +190,9 @@ impl CognitoError {
             | "InvalidUserPoolConfigurationException"
             | "UnknownOperationException"
             | "InvalidLambdaResponseException" => ErrorKind::Configuration,
+            // No exception named (a gateway's page, a proxy's refusal): the status means
+            // what it means for OAuth2.
+            _ if self.is_bare() => crate::http::status_kind(self.status),
             _ if self.status >= 500 => ErrorKind::Server,
             _ => ErrorKind::Other,
         }
@@ -257,15 +266,18 @@ fn send(
             },
         };
         if reply.status == 200 {
-            return Attempt::Done(parse_object(&reply.body));
+            return Attempt::Done(parse_answer(&reply).map_err(|error| reply.error_at(error)));
         }
-        let error = parse_error(reply.status, &reply.body);
+        let mut error = parse_error(reply.status, &reply.body);
+        if error.is_bare() {
+            error.message = Some(format!("Cognito answered with {}", reply.describe_body()));
+        }
         let retry = if single_use {
             error.surely_not_acted_on()
         } else {
             error.retryable()
         };
-        let wrapped = Error::new(error.kind(), error);
+        let wrapped = reply.error_at(Error::new(error.kind(), error));
         if retry {
             Attempt::Retry(wrapped, reply.retry_after)
         } else {
@@ -285,6 +297,20 @@ fn never_sent(error: &Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// The JSON object of a 200 reply; a body that is not JSON is described (content type,
+/// and the start of an HTML page), as a captive portal's or a login page's would be.
+fn parse_answer(reply: &crate::http::Reply) -> Result<Map<String, Value>, Error> {
+    parse_object(&reply.body).map_err(|error| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_ok() {
+            return error;
+        }
+        malformed(&format!(
+            "Cognito answered with {} where JSON was expected",
+            reply.describe_body()
+        ))
+    })
 }
 
 /// A JSON object, or a [`MalformedResponse`](ErrorKind::MalformedResponse) error.
@@ -450,7 +476,12 @@ mod tests {
         let error = parse_error(502, b"<html>bad gateway</html>");
         assert_eq!(error.code(), "HTTP502");
         assert_eq!(error.kind(), ErrorKind::Server);
-        assert_eq!(parse_error(400, b"").kind(), ErrorKind::Other);
+        assert_eq!(parse_error(400, b"").kind(), ErrorKind::Configuration);
+        assert_eq!(parse_error(401, b"").kind(), ErrorKind::CredentialsRejected);
+        assert_eq!(
+            parse_error(400, br#"{"__type":"SomethingNewException"}"#).kind(),
+            ErrorKind::Other
+        );
     }
 
     #[test]

@@ -29,14 +29,7 @@ impl AssertionKey {
         if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
             return Ok(AssertionKey {
                 key,
-                algorithms: vec![
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                    Algorithm::PS384,
-                    Algorithm::PS512,
-                ],
+                algorithms: crate::oauth2::id_token::RSA_ALGORITHMS.to_vec(),
             });
         }
         match DecodingKey::from_ec_pem(pem.as_bytes()) {
