@@ -9,4 +9,6 @@ mod middleware;
 
 pub use authorizer::Authorizer;
 pub use lifecycle::{RefreshThresholds, TokenRequests};
+#[cfg(feature = "jwt")]
+pub(crate) use middleware::Origin;
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, TokenTraffic};
