@@ -11,6 +11,6 @@ mod device;
 pub mod math;
 
 pub use authorizer::SrpAuthorizer;
-pub use challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
+pub use challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow, PasswordChange};
 pub use cognito::CognitoError;
 pub use device::Device;
