@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::oauth2::callback::{self, Expected, Verdict};
 use crate::oauth2::response::{MAX_LIFETIME, jwt_lifetime, parse_error, parse_token};
 use crate::srp::cognito;
 
@@ -74,6 +75,25 @@ pub fn jwt_claims(data: &[u8]) {
     }
 }
 
+/// The query of a request to the browser login's loopback listener, which any local
+/// process or web page can send: a code comes out only for a query that carries the
+/// login's own `state` once, and the issuer's `iss` when it is required.
+pub fn login_callback(data: &[u8]) {
+    let query = String::from_utf8_lossy(data);
+    for (issuer, iss_required) in [(None, false), (Some("https://i.example"), true)] {
+        let expected = Expected {
+            state: "s1",
+            issuer,
+            iss_required,
+        };
+        if let Verdict::Code(code) = callback::check(&query, &expected) {
+            assert!(!code.is_empty());
+            assert!(query.contains("state=s1"));
+            assert!(!iss_required || query.contains("iss="));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +101,7 @@ mod tests {
     /// The fuzz targets' seeds, run as ordinary tests so the entry points stay honest.
     #[test]
     fn the_entry_points_accept_good_and_bad_input() {
-        let inputs: [&[u8]; 7] = [
+        let inputs: [&[u8]; 9] = [
             br#"{"access_token":"abc","token_type":"bearer","expires_in":3600}"#,
             br#"{"error":"invalid_client","error_description":"no"}"#,
             br#"{"AuthenticationResult":{"AccessToken":"a","ExpiresIn":"60","IdToken":"i"}}"#,
@@ -89,11 +109,14 @@ mod tests {
             br#"{"exp":99999999999,"iat":1}"#,
             b"\xff\x00not json",
             b"",
+            b"code=c&state=s1&iss=https%3A%2F%2Fi.example",
+            b"code=c&state=s1&state=s1&%zz",
         ];
         for input in inputs {
             token_response(input);
             cognito_response(input);
             jwt_claims(input);
+            login_callback(input);
         }
     }
 }

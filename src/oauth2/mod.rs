@@ -102,7 +102,7 @@ mod token_exchange;
 
 // The interactive logins (issue 12) and logout.
 mod authorization_code;
-mod callback;
+pub(crate) mod callback;
 mod device_code;
 #[cfg(feature = "jwt")]
 pub(crate) mod id_token;
