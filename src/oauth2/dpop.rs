@@ -62,9 +62,10 @@ struct KeyInner {
     /// `base64url(header) "."`, encoded once.
     header_prefix: String,
     thumbprint: String,
-    /// The token endpoint's nonce and the resource servers' nonces (kept apart: each
-    /// server issues its own, RFC 9449 §8 and §9).
-    token_nonce: Mutex<Option<String>>,
+    /// The token endpoints' nonces and the resource servers' nonces, by origin, kept
+    /// apart: each server issues its own (RFC 9449 §8 and §9), and a key may serve several
+    /// authorizers.
+    token_nonces: Mutex<Nonces>,
     resource_nonces: Mutex<Nonces>,
 }
 
@@ -145,7 +146,7 @@ impl DpopKey {
                 signing,
                 header_prefix: format!("{}.", B64.encode(header)),
                 thumbprint,
-                token_nonce: Mutex::new(None),
+                token_nonces: Mutex::default(),
                 resource_nonces: Mutex::default(),
             }),
         }
@@ -217,13 +218,15 @@ impl DpopKey {
     /// A proof for a token request to `url` (no access token yet), with the token
     /// endpoint's nonce if it gave one.
     pub(crate) fn token_proof(&self, url: &str) -> Result<String, Error> {
-        let nonce = self.inner.token_nonce.lock().clone();
+        let nonce = self.inner.token_nonces.lock().get(&origin_of(url)?);
         self.inner.sign("POST", url, None, nonce.as_deref())
     }
 
     /// Keeps the token endpoint's nonce for the next proofs.
-    pub(crate) fn remember_token_nonce(&self, nonce: &str) {
-        *self.inner.token_nonce.lock() = Some(nonce.to_owned());
+    pub(crate) fn remember_token_nonce(&self, url: &str, nonce: &str) {
+        if let Ok(origin) = origin_of(url) {
+            self.inner.token_nonces.lock().set(origin, nonce);
+        }
     }
 
     /// What binds a token to this key: the middleware asks it for a proof per request.
@@ -443,10 +446,16 @@ mod tests {
     #[test]
     fn nonces_are_kept_per_server_and_apart_from_the_token_endpoint_s() {
         let key = DpopKey::generate().unwrap();
-        key.remember_token_nonce("n-token");
+        key.remember_token_nonce("https://x/t", "n-token");
         assert_eq!(
             verify(&key.token_proof("https://x/t").unwrap())["nonce"],
             "n-token"
+        );
+        // Another identity provider's token endpoint does not get it.
+        assert!(
+            verify(&key.token_proof("https://y/t").unwrap())
+                .get("nonce")
+                .is_none()
         );
         let proof = key.binding();
         let api = uri("https://api.example/x");

@@ -415,4 +415,29 @@ mod tests {
             .unwrap();
         assert_eq!(waiting.join().unwrap().unwrap(), "c1");
     }
+
+    /// A flood of idle connections costs the oldest of them their place, not the real
+    /// callback that comes after them.
+    #[test]
+    fn a_flood_of_idle_connections_does_not_crowd_out_the_callback() {
+        use std::net::TcpStream;
+        let listener = Loopback::bind(None).unwrap();
+        let address = listener.listener.local_addr().unwrap();
+        let idle: Vec<TcpStream> = (0..MAX_OPEN + 8)
+            .map(|_| TcpStream::connect(address).unwrap())
+            .collect();
+        let mut real = TcpStream::connect(address).unwrap();
+        real.write_all(b"GET /?state=s1&code=c2 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let expected = Expected {
+            state: "s1",
+            issuer: None,
+            iss_required: false,
+        };
+        assert_eq!(
+            listener.wait(&expected, Duration::from_secs(60)).unwrap(),
+            "c2"
+        );
+        drop(idle);
+    }
 }
