@@ -277,7 +277,8 @@ impl AuthMiddleware {
     }
 
     /// The value the authorization header would carry now, such as `Bearer eyJ…`, for use
-    /// with other HTTP clients.
+    /// with other HTTP clients. A DPoP-bound token (`DPoP eyJ…`) also needs a proof for
+    /// each request, from `oauth2::DpopKey::proof` (feature `jwt`).
     ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
@@ -306,8 +307,7 @@ impl AuthMiddleware {
     /// set, when the token is bound to a key (DPoP): its proof names the request's method
     /// and URL, which a header map does not carry, and a bound token sent without it is
     /// refused. Send such requests through the middleware, or use
-    /// [`header_value`](Self::header_value) with
-    /// [`DpopKey::proof`](crate::oauth2::DpopKey::proof).
+    /// [`header_value`](Self::header_value) with `oauth2::DpopKey::proof` (feature `jwt`).
     ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
