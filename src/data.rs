@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ureq::http::{HeaderMap, HeaderValue};
+use ureq::http::{HeaderMap, HeaderValue, Uri};
 
 use crate::Error;
 
@@ -155,16 +155,42 @@ pub struct Token {
 
 /// Proves, request by request, possession of the key a token is bound to (RFC 9449 DPoP):
 /// a stolen bound token is worthless without the key.
-// Wired in by the middleware and the DPoP key (second release); not yet called.
-#[allow(dead_code)]
 pub(crate) trait RequestProof: Send + Sync {
-    /// The proof header value (`DPoP: <jwt>`) for one request with this token.
-    fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<HeaderValue, Error>;
+    /// The proof for one request with this token, carrying the nonce of the request's
+    /// server if it gave one.
+    fn proof(&self, method: &str, uri: &Uri, access_token: &str) -> Result<Proof, Error>;
 
-    /// Reads a response to a request that carried a proof (a `DPoP-Nonce` to use from now
-    /// on). True when the server refused the proof only for its nonce (`use_dpop_nonce`):
-    /// the request is then sent once more with a fresh proof, the token kept.
-    fn observe(&self, status: u16, headers: &HeaderMap) -> bool;
+    /// Reads the answer to a request to `uri` whose proof carried `signed_with`: keeps a
+    /// `DPoP-Nonce` for that server, and says whether the answer refused the proof for
+    /// its nonce (`use_dpop_nonce`), which is never a refusal of the token.
+    fn observe(
+        &self,
+        uri: &Uri,
+        signed_with: Option<&str>,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> NonceAnswer;
+}
+
+/// One request's proof header, and the server nonce it carries.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+pub(crate) struct Proof {
+    pub(crate) header: HeaderValue,
+    pub(crate) nonce: Option<Arc<str>>,
+}
+
+/// What an answer said about a proof's nonce (RFC 9449 §9).
+// Only the DPoP key (feature `jwt`) answers anything but `Accepted`.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NonceAnswer {
+    /// Not a `use_dpop_nonce` refusal.
+    Accepted,
+    /// Refused for its nonce, and the server's nonce is not the one the proof carried: a
+    /// proof made now carries it, so the request is worth sending again.
+    NewNonce,
+    /// Refused for its nonce, with nothing newer to send: the caller gets the `401`.
+    Refused,
 }
 
 /// A token's proof key; two tokens are equal only when bound to the very same key.
@@ -179,8 +205,8 @@ impl PartialEq for ProofBinding {
 
 impl Eq for ProofBinding {}
 
-// Wired in by the middleware and the DPoP key (second release); not yet called.
-#[allow(dead_code)]
+// Only the DPoP key (feature `jwt`) binds tokens.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 impl Token {
     /// Binds the token to a key whose proof must go with every request (DPoP).
     pub(crate) fn with_request_proof(mut self, proof: Arc<dyn RequestProof>) -> Token {

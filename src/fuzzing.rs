@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::http::parse_retry_after;
+use crate::oauth2::callback::{self, Expected, Verdict};
 use crate::oauth2::response::{MAX_LIFETIME, jwt_lifetime, parse_error, parse_token};
 use crate::srp::cognito;
 
@@ -97,6 +98,25 @@ pub fn retry_after(data: &[u8]) {
     }
 }
 
+/// The query of a request to the browser login's loopback listener, which any local
+/// process or web page can send: a code comes out only for a query that carries the
+/// login's own `state` once, and the issuer's `iss` when it is required.
+pub fn login_callback(data: &[u8]) {
+    let query = String::from_utf8_lossy(data);
+    for (issuer, iss_required) in [(None, false), (Some("https://i.example"), true)] {
+        let expected = Expected {
+            state: "s1",
+            issuer,
+            iss_required,
+        };
+        if let Verdict::Code(code) = callback::check(&query, &expected) {
+            assert!(!code.is_empty());
+            assert!(query.contains("state=s1"));
+            assert!(!iss_required || query.contains("iss="));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,7 +124,7 @@ mod tests {
     /// The fuzz targets' seeds, run as ordinary tests so the entry points stay honest.
     #[test]
     fn the_entry_points_accept_good_and_bad_input() {
-        let inputs: [&[u8]; 9] = [
+        let inputs: [&[u8]; 11] = [
             br#"{"access_token":"abc","token_type":"bearer","expires_in":3600}"#,
             br#"{"error":"invalid_client","error_description":"no"}"#,
             br#"{"AuthenticationResult":{"AccessToken":"a","ExpiresIn":"60","IdToken":"i"}}"#,
@@ -114,12 +134,15 @@ mod tests {
             b"Wed, 21 Oct 18446744073709551615 07:28:00 GMT",
             b"\xff\x00not json",
             b"",
+            b"code=c&state=s1&iss=https%3A%2F%2Fi.example",
+            b"code=c&state=s1&state=s1&%zz",
         ];
         for input in inputs {
             token_response(input);
             cognito_response(input);
             jwt_claims(input);
             retry_after(input);
+            login_callback(input);
         }
     }
 }

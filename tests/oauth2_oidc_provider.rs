@@ -234,7 +234,7 @@ mod dpop {
         );
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"], "use_dpop_nonce");
-        key.use_nonce(nonce.unwrap());
+        key.use_nonce(&url, nonce.unwrap()).unwrap();
         let proof = key.proof("GET", &url, token.access_token()).unwrap();
         let (status, body, _) = call(&url, token.access_token(), &proof);
         assert_eq!(status, 200, "{body}");
@@ -247,7 +247,9 @@ mod dpop {
         );
         // A proof from another key does not match the token's binding.
         let thief = DpopKey::generate().unwrap();
-        thief.use_nonce(key_nonce(&url, &thief, token.access_token()));
+        thief
+            .use_nonce(&url, key_nonce(&url, &thief, token.access_token()))
+            .unwrap();
         let (status, body, _) = call(
             &url,
             token.access_token(),

@@ -245,6 +245,10 @@ fn on_a_terminal_the_new_password_is_asked_without_echo() {
         "the password was echoed: {shown}"
     );
     assert!(shown.contains("eyJ"), "no token printed: {shown}");
+    assert!(
+        shown.contains("password was changed") && shown.contains("EN_CORE_AUTH_PASSWORD"),
+        "the user is not told to update the stored password: {shown}"
+    );
     // The pool took the new password.
     let _ = std::fs::remove_dir_all(&cache);
     let again = cli(&idp, &cache, "bob", "N3w-Secret!", &["token"])

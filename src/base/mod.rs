@@ -11,5 +11,7 @@ mod trace;
 
 pub use authorizer::Authorizer;
 pub use lifecycle::RefreshThresholds;
+#[cfg(feature = "jwt")]
+pub(crate) use middleware::Origin;
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, TokenTraffic};
 pub use stats::{Stats, TokenRequests};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::callback::Expected;
 use super::client_auth::form_urlencode;
 use super::endpoint::{Builder, Resend, TokenEndpoint, common_settings};
 use super::interactive::{IdTokenCheck, code_challenge, discovered_endpoints, random_string};
@@ -37,15 +38,22 @@ type Browser = Box<dyn FnMut(&str) -> Result<(), Error> + Send>;
 ///
 /// # Security
 ///
-/// - The listener binds `127.0.0.1` only, takes one matching request and closes.
+/// - The listener binds `127.0.0.1` only, takes one matching request and closes. The
+///   timeout bounds the whole wait: each connection is read side by side under its own
+///   short deadline, so an idle or slow connection (a browser's preconnect, a local
+///   process trickling bytes) delays nothing.
 /// - `state`, the PKCE verifier and `nonce` (sent when `openid` is asked) come from the
 ///   OS random source; the verifier never leaves this process except to the token
 ///   endpoint, and nothing secret goes into the authorization URL.
-/// - A callback with another `state`, or (for a discovered login) whose RFC 9207 `iss`
-///   names another issuer, ends the login at once
-///   ([`Other`](ErrorKind::Other)); `error=access_denied` is
-///   [`CredentialsRejected`](ErrorKind::CredentialsRejected); no callback within the timeout
-///   is [`Transport`](ErrorKind::Transport). In none of these is the token endpoint called.
+/// - A request with another `state` or a duplicated parameter is answered with an error
+///   page, logged and ignored: any web page can aim a request at a loopback port, and must
+///   not be able to end a login in progress. A callback with this login's `state` whose
+///   RFC 9207 `iss` names another issuer, or that lacks `iss` when the discovered
+///   metadata announces `authorization_response_iss_parameter_supported`, ends the login
+///   at once ([`Other`](ErrorKind::Other)); `error=access_denied` is
+///   [`CredentialsRejected`](ErrorKind::CredentialsRejected); no callback within the
+///   timeout is [`Transport`](ErrorKind::Transport). In none of these is the token
+///   endpoint called.
 ///
 /// ```no_run
 /// use en_core_auth::{AuthMiddleware, ClientInfo, oauth2::AuthorizationCode};
@@ -458,8 +466,13 @@ impl Authorizer for AuthorizationCode {
         );
         log::debug!("login: waiting for the browser at {redirect_uri}");
         (self.browser)(&url)?;
-        let issuer = self.endpoint.metadata.as_ref().map(|m| m.issuer.as_str());
-        let code = listener.wait(&state, issuer, self.timeout)?;
+        let metadata = self.endpoint.metadata.as_ref();
+        let expected = Expected {
+            state: &state,
+            issuer: metadata.map(|m| m.issuer.as_str()),
+            iss_required: metadata.is_some_and(|m| m.iss_in_responses),
+        };
+        let code = listener.wait(&expected, self.timeout)?;
         // An authorization code works once: it is resent only when the server surely
         // never saw it.
         let token = self

@@ -17,6 +17,9 @@ pub(crate) struct Metadata {
     pub(crate) auth_methods: Vec<String>,
     /// The endpoints the interactive flows and logout need; any may be missing.
     pub(crate) endpoints: Endpoints,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): every authorization
+    /// response names the issuer, so one without `iss` is refused.
+    pub(crate) iss_in_responses: bool,
 }
 
 /// Optional endpoints from the metadata (`authorization_endpoint`,
@@ -260,6 +263,10 @@ pub(crate) fn parse_metadata(body: &[u8]) -> Result<Metadata, Error> {
         token_endpoint,
         auth_methods,
         endpoints: Endpoints::from_object(object),
+        iss_in_responses: object
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -374,6 +381,31 @@ mod tests {
             token_endpoint: token_endpoint.to_owned(),
             auth_methods: vec![],
             endpoints: Endpoints::default(),
+            iss_in_responses: false,
+        }
+    }
+
+    #[test]
+    fn the_iss_parameter_flag_is_read() {
+        let base = r#""issuer":"https://i","token_endpoint":"https://i/t""#;
+        for (extra, expected) in [
+            ("", false),
+            (
+                r#","authorization_response_iss_parameter_supported":true"#,
+                true,
+            ),
+            (
+                r#","authorization_response_iss_parameter_supported":false"#,
+                false,
+            ),
+            (
+                r#","authorization_response_iss_parameter_supported":"yes""#,
+                false,
+            ),
+        ] {
+            let body = format!("{{{base}{extra}}}");
+            let parsed = parse_metadata(body.as_bytes()).unwrap();
+            assert_eq!(parsed.iss_in_responses, expected, "{body}");
         }
     }
 

@@ -17,9 +17,10 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use parking_lot::Mutex;
 use sha2::{Digest as _, Sha256};
-use ureq::http::{HeaderMap, HeaderValue};
+use ureq::http::{HeaderMap, HeaderValue, Uri};
 
-use crate::data::RequestProof;
+use crate::base::Origin;
+use crate::data::{NonceAnswer, Proof, RequestProof};
 use crate::{Error, ErrorKind};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,8 +31,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 /// method of [`RefreshToken`](super::RefreshToken)): token requests then carry a proof,
 /// and a token of type `DPoP` goes out as `Authorization: DPoP <token>` with a fresh
 /// `DPoP` proof header on every request, resends and redirect hops included. When a
-/// server answers `use_dpop_nonce`, the request is sent once more with the nonce it gave,
-/// and the nonce is used for the next proofs.
+/// server answers `use_dpop_nonce`, the request is sent again with the nonce it gave, and
+/// the nonce is used for that server's next proofs. Nonces are kept per server (origin:
+/// scheme, host and port, RFC 9449 §9): one server's nonce never goes to another.
 ///
 /// The key lives in memory only: a token bound to it cannot be used by another process,
 /// so tokens kept in a [`TokenStore`](crate::store::TokenStore) are useful to this key's
@@ -61,10 +63,42 @@ struct KeyInner {
     /// `base64url(header) "."`, encoded once.
     header_prefix: String,
     thumbprint: String,
-    /// The token endpoint's nonce and the resource servers' nonce (kept apart: each
-    /// server issues its own, RFC 9449 §8 and §9).
-    token_nonce: Mutex<Option<String>>,
-    resource_nonce: Mutex<Option<String>>,
+    /// The token endpoints' nonces and the resource servers' nonces, by origin, kept
+    /// apart: each server issues its own (RFC 9449 §8 and §9), and a key may serve several
+    /// authorizers.
+    token_nonces: Mutex<Nonces>,
+    resource_nonces: Mutex<Nonces>,
+}
+
+/// The nonces resource servers gave, by origin. A program talks to a handful of APIs;
+/// the list is bounded all the same, the oldest server forgotten first (it costs that
+/// server one `use_dpop_nonce` answer, nothing more).
+#[derive(Default)]
+struct Nonces(Vec<(Origin, Arc<str>)>);
+
+/// How many resource servers' nonces a key keeps.
+const MAX_NONCE_ORIGINS: usize = 32;
+
+impl Nonces {
+    fn get(&self, origin: &Origin) -> Option<Arc<str>> {
+        self.0
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map(|(_, nonce)| Arc::clone(nonce))
+    }
+
+    fn set(&mut self, origin: Origin, nonce: &str) {
+        if let Some(kept) = self.0.iter_mut().find(|(o, _)| *o == origin) {
+            if &*kept.1 != nonce {
+                kept.1 = Arc::from(nonce);
+            }
+            return;
+        }
+        if self.0.len() >= MAX_NONCE_ORIGINS {
+            self.0.remove(0);
+        }
+        self.0.push((origin, Arc::from(nonce)));
+    }
 }
 
 impl DpopKey {
@@ -113,8 +147,8 @@ impl DpopKey {
                 signing,
                 header_prefix: format!("{}.", B64.encode(header)),
                 thumbprint,
-                token_nonce: Mutex::new(None),
-                resource_nonce: Mutex::new(None),
+                token_nonces: Mutex::default(),
+                resource_nonces: Mutex::default(),
             }),
         }
     }
@@ -142,11 +176,13 @@ impl DpopKey {
     /// than a ureq agent with [`AuthMiddleware`](crate::AuthMiddleware) (which adds it by
     /// itself): `method` and `url` are the request's (the query and fragment are left out
     /// of `htu`). Each call makes a new proof with its own `jti`; it carries the nonce last
-    /// given to [`use_nonce`](DpopKey::use_nonce) or seen by the middleware.
+    /// given to [`use_nonce`](DpopKey::use_nonce) for the URL's server (scheme, host and
+    /// port), or last seen by the middleware from it.
     ///
     /// # Errors
     ///
-    /// [`Other`](ErrorKind::Other) when the operating system gives no randomness.
+    /// [`Other`](ErrorKind::Other) when the operating system gives no randomness;
+    /// [`Configuration`](ErrorKind::Configuration) when `url` is not an absolute URL.
     ///
     /// ```
     /// let key = en_core_auth::oauth2::DpopKey::generate()?;
@@ -155,33 +191,43 @@ impl DpopKey {
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
     pub fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<String, Error> {
-        let nonce = self.inner.resource_nonce.lock().clone();
+        let nonce = self.inner.resource_nonces.lock().get(&origin_of(url)?);
         self.inner
             .sign(method, url, Some(access_token), nonce.as_deref())
     }
 
-    /// Puts `nonce`, a resource server's `DPoP-Nonce` header (RFC 9449 §9), in the next
-    /// proofs made by [`proof`](DpopKey::proof). The middleware does this by itself.
+    /// Puts `nonce`, the `DPoP-Nonce` header of the resource server at `url` (RFC 9449
+    /// §9), in the next proofs that [`proof`](DpopKey::proof) makes for that server
+    /// (scheme, host and port); other servers' proofs do not carry it. The middleware does
+    /// this by itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Configuration`](ErrorKind::Configuration) when `url` is not an absolute URL.
     ///
     /// ```
     /// let key = en_core_auth::oauth2::DpopKey::generate()?;
-    /// key.use_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v");
+    /// key.use_nonce("https://api.example.com/orders", "eyJ7S_zG.eyJH0-Z.HX4w-7v")?;
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
-    pub fn use_nonce(&self, nonce: impl Into<String>) {
-        *self.inner.resource_nonce.lock() = Some(nonce.into());
+    pub fn use_nonce(&self, url: &str, nonce: impl Into<String>) -> Result<(), Error> {
+        let origin = origin_of(url)?;
+        self.inner.resource_nonces.lock().set(origin, &nonce.into());
+        Ok(())
     }
 
     /// A proof for a token request to `url` (no access token yet), with the token
     /// endpoint's nonce if it gave one.
     pub(crate) fn token_proof(&self, url: &str) -> Result<String, Error> {
-        let nonce = self.inner.token_nonce.lock().clone();
+        let nonce = self.inner.token_nonces.lock().get(&origin_of(url)?);
         self.inner.sign("POST", url, None, nonce.as_deref())
     }
 
     /// Keeps the token endpoint's nonce for the next proofs.
-    pub(crate) fn remember_token_nonce(&self, nonce: &str) {
-        *self.inner.token_nonce.lock() = Some(nonce.to_owned());
+    pub(crate) fn remember_token_nonce(&self, url: &str, nonce: &str) {
+        if let Ok(origin) = origin_of(url) {
+            self.inner.token_nonces.lock().set(origin, nonce);
+        }
     }
 
     /// What binds a token to this key: the middleware asks it for a proof per request.
@@ -236,36 +282,70 @@ impl KeyInner {
 }
 
 impl RequestProof for KeyInner {
-    fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<HeaderValue, Error> {
-        let nonce = self.resource_nonce.lock().clone();
-        let jwt = self.sign(method, url, Some(access_token), nonce.as_deref())?;
+    fn proof(&self, method: &str, uri: &Uri, access_token: &str) -> Result<Proof, Error> {
+        let nonce = self.resource_nonces.lock().get(&Origin::of(uri));
+        let jwt = self.sign(
+            method,
+            &uri.to_string(),
+            Some(access_token),
+            nonce.as_deref(),
+        )?;
         // base64url and dots only: always a valid header value.
-        HeaderValue::try_from(jwt).map_err(|e| Error::new(ErrorKind::Other, e))
+        let header = HeaderValue::try_from(jwt).map_err(|e| Error::new(ErrorKind::Other, e))?;
+        Ok(Proof { header, nonce })
     }
 
-    fn observe(&self, status: u16, headers: &HeaderMap) -> bool {
-        let Some(nonce) = headers
+    fn observe(
+        &self,
+        uri: &Uri,
+        signed_with: Option<&str>,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> NonceAnswer {
+        let origin = Origin::of(uri);
+        let given = headers
             .get("dpop-nonce")
             .and_then(|value| value.to_str().ok())
-            .filter(|nonce| !nonce.is_empty())
-        else {
-            return false;
+            .filter(|nonce| !nonce.is_empty());
+        let current = {
+            let mut nonces = self.resource_nonces.lock();
+            if let Some(nonce) = given {
+                nonces.set(origin.clone(), nonce);
+            }
+            nonces.get(&origin)
         };
-        let fresh = {
-            let mut kept = self.resource_nonce.lock();
-            let fresh = kept.as_deref() != Some(nonce);
-            *kept = Some(nonce.to_owned());
-            fresh
-        };
-        // RFC 9449 §9: `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`. A nonce
-        // we had already used is not worth a resend: the server refuses something else.
-        status == 401
-            && fresh
+        // RFC 9449 §9: `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
+        let wants_nonce = status == 401
             && headers
                 .get_all("www-authenticate")
                 .iter()
                 .filter_map(|value| value.to_str().ok())
-                .any(|value| value.contains("use_dpop_nonce"))
+                .any(|value| value.contains("use_dpop_nonce"));
+        if !wants_nonce {
+            return NonceAnswer::Accepted;
+        }
+        // Compared with the nonce this request was signed with, not with the last one
+        // kept: requests in flight together all meet the same new nonce, and each needs
+        // it. The same nonce again means the server refuses something else.
+        if current
+            .as_deref()
+            .is_some_and(|nonce| Some(nonce) != signed_with)
+        {
+            NonceAnswer::NewNonce
+        } else {
+            NonceAnswer::Refused
+        }
+    }
+}
+
+/// The origin of an absolute URL given by the caller.
+fn origin_of(url: &str) -> Result<Origin, Error> {
+    match url.parse::<Uri>() {
+        Ok(uri) if uri.scheme().is_some() && uri.host().is_some() => Ok(Origin::of(&uri)),
+        _ => Err(Error::new(
+            ErrorKind::Configuration,
+            "a DPoP proof needs the request's absolute URL",
+        )),
     }
 }
 
@@ -304,14 +384,27 @@ mod tests {
             .claims
     }
 
+    fn uri(url: &str) -> Uri {
+        url.parse().unwrap()
+    }
+
+    fn claims_of(proof: Proof) -> serde_json::Value {
+        verify(proof.header.to_str().unwrap())
+    }
+
     #[test]
     fn proofs_verify_and_name_the_request() {
         let key = DpopKey::generate().unwrap();
         let proof = key
             .binding()
-            .proof("GET", "https://api.example.com/orders?page=2#top", "tok-1")
+            .proof(
+                "GET",
+                &uri("https://api.example.com/orders?page=2#top"),
+                "tok-1",
+            )
             .unwrap();
-        let claims = verify(proof.to_str().unwrap());
+        assert!(proof.nonce.is_none());
+        let claims = claims_of(proof);
         assert_eq!(claims["htm"], "GET");
         assert_eq!(claims["htu"], "https://api.example.com/orders");
         // ath = base64url(SHA-256("tok-1"))
@@ -320,8 +413,8 @@ mod tests {
         assert!(claims.get("nonce").is_none());
         let again = key
             .binding()
-            .proof("GET", "https://api.example.com/orders", "tok-1");
-        let again = verify(again.unwrap().to_str().unwrap());
+            .proof("GET", &uri("https://api.example.com/orders"), "tok-1");
+        let again = claims_of(again.unwrap());
         assert_ne!(claims["jti"], again["jti"], "every proof has its own jti");
     }
 
@@ -339,41 +432,118 @@ mod tests {
         assert_eq!(claims["htm"], "POST");
     }
 
-    #[test]
-    fn nonces_are_kept_per_kind_of_server() {
-        let key = DpopKey::generate().unwrap();
-        key.remember_token_nonce("n-token");
-        assert_eq!(
-            verify(&key.token_proof("https://x/t").unwrap())["nonce"],
-            "n-token"
-        );
-        let proof = key.binding();
+    fn asking_for(nonce: Option<&'static str>) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert("dpop-nonce", HeaderValue::from_static("n-api"));
+        if let Some(nonce) = nonce {
+            headers.insert("dpop-nonce", HeaderValue::from_static(nonce));
+        }
         headers.insert(
             "www-authenticate",
             HeaderValue::from_static(r#"DPoP error="use_dpop_nonce", algs="ES256""#),
         );
-        assert!(proof.observe(401, &headers), "a new nonce: resend once");
+        headers
+    }
+
+    #[test]
+    fn nonces_are_kept_per_server_and_apart_from_the_token_endpoint_s() {
+        let key = DpopKey::generate().unwrap();
+        key.remember_token_nonce("https://x/t", "n-token");
+        assert_eq!(
+            verify(&key.token_proof("https://x/t").unwrap())["nonce"],
+            "n-token"
+        );
+        // Another identity provider's token endpoint does not get it.
         assert!(
-            !proof.observe(401, &headers),
-            "the same nonce again: no loop"
+            verify(&key.token_proof("https://y/t").unwrap())
+                .get("nonce")
+                .is_none()
         );
-        let claims = verify(
-            proof
-                .proof("GET", "https://api/x", "t")
-                .unwrap()
-                .to_str()
-                .unwrap(),
+        let proof = key.binding();
+        let api = uri("https://api.example/x");
+        let headers = asking_for(Some("n-api"));
+        assert_eq!(
+            proof.observe(&api, None, 401, &headers),
+            NonceAnswer::NewNonce
         );
-        assert_eq!(claims["nonce"], "n-api");
+        // Another request in flight, signed without the nonce, meets the same answer: it
+        // needs the nonce as much as the first.
+        assert_eq!(
+            proof.observe(&api, None, 401, &headers),
+            NonceAnswer::NewNonce
+        );
+        assert_eq!(
+            proof.observe(&api, Some("n-api"), 401, &headers),
+            NonceAnswer::Refused,
+            "the nonce it carried: no loop"
+        );
+        let signed = proof.proof("GET", &uri("https://API.example:443/y"), "t");
+        let signed = signed.unwrap();
+        assert_eq!(signed.nonce.as_deref(), Some("n-api"));
+        assert_eq!(claims_of(signed)["nonce"], "n-api");
+        let elsewhere = proof.proof("GET", &uri("https://api.example:8443/x"), "t");
+        assert!(claims_of(elsewhere.unwrap()).get("nonce").is_none());
         assert_eq!(
             verify(&key.token_proof("https://x/t").unwrap())["nonce"],
             "n-token"
         );
         // A nonce on a success is kept, without a resend.
-        headers.insert("dpop-nonce", HeaderValue::from_static("n-api-2"));
-        assert!(!proof.observe(200, &headers));
+        let mut ok = HeaderMap::new();
+        ok.insert("dpop-nonce", HeaderValue::from_static("n-api-2"));
+        assert_eq!(
+            proof.observe(&api, Some("n-api"), 200, &ok),
+            NonceAnswer::Accepted
+        );
+        // A use_dpop_nonce refusal without a header, when a newer nonce is already kept.
+        assert_eq!(
+            proof.observe(&api, Some("n-api"), 401, &asking_for(None)),
+            NonceAnswer::NewNonce
+        );
+        assert_eq!(
+            proof.observe(&uri("https://new.example/"), None, 401, &asking_for(None)),
+            NonceAnswer::Refused
+        );
+        // Any other 401 is not about the nonce.
+        assert_eq!(proof.observe(&api, None, 401, &ok), NonceAnswer::Accepted);
+    }
+
+    #[test]
+    fn the_nonce_list_is_bounded_and_forgets_the_oldest_server() {
+        let mut nonces = Nonces::default();
+        for i in 0..=MAX_NONCE_ORIGINS {
+            nonces.set(Origin::of(&uri(&format!("https://h{i}.example/"))), "n");
+        }
+        assert_eq!(nonces.0.len(), MAX_NONCE_ORIGINS);
+        assert!(
+            nonces
+                .get(&Origin::of(&uri("https://h0.example/")))
+                .is_none()
+        );
+        assert!(
+            nonces
+                .get(&Origin::of(&uri("https://h1.example/")))
+                .is_some()
+        );
+        nonces.set(Origin::of(&uri("https://h1.example/")), "m");
+        assert_eq!(
+            nonces
+                .get(&Origin::of(&uri("https://h1.example/")))
+                .as_deref(),
+            Some("m")
+        );
+        assert_eq!(nonces.0.len(), MAX_NONCE_ORIGINS);
+    }
+
+    #[test]
+    fn the_public_api_wants_absolute_urls() {
+        let key = DpopKey::generate().unwrap();
+        assert_eq!(
+            key.use_nonce("/relative", "n").unwrap_err().kind(),
+            ErrorKind::Configuration
+        );
+        assert_eq!(
+            key.proof("GET", "/relative", "t").unwrap_err().kind(),
+            ErrorKind::Configuration
+        );
     }
 
     #[test]

@@ -307,7 +307,7 @@ impl TokenEndpoint {
             maybe_processed = matches!(reply.status, 200..=299 | 500..=599) && !come_back_later;
             #[cfg(feature = "jwt")]
             if let (Some(key), Some(nonce)) = (&self.dpop, &reply.dpop_nonce) {
-                key.remember_token_nonce(nonce);
+                key.remember_token_nonce(&self.url, nonce);
             }
             match response::classify(&reply, self.default_lifetime) {
                 Attempt::Retry(error, _)

@@ -1,36 +1,153 @@
 //! The one-shot loopback listener of a native app's authorization code login (RFC 8252
-//! §7.3): it binds `127.0.0.1` only, accepts connections until one carries a callback for
-//! this login, answers it with a short page, and closes.
+//! §7.3): it binds `127.0.0.1` only, takes connections until one carries this login's
+//! callback ([`callback::check`] says which), answers it with a short page, and closes.
+//!
+//! The login's timeout is a real bound: every connection is read without blocking, side
+//! by side, each under its own deadline (at most [`CONNECTION_TIMEOUT`], never past the
+//! login's), so that neither a browser's idle preconnect nor a local process trickling a
+//! byte at a time holds up the real callback or the login.
 
 use std::io::{ErrorKind as IoErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::response::OAuthError;
+use super::callback::{self, Expected, Verdict};
 use crate::{Error, ErrorKind};
 
-/// How often a waiting listener looks for a connection. The listener is non-blocking so
-/// that the timeout holds without a thread left blocked in `accept`.
+/// How often a waiting listener looks for connections and for what they sent.
 const POLL: Duration = Duration::from_millis(20);
 /// How long one connection may take to send its request head, and its size cap.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HEAD: usize = 16 * 1024;
+/// Connections read side by side; beyond that the oldest is dropped (a browser's real
+/// callback sends its request at once, and is read before it grows old).
+const MAX_OPEN: usize = 32;
 
 const DONE_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Logged in</title>\
 <p>You are logged in. You can close this tab and return to the terminal.</p>";
 const FAILED_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Login failed</title>\
 <p>The login did not complete. Return to the terminal for details.</p>";
 
+/// A point in time after which waiting stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Deadline(Instant);
+
+impl Deadline {
+    /// `timeout` from now (far in the future when it overflows).
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        let now = Instant::now();
+        Deadline(
+            now.checked_add(timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600)),
+        )
+    }
+
+    /// The time left, zero once passed.
+    pub(crate) fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    pub(crate) fn passed(self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// Whichever comes first.
+    pub(crate) fn earliest(self, other: Deadline) -> Deadline {
+        self.min(other)
+    }
+}
+
 /// A bound listener and the redirect URI that reaches it.
 pub(crate) struct Loopback {
     listener: TcpListener,
     redirect_uri: String,
     path: String,
+    /// How long one connection may take to send its request.
+    connection_timeout: Duration,
 }
 
-/// What one connection brought.
+/// A connection whose request head is still coming.
+struct Connection {
+    stream: TcpStream,
+    head: Vec<u8>,
+    deadline: Deadline,
+}
+
+/// What reading a connection came to.
+enum Progress {
+    /// Nothing more for now.
+    Waiting,
+    /// The whole request head is in.
+    Head,
+    /// Closed, failed, or over the size cap.
+    Gone,
+}
+
+impl Connection {
+    /// Reads what has arrived, without waiting.
+    fn read_available(&mut self) -> Progress {
+        let mut buffer = [0_u8; 1024];
+        loop {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return Progress::Gone,
+                Ok(n) if self.head.len() + n > MAX_HEAD => return Progress::Gone,
+                Ok(n) => {
+                    self.head.extend_from_slice(&buffer[..n]);
+                    let head = &self.head;
+                    if head.windows(4).any(|w| w == b"\r\n\r\n")
+                        || head.windows(2).any(|w| w == b"\n\n")
+                    {
+                        return Progress::Head;
+                    }
+                }
+                Err(e) if e.kind() == IoErrorKind::WouldBlock => return Progress::Waiting,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => {}
+                Err(_) => return Progress::Gone,
+            }
+        }
+    }
+
+    /// The request target of a `GET` (anything else is answered 405).
+    fn target(&mut self) -> Option<String> {
+        let line = std::str::from_utf8(&self.head).ok()?.lines().next()?;
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next()?, parts.next()?.to_owned());
+        if method != "GET" {
+            self.respond(405, "<p>Method not allowed.</p>");
+            return None;
+        }
+        Some(target)
+    }
+
+    fn respond(&mut self, status: u16, page: &str) {
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            404 => "Not Found",
+            _ => "Method Not Allowed",
+        };
+        // The page holds nothing from the request; no-referrer keeps the callback URL (and
+        // its code) from leaking to whatever the person opens next from this tab.
+        let reply = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Length: {}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n\
+             Connection: close\r\n\r\n{page}",
+            page.len()
+        );
+        // A short page into a fresh socket's buffer; the write is bounded all the same. The
+        // outcome does not depend on the browser reading it.
+        let bound = self.deadline.remaining().max(Duration::from_millis(100));
+        let _ = self.stream.set_nonblocking(false);
+        let _ = self.stream.set_write_timeout(Some(bound));
+        let _ = self.stream.write_all(reply.as_bytes());
+        let _ = self.stream.flush();
+    }
+}
+
+/// What one request brought.
 enum Outcome {
-    /// Not a callback for this login (another path, a favicon, a probe): keep waiting.
+    /// Not a callback for this login (another path, a favicon, a probe, another
+    /// `state`): keep waiting.
     Ignored,
     Code(String),
     Failed(Error),
@@ -100,7 +217,16 @@ impl Loopback {
             listener,
             redirect_uri,
             path,
+            connection_timeout: CONNECTION_TIMEOUT,
         })
+    }
+
+    /// Sets how long one connection may take to send its request (default
+    /// [`CONNECTION_TIMEOUT`]).
+    #[cfg(test)]
+    fn with_connection_timeout(mut self, timeout: Duration) -> Loopback {
+        self.connection_timeout = timeout;
+        self
     }
 
     /// The redirect URI to send in the authorization request.
@@ -108,116 +234,104 @@ impl Loopback {
         &self.redirect_uri
     }
 
-    /// Waits up to `timeout` for the callback carrying `state`, and returns its code.
+    /// Waits up to `timeout` for this login's callback, and returns its code.
     ///
     /// # Errors
     ///
     /// [`Transport`](ErrorKind::Transport) when no callback came in time; the server's
     /// error (`access_denied` is [`CredentialsRejected`](ErrorKind::CredentialsRejected))
-    /// when the callback carries one; [`Other`](ErrorKind::Other) at once for a callback
-    /// with another `state`, which this login did not start (a stale tab, or a forged
-    /// request).
-    /// With `issuer` known (a discovered login), a callback whose RFC 9207 `iss` names
-    /// another issuer fails the same way as a wrong `state`: the answer came from a server
-    /// this login did not ask (a mix-up attack).
-    pub(crate) fn wait(
-        self,
-        state: &str,
-        issuer: Option<&str>,
-        timeout: Duration,
-    ) -> Result<String, Error> {
-        let deadline = Instant::now() + timeout;
+    /// when the callback carries one; [`Other`](ErrorKind::Other) for a callback from
+    /// another issuer, or without the `iss` its issuer announces (RFC 9207). A request
+    /// with another `state` (a stale tab, or any web page aiming at the port) is answered,
+    /// logged and ignored.
+    pub(crate) fn wait(self, expected: &Expected<'_>, timeout: Duration) -> Result<String, Error> {
+        let login = Deadline::after(timeout);
         self.listener.set_nonblocking(true).map_err(io_error)?;
+        let mut open: Vec<Connection> = Vec::new();
+        loop {
+            self.accept_waiting(&mut open, login)?;
+            let mut i = 0;
+            while i < open.len() {
+                match open[i].read_available() {
+                    Progress::Waiting if open[i].deadline.passed() => {
+                        log::debug!("login listener: a connection sent no request in time");
+                        open.remove(i);
+                    }
+                    Progress::Waiting => i += 1,
+                    Progress::Gone => {
+                        open.remove(i);
+                    }
+                    Progress::Head => match self.serve(open.remove(i), expected) {
+                        Outcome::Ignored => {}
+                        Outcome::Code(code) => return Ok(code),
+                        Outcome::Failed(error) => return Err(error),
+                    },
+                }
+            }
+            if login.passed() {
+                return Err(Error::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "the browser did not come back to {} within {} s; log in again",
+                        self.redirect_uri,
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            std::thread::sleep(POLL.min(login.remaining()));
+        }
+    }
+
+    /// Takes every connection waiting to be accepted.
+    fn accept_waiting(&self, open: &mut Vec<Connection>, login: Deadline) -> Result<(), Error> {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => match self.serve(stream, state, issuer) {
-                    Outcome::Ignored => continue,
-                    Outcome::Code(code) => return Ok(code),
-                    Outcome::Failed(error) => return Err(error),
-                },
-                Err(e) if e.kind() == IoErrorKind::WouldBlock => {
-                    if Instant::now() >= deadline {
-                        return Err(Error::new(
-                            ErrorKind::Transport,
-                            format!(
-                                "the browser did not come back to {} within {} s; \
-                                 log in again",
-                                self.redirect_uri,
-                                timeout.as_secs()
-                            ),
-                        ));
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
                     }
-                    std::thread::sleep(POLL);
+                    if open.len() >= MAX_OPEN {
+                        log::debug!(
+                            "login listener: too many open connections, the oldest dropped"
+                        );
+                        open.remove(0);
+                    }
+                    open.push(Connection {
+                        stream,
+                        head: Vec::new(),
+                        deadline: Deadline::after(self.connection_timeout).earliest(login),
+                    });
                 }
+                Err(e) if e.kind() == IoErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == IoErrorKind::Interrupted => {}
                 Err(e) => return Err(io_error(e)),
             }
         }
     }
 
-    fn serve(&self, mut stream: TcpStream, state: &str, issuer: Option<&str>) -> Outcome {
-        let Some(target) = read_request_target(&mut stream) else {
+    /// Answers one whole request.
+    fn serve(&self, mut connection: Connection, expected: &Expected<'_>) -> Outcome {
+        let Some(target) = connection.target() else {
             return Outcome::Ignored;
         };
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         if path != self.path {
-            respond(&mut stream, 404, "<p>Not found.</p>");
+            connection.respond(404, "<p>Not found.</p>");
             return Outcome::Ignored;
         }
-        let param = |name: &str| {
-            query
-                .split('&')
-                .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-                .find(|(n, _)| *n == name)
-                .and_then(|(_, v)| percent_decode(v))
-        };
-        let (code, error) = (param("code"), param("error"));
-        if code.is_none() && error.is_none() {
-            respond(&mut stream, 400, FAILED_PAGE);
-            return Outcome::Ignored;
-        }
-        if param("state").as_deref() != Some(state) {
-            respond(&mut stream, 400, FAILED_PAGE);
-            return Outcome::Failed(Error::new(
-                ErrorKind::Other,
-                "the browser came back with a state this login did not send (a stale tab \
-                 or a forged request); nothing was exchanged, log in again",
-            ));
-        }
-        if let (Some(expected), Some(iss)) = (issuer, param("iss"))
-            && iss.trim_end_matches('/') != expected.trim_end_matches('/')
-        {
-            respond(&mut stream, 400, FAILED_PAGE);
-            // Whatever came in the URL goes into a message that may be logged: no
-            // control characters, bounded.
-            let iss: String = iss.chars().filter(|c| !c.is_control()).take(200).collect();
-            return Outcome::Failed(Error::new(
-                ErrorKind::Other,
-                format!(
-                    "the browser came back from issuer `{iss}`, not `{expected}` (RFC 9207; \
-                     a mix-up attack or a misconfigured client); nothing was exchanged"
-                ),
-            ));
-        }
-        if let Some(error) = error {
-            respond(&mut stream, 200, FAILED_PAGE);
-            let mut oauth = OAuthError::new(400, error);
-            if let Some(description) = param("error_description") {
-                oauth = oauth.with_description(description);
+        match callback::check(query, expected) {
+            Verdict::NotOurs(why) => {
+                log::warn!("login listener: ignored a request to the callback: {why}");
+                connection.respond(400, FAILED_PAGE);
+                Outcome::Ignored
             }
-            return Outcome::Failed(Error::new(oauth.kind(), oauth));
-        }
-        match code.filter(|code| !code.is_empty()) {
-            Some(code) => {
-                respond(&mut stream, 200, DONE_PAGE);
+            Verdict::Code(code) => {
+                connection.respond(200, DONE_PAGE);
                 Outcome::Code(code)
             }
-            None => {
-                respond(&mut stream, 400, FAILED_PAGE);
-                Outcome::Failed(Error::new(
-                    ErrorKind::MalformedResponse,
-                    "the browser came back with an empty code",
-                ))
+            Verdict::Failed(error) => {
+                connection.respond(400, FAILED_PAGE);
+                Outcome::Failed(error)
             }
         }
     }
@@ -228,79 +342,6 @@ fn io_error(e: std::io::Error) -> Error {
         ErrorKind::Transport,
         format!("the login's loopback listener failed: {e}"),
     )
-}
-
-/// The request target of a `GET`, or `None` for anything else or a request that does
-/// not arrive in time.
-fn read_request_target(stream: &mut TcpStream) -> Option<String> {
-    stream.set_nonblocking(false).ok()?;
-    stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
-    stream.set_write_timeout(Some(READ_TIMEOUT)).ok()?;
-    let mut head = Vec::new();
-    let mut buffer = [0_u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let n = stream.read(&mut buffer).ok()?;
-        if n == 0 || head.len() + n > MAX_HEAD {
-            return None;
-        }
-        head.extend_from_slice(&buffer[..n]);
-    }
-    let line = std::str::from_utf8(&head).ok()?.lines().next()?.to_owned();
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next()?, parts.next()?);
-    if method != "GET" {
-        respond(stream, 405, "<p>Method not allowed.</p>");
-        return None;
-    }
-    Some(target.to_owned())
-}
-
-fn respond(stream: &mut TcpStream, status: u16, page: &str) {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    // The page holds nothing from the request; no-referrer keeps the callback URL (and its
-    // code) from leaking to whatever the person opens next from this tab.
-    let reply = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n\
-         Content-Length: {}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n\
-         Connection: close\r\n\r\n{page}",
-        page.len()
-    );
-    // The outcome does not depend on the browser reading the page.
-    let _ = stream.write_all(reply.as_bytes());
-    let _ = stream.flush();
-}
-
-/// Query-string decoding (`+` is a space); `None` for a bad escape or bad UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text.get(i + 1..i + 3)?;
-                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return None;
-                }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -329,11 +370,74 @@ mod tests {
     }
 
     #[test]
-    fn query_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c").as_deref(), Some("a/b c"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%+1"), None);
-        assert_eq!(percent_decode("%ff"), None);
+    fn deadlines() {
+        let soon = Deadline::after(Duration::from_millis(1));
+        let later = Deadline::after(Duration::from_secs(3600));
+        assert_eq!(later.earliest(soon), soon);
+        assert!(later.remaining() > Duration::from_secs(3000));
+        assert!(!later.passed());
+        assert!(Deadline::after(Duration::ZERO).passed());
+        assert!(!Deadline::after(Duration::MAX).passed(), "no overflow");
+    }
+
+    /// A connection that sends nothing is closed at its own deadline, long before the
+    /// login's, and the login still takes the callback that comes after.
+    #[test]
+    fn an_idle_connection_is_closed_at_its_deadline_and_the_login_goes_on() {
+        use std::net::TcpStream;
+        let listener = Loopback::bind(None)
+            .unwrap()
+            .with_connection_timeout(Duration::from_millis(100));
+        let address = listener.listener.local_addr().unwrap();
+        let expected_state = "s1";
+        let waiting = std::thread::spawn(move || {
+            let expected = Expected {
+                state: expected_state,
+                issuer: None,
+                iss_required: false,
+            };
+            listener.wait(&expected, Duration::from_secs(60))
+        });
+        let mut idle = TcpStream::connect(address).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut byte = [0_u8; 1];
+        // EOF (or a reset): closed by the listener, not by this read's own timeout.
+        match idle.read(&mut byte) {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => assert!(
+                !matches!(e.kind(), IoErrorKind::WouldBlock | IoErrorKind::TimedOut),
+                "{e}"
+            ),
+        }
+        let mut real = TcpStream::connect(address).unwrap();
+        real.write_all(b"GET /?code=c1&state=s1 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        assert_eq!(waiting.join().unwrap().unwrap(), "c1");
+    }
+
+    /// A flood of idle connections costs the oldest of them their place, not the real
+    /// callback that comes after them.
+    #[test]
+    fn a_flood_of_idle_connections_does_not_crowd_out_the_callback() {
+        use std::net::TcpStream;
+        let listener = Loopback::bind(None).unwrap();
+        let address = listener.listener.local_addr().unwrap();
+        let idle: Vec<TcpStream> = (0..MAX_OPEN + 8)
+            .map(|_| TcpStream::connect(address).unwrap())
+            .collect();
+        let mut real = TcpStream::connect(address).unwrap();
+        real.write_all(b"GET /?state=s1&code=c2 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let expected = Expected {
+            state: "s1",
+            issuer: None,
+            iss_required: false,
+        };
+        assert_eq!(
+            listener.wait(&expected, Duration::from_secs(60)).unwrap(),
+            "c2"
+        );
+        drop(idle);
     }
 }

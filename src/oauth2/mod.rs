@@ -106,6 +106,7 @@ mod token_source;
 
 // The interactive logins (issue 12) and logout.
 mod authorization_code;
+pub(crate) mod callback;
 mod device_code;
 #[cfg(feature = "jwt")]
 pub(crate) mod id_token;

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
+use super::challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow, PasswordChange};
 use super::cognito::{self, CognitoError, malformed, parameter};
 use super::device::Device;
 use super::math::{self, SrpClient};
@@ -17,6 +17,8 @@ use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 
 /// See [`SrpAuthorizer::on_device_change`].
 type DeviceListener = Box<dyn FnMut(Option<&Device>) + Send>;
+/// See [`SrpAuthorizer::on_password_change`].
+type PasswordListener = Box<dyn FnMut(PasswordChange) + Send>;
 
 /// The name a device registered by this crate gets in the user's device list.
 const DEFAULT_DEVICE_NAME: &str = "en-core-auth";
@@ -79,7 +81,15 @@ pub struct SrpAuthorizer {
     user_pool_id: String,
     pool_name: String,
     username: String,
+    /// The password logins use: from the moment a new password goes out for
+    /// `NEW_PASSWORD_REQUIRED`, that one.
     password: String,
+    /// The password before a new one whose answer was lost: tried once more, and only if
+    /// the new one is refused (Cognito never saw it). Never more: every wrong password
+    /// counts toward the account's lockout.
+    previous_password: Option<String>,
+    /// Told what became of a new password.
+    password_listener: Option<PasswordListener>,
     endpoint: String,
     allow_insecure_http: bool,
     http: HttpClient,
@@ -120,6 +130,10 @@ impl fmt::Debug for SrpAuthorizer {
             .field("user_pool_id", &self.user_pool_id)
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field(
+                "previous_password",
+                &self.previous_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("endpoint", &self.endpoint)
             .field("device", &self.device)
             .finish_non_exhaustive()
@@ -172,6 +186,8 @@ impl SrpAuthorizer {
             device_name: DEFAULT_DEVICE_NAME.to_owned(),
             device: None,
             device_listener: None,
+            previous_password: None,
+            password_listener: None,
             rotation: None,
             spent_refresh_token: None,
             answer_lost: Cell::new(false),
@@ -331,6 +347,33 @@ impl SrpAuthorizer {
         listener: impl FnMut(Option<&Device>) + Send + 'static,
     ) -> SrpAuthorizer {
         self.device_listener = Some(Box::new(listener));
+        self
+    }
+
+    /// Calls `listener` when a new password was sent for
+    /// [`Challenge::NewPasswordRequired`] and Cognito took it
+    /// ([`PasswordChange::Accepted`]) or probably did (its answer was lost,
+    /// [`PasswordChange::AnswerLost`]). From then on the authorizer logs in with the new
+    /// password; whoever keeps the old one (an environment variable, a secret store) must be
+    /// told, or the next program that logs in with it fails, and a few such failures lock
+    /// the account. A new password that Cognito refuses (its password policy) is not
+    /// reported: the old one stays.
+    ///
+    /// ```
+    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::srp::{PasswordChange, SrpAuthorizer};
+    /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .on_password_change(|change: PasswordChange| {
+    ///         eprintln!("the password was changed ({change:?}): update your secret store");
+    ///     });
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn on_password_change(
+        mut self,
+        listener: impl FnMut(PasswordChange) + Send + 'static,
+    ) -> SrpAuthorizer {
+        self.password_listener = Some(Box::new(listener));
         self
     }
 
@@ -1012,18 +1055,54 @@ impl SrpAuthorizer {
             }
         };
         let response = self.ask(&challenge)?;
+        if challenge == Challenge::NewPasswordRequired {
+            return self.send_new_password(endpoint, answer, response);
+        }
+        let mut responses = Map::new();
+        responses.insert(challenge.answer_key().into(), Value::String(response));
+        self.send_answer(endpoint, challenge.name(), answer, responses)
+    }
+
+    /// Answers `NEW_PASSWORD_REQUIRED` with `new_password`. Once the answer is sent, the
+    /// new password is the one to log in with, whether or not its reply comes back:
+    /// Cognito has usually taken it, and a login with the old one would be a wrong
+    /// password counting toward the lockout. Only a refusal (the password policy, an
+    /// expired session) keeps the old one.
+    fn send_new_password(
+        &mut self,
+        endpoint: &str,
+        answer: &Map<String, Value>,
+        new_password: String,
+    ) -> Result<Map<String, Value>, Error> {
         let mut responses = Map::new();
         responses.insert(
-            challenge.answer_key().into(),
-            Value::String(response.clone()),
+            Challenge::NewPasswordRequired.answer_key().into(),
+            Value::String(new_password.clone()),
         );
-        let next = self.send_answer(endpoint, challenge.name(), answer, responses)?;
-        if challenge == Challenge::NewPasswordRequired {
-            // Cognito took the new password: the old one is gone, and logging in with it
-            // again would fail and count toward the account's lockout.
-            self.password = response;
+        let sent = self.send_answer(
+            endpoint,
+            Challenge::NewPasswordRequired.name(),
+            answer,
+            responses,
+        );
+        let change = match &sent {
+            Ok(_) => {
+                self.previous_password = None;
+                PasswordChange::Accepted
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Transport | ErrorKind::Server) => {
+                if self.password != new_password {
+                    self.previous_password = Some(self.password.clone());
+                }
+                PasswordChange::AnswerLost
+            }
+            Err(_) => return sent,
+        };
+        self.password = new_password;
+        if let Some(listener) = self.password_listener.as_mut() {
+            listener(change);
         }
-        Ok(next)
+        sent
     }
 
     /// `MFA_SETUP`: a new authenticator for the user. `AssociateSoftwareToken` gives the
@@ -1345,17 +1424,36 @@ impl Authorizer for SrpAuthorizer {
     /// with a fresh `InitiateAuth`, so that a network blip ends as a success or a
     /// [`Transport`](ErrorKind::Transport) error, never as a replayed answer that Cognito
     /// refuses (and counts toward a lockout).
+    ///
+    /// After a new password whose answer was lost, logins use the new password; if Cognito
+    /// refuses it (it never saw it), the old one is tried once, never again.
     fn authorize(&mut self) -> Result<Token, Error> {
         let endpoint = self.checked_endpoint()?;
         self.answer_lost.set(false);
-        let token = match self.login(&endpoint) {
+        let mut logged_in = match self.login(&endpoint) {
             Err(error) if self.answer_lost.replace(false) => {
                 log::debug!("a challenge answer got no answer ({error}); starting the login over");
                 self.login(&endpoint)
             }
             other => other,
-        }?;
-        self.verified(token, None)
+        };
+        if logged_in
+            .as_ref()
+            .is_err_and(|e| is_cognito(e, "NotAuthorizedException"))
+            && let Some(previous) = self.previous_password.take()
+        {
+            log::warn!(
+                "the new password was refused: Cognito never got it; logging in once with \
+                 the previous password"
+            );
+            self.password = previous;
+            self.answer_lost.set(false);
+            logged_in = self.login(&endpoint);
+        } else if logged_in.is_ok() {
+            // The password in use was accepted: nothing to fall back to any more.
+            self.previous_password = None;
+        }
+        self.verified(logged_in?, None)
     }
 
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {

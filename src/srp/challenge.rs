@@ -119,6 +119,27 @@ impl Challenge {
     }
 }
 
+/// What became of a new password sent for [`Challenge::NewPasswordRequired`], as told to
+/// [`SrpAuthorizer::on_password_change`](super::SrpAuthorizer::on_password_change). Either
+/// way the authorizer logs in with the new password from then on: wherever the old one is
+/// kept (an environment variable, a secret store) must be updated.
+///
+/// ```
+/// use en_core_auth::srp::PasswordChange;
+/// let change = PasswordChange::AnswerLost;
+/// assert_ne!(change, PasswordChange::Accepted);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// Cognito answered: the new password is the account's password.
+    Accepted,
+    /// The answer carrying it got no reply (a timeout, a reset connection, a 5xx): Cognito
+    /// has usually taken it. Later logins use the new password, and fall back to the old
+    /// one once only if the new one is refused.
+    AnswerLost,
+}
+
 impl fmt::Debug for Challenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -21,6 +21,6 @@ pub mod math;
 pub(crate) mod math;
 
 pub use authorizer::SrpAuthorizer;
-pub use challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow};
+pub use challenge::{Challenge, ChallengeHandler, FirstFactor, LoginFlow, PasswordChange};
 pub use cognito::CognitoError;
 pub use device::Device;

@@ -347,6 +347,8 @@ pub(crate) fn discovery(state: &State) -> Response {
             "device_authorization_endpoint": format!("{}/oauth2/device_authorization", state.url),
             "revocation_endpoint": format!("{}/oauth2/revoke", state.url),
             "code_challenge_methods_supported": ["S256"],
+            // Every authorization response names the issuer (RFC 9207).
+            "authorization_response_iss_parameter_supported": true,
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": ["client_credentials", "refresh_token",
                 "authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],

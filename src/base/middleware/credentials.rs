@@ -66,6 +66,8 @@ pub(crate) struct Used {
     pub(crate) generation: u64,
     /// The token itself when the slow path fetched it (always for a bound token).
     pub(crate) current: Option<Arc<Current>>,
+    /// The server nonce its DPoP proof carried, if any.
+    pub(crate) nonce: Option<Arc<str>>,
 }
 
 impl Used {
@@ -73,6 +75,7 @@ impl Used {
         Used {
             generation: current.generation,
             current: Some(current),
+            nonce: None,
         }
     }
 }
@@ -102,31 +105,33 @@ impl Credentials {
             return Ok(Used {
                 generation,
                 current: None,
+                nonce: None,
             });
         }
         let current = lifecycle.current()?;
-        self.set_current(&current, headers, method, uri)?;
-        Ok(Used::of(current))
+        let nonce = self.set_current(&current, headers, method, uri)?;
+        Ok(Used {
+            nonce,
+            ..Used::of(current)
+        })
     }
 
-    /// Sets the credentials of `current`, with a fresh proof when the token is bound.
+    /// Sets the credentials of `current`, with a fresh proof when the token is bound;
+    /// returns the server nonce that proof carries.
     pub(crate) fn set_current(
         &self,
         current: &Current,
         headers: &mut HeaderMap,
         method: &Method,
         uri: &Uri,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Arc<str>>, Error> {
         self.insert(headers, current.header.clone());
-        if let Some(proof) = current.token.request_proof() {
-            let value = proof.proof(
-                method.as_str(),
-                &uri.to_string(),
-                current.token.access_token(),
-            )?;
-            headers.insert(DPOP, value);
-        }
-        Ok(())
+        let Some(proof) = current.token.request_proof() else {
+            return Ok(None);
+        };
+        let proof = proof.proof(method.as_str(), uri, current.token.access_token())?;
+        headers.insert(DPOP, proof.header);
+        Ok(proof.nonce)
     }
 
     pub(crate) fn insert(&self, headers: &mut HeaderMap, header: HeaderValue) {

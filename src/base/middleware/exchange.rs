@@ -15,6 +15,7 @@ use super::redirect::{self, Follow};
 use super::replay::Replay;
 use super::resolve::resolve;
 use super::{Inner, Route, TokenTraffic, to_ureq};
+use crate::data::NonceAnswer;
 
 /// What the middleware remembers of a request it handled.
 pub(crate) struct Sent {
@@ -34,6 +35,11 @@ struct Hop {
     /// (ureq drops the body on every redirect).
     with_body: bool,
 }
+
+/// How many times one exchange is sent again for a new DPoP nonce. One is enough when
+/// the server keeps a nonce for a while; a second covers a nonce that changed while the
+/// first resend was on its way. A server that changes it on every answer gets its `401`.
+const MAX_NONCE_RESENDS: u32 = 2;
 
 /// Everything after the first send. `form` is whether the caller's agent turns 4xx/5xx
 /// into errors, when known.
@@ -65,25 +71,38 @@ pub(crate) fn finish(
         with_body: true,
     };
     let mut renewed = false;
-    let mut proved_again = false;
+    let mut nonce_resends = 0;
     let mut redirects = 0;
     loop {
         let status = response.as_ref().map_or(401, |r| r.status().as_u16());
-        if let Some(current) = used.as_ref().and_then(|u| u.current.as_ref())
+        let mut nonce_refusal = false;
+        if let Some(sent_with) = used.as_mut()
+            && let Some(current) = &sent_with.current
             && let (Some(proof), Some(answer)) = (current.token.request_proof(), &response)
-            && proof.observe(status, answer.headers())
-            && status == 401
-            && !proved_again
-            && (!hop.with_body || replay.possible())
         {
-            // The proof was refused for its nonce only: once more with a fresh proof, the
-            // token kept. This is not the renewal resend.
-            proved_again = true;
-            let current = Arc::clone(current);
-            response = Some(send(inner, route, &hop, &replay, Some(&current))?);
-            continue;
+            let heard = proof.observe(
+                &hop.uri,
+                sent_with.nonce.as_deref(),
+                status,
+                answer.headers(),
+            );
+            let resendable = !hop.with_body || replay.possible();
+            if heard == NonceAnswer::NewNonce && nonce_resends < MAX_NONCE_RESENDS && resendable {
+                // The proof was refused for its nonce only, and the server's nonce is not
+                // the one it carried: again with a fresh proof, the token kept. This is
+                // not the renewal resend.
+                nonce_resends += 1;
+                let current = Arc::clone(current);
+                let (answer, nonce) = send(inner, route, &hop, &replay, Some(&current))?;
+                response = Some(answer);
+                sent_with.nonce = nonce;
+                continue;
+            }
+            // A 401 about the nonce says nothing about the token: never renew for it.
+            nonce_refusal = heard != NonceAnswer::Accepted;
         }
         if status == 401
+            && !nonce_refusal
             && let Some(sent_with) = &used
         {
             // Only a 401 to a request that carried our token says the token is bad.
@@ -95,8 +114,12 @@ pub(crate) fn finish(
                 Rejection::Resend(current) if !renewed && (!hop.with_body || replay.possible()) => {
                     renewed = true;
                     inner.lifecycle.counters().resent();
-                    response = Some(send(inner, route, &hop, &replay, Some(&current))?);
-                    used = Some(Used::of(current));
+                    let (answer, nonce) = send(inner, route, &hop, &replay, Some(&current))?;
+                    response = Some(answer);
+                    used = Some(Used {
+                        nonce,
+                        ..Used::of(current)
+                    });
                     continue;
                 }
                 // Refused when fresh, or already resent once, or the body is gone.
@@ -152,7 +175,11 @@ pub(crate) fn finish(
             None
         };
         let current = used.as_ref().and_then(|u| u.current.clone());
-        response = Some(send(inner, route, &hop, &replay, current.as_ref())?);
+        let (answer, nonce) = send(inner, route, &hop, &replay, current.as_ref())?;
+        response = Some(answer);
+        if let Some(sent_with) = used.as_mut() {
+            sent_with.nonce = nonce;
+        }
     }
 
     match response {
@@ -165,19 +192,21 @@ pub(crate) fn finish(
 }
 
 /// Sends `hop` through the route's agent, tagged so that no `AuthMiddleware` on that
-/// agent touches it, with credentials only when `current` is given.
+/// agent touches it, with credentials only when `current` is given. Returns the answer
+/// and the server nonce the DPoP proof carried, if any.
 fn send(
     inner: &Inner,
     route: &Route,
     hop: &Hop,
     replay: &Replay,
     current: Option<&Arc<Current>>,
-) -> Result<Response<Body>, ureq::Error> {
+) -> Result<(Response<Body>, Option<Arc<str>>), ureq::Error> {
     route.note_use(&inner.client_id);
     let mut headers = hop.headers.clone();
     headers.remove(HOST);
+    let mut nonce = None;
     if let Some(current) = current {
-        inner
+        nonce = inner
             .credentials
             .set_current(current, &mut headers, &hop.method, &hop.uri)
             .map_err(to_ureq)?;
@@ -194,11 +223,12 @@ fn send(
         .body(body)?;
     *request.headers_mut() = headers;
     request.extensions_mut().insert(TokenTraffic);
-    request
+    let answer = request
         .with_agent(&route.agent)
         .configure()
         .max_redirects(0)
         .http_status_as_error(false)
         .build()
-        .run()
+        .run()?;
+    Ok((answer, nonce))
 }

@@ -37,7 +37,11 @@ use super::{Stats, TokenRequests};
 use crate::{Authorizer, Error, ErrorKind, Token};
 use credentials::Credentials;
 use exchange::Sent;
-use origin::{Origin, OriginPolicy};
+#[cfg(feature = "jwt")]
+pub(crate) use origin::Origin;
+#[cfg(not(feature = "jwt"))]
+use origin::Origin;
+use origin::OriginPolicy;
 use replay::{FirstBody, Limits, Replay};
 
 /// Authorizes every request of a ureq agent with tokens from an [`Authorizer`]
@@ -302,7 +306,8 @@ impl AuthMiddleware {
     }
 
     /// The value the authorization header would carry now, such as `Bearer eyJ…`, for use
-    /// with other HTTP clients.
+    /// with other HTTP clients. A DPoP-bound token (`DPoP eyJ…`) also needs a proof for
+    /// each request, from `oauth2::DpopKey::proof` (feature `jwt`).
     ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
@@ -321,8 +326,15 @@ impl AuthMiddleware {
     /// Sets the authorization header (and the API key header) on `headers`, obtaining or
     /// renewing the token first if needed: what the middleware does to each request, for
     /// requests made with another HTTP client. Such requests get no resend after a `401`:
-    /// call [`invalidate`](Self::invalidate) when you see one. A token bound to a key
-    /// (DPoP) needs the request's method and URL for its proof: use the middleware.
+    /// call [`invalidate`](Self::invalidate) when you see one.
+    ///
+    /// # Errors
+    ///
+    /// The renewal's error; and [`Configuration`](ErrorKind::Configuration), with nothing
+    /// set, when the token is bound to a key (DPoP): its proof names the request's method
+    /// and URL, which a header map does not carry, and a bound token sent without it is
+    /// refused. Send such requests through the middleware, or use
+    /// [`header_value`](Self::header_value) with `oauth2::DpopKey::proof` (feature `jwt`).
     ///
     /// ```
     /// # use en_core_auth::base::doc_fixture::Static;
@@ -336,13 +348,23 @@ impl AuthMiddleware {
     /// ```
     pub fn authorize_headers(&self, headers: &mut HeaderMap) -> Result<(), Error> {
         let inner = &*self.inner;
+        // Once a bound token was seen, the slow path: it reaches the token's binding.
         if inner.misconfigured.is_none()
+            && !inner.credentials.proofs.load(Ordering::Relaxed)
             && let Some((header, _generation)) = inner.lifecycle.fresh()
         {
             inner.credentials.insert(headers, header);
             return Ok(());
         }
         let current = self.current()?;
+        if current.token.request_proof().is_some() {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                "the token is bound to a DPoP key: it needs a proof made for each request's \
+                 method and URL, which authorize_headers cannot make; send the request \
+                 through the middleware, or add DpopKey::proof to header_value()",
+            ));
+        }
         inner.credentials.insert(headers, current.header.clone());
         Ok(())
     }
@@ -640,7 +662,8 @@ mod tests {
 
     use super::*;
     use crate::ClientInfo;
-    use crate::data::RequestProof;
+    use crate::data::{NonceAnswer, Proof, RequestProof};
+    use ureq::http::Uri;
 
     /// A loopback server answering `replies` in order (status, extra header), recording
     /// each request's head lines.
@@ -695,13 +718,27 @@ mod tests {
     }
 
     impl RequestProof for FakeProof {
-        fn proof(&self, method: &str, url: &str, token: &str) -> Result<HeaderValue, Error> {
+        fn proof(&self, method: &str, uri: &Uri, token: &str) -> Result<Proof, Error> {
             let n = self.proofs.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(HeaderValue::from_str(&format!("{method} {url} {token} #{n}")).unwrap())
+            let header = HeaderValue::from_str(&format!("{method} {uri} {token} #{n}")).unwrap();
+            Ok(Proof {
+                header,
+                nonce: None,
+            })
         }
-        fn observe(&self, status: u16, headers: &HeaderMap) -> bool {
+        fn observe(
+            &self,
+            _uri: &Uri,
+            _signed_with: Option<&str>,
+            status: u16,
+            headers: &HeaderMap,
+        ) -> NonceAnswer {
             self.observed.lock().unwrap().push(status);
-            status == 401 && headers.contains_key("dpop-nonce")
+            if status == 401 && headers.contains_key("dpop-nonce") {
+                NonceAnswer::NewNonce
+            } else {
+                NonceAnswer::Accepted
+            }
         }
     }
 
@@ -794,6 +831,11 @@ mod tests {
             heads.lock().unwrap().len(),
             1,
             "nothing sent again without its body"
+        );
+        assert_eq!(
+            logins.load(Ordering::SeqCst),
+            1,
+            "a nonce refusal is not a token refusal"
         );
     }
 

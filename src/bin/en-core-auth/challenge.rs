@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::process::{Command as Process, Stdio};
 
-use en_core_auth::srp::{Challenge, SrpAuthorizer};
+use en_core_auth::srp::{Challenge, PasswordChange, SrpAuthorizer};
 use en_core_auth::store::{CacheKey, FileStore};
 use en_core_auth::{Error, ErrorKind};
 
@@ -27,7 +27,9 @@ pub(crate) fn prepare(
     config: &Config,
     key: &CacheKey,
 ) -> Result<SrpAuthorizer, Error> {
-    let mut login = login.with_challenge_handler(answer_on_terminal);
+    let mut login = login
+        .with_challenge_handler(answer_on_terminal)
+        .on_password_change(tell_password_changed);
     if !config.remember_device {
         return Ok(login);
     }
@@ -51,6 +53,23 @@ pub(crate) fn prepare(
                 eprintln!("en-core-auth: the device could not be remembered: {error}");
             }
         }))
+}
+
+/// After a new password went out: the password this run read (from the environment or
+/// standard input) is no longer the account's, and the next run must not send it.
+fn tell_password_changed(change: PasswordChange) {
+    let what = match change {
+        PasswordChange::AnswerLost => {
+            "the new password was sent, and Cognito's answer was lost: it has most probably \
+             taken it"
+        }
+        _ => "the account's password was changed to the new one",
+    };
+    eprintln!(
+        "en-core-auth: {what}. Update EN_CORE_AUTH_PASSWORD (or the secret store your \
+         password comes from) before the next run: logging in with the old one fails, and \
+         a few failures lock the account."
+    );
 }
 
 /// What the user is asked, in words.
