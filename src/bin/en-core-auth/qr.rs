@@ -4,7 +4,7 @@
 //! (`tests/vectors/qr_python_qrcode.json`, made by `tests/vectors/gen_qr_vectors.py`).
 
 use qrcode::bits::Bits;
-use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::canvas::Canvas;
 use qrcode::{Color, EcLevel, Version};
 
 /// The largest version drawn: a terminal shows 57 modules across; an `otpauth://` URI is
@@ -30,6 +30,7 @@ impl QrCode {
     /// `data` in the given version and mask (0 to 7, both fixed): for the known-answer tests.
     #[cfg(test)]
     pub(crate) fn with_mask(data: &[u8], version: i16, mask: u8) -> Option<QrCode> {
+        use qrcode::canvas::MaskPattern;
         let pattern = [
             MaskPattern::Checkerboard,
             MaskPattern::HorizontalLines,
@@ -72,6 +73,7 @@ impl QrCode {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn size(&self) -> usize {
         self.size
     }
