@@ -107,6 +107,7 @@ mod device_code;
 pub(crate) mod id_token;
 mod interactive;
 mod loopback;
+mod paste;
 mod revocation;
 
 pub use client_auth::ClientAuth;

@@ -25,14 +25,36 @@ pub(crate) fn login(settings: &Settings, device: bool, no_browser: bool) -> Resu
         Box::new(DeviceCode::discover(client, issuer)?.with_scopes(settings.scopes()))
     } else {
         let mut login = AuthorizationCode::discover(client, issuer)?.with_scopes(settings.scopes());
-        if let Some(uri) = settings.redirect_uri() {
-            login = login.with_redirect_uri(uri);
+        match (settings.redirect_uri(), settings.callback_port()) {
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Configuration,
+                    "both a redirect URI and a callback port are set: choose one",
+                ));
+            }
+            (Some(uri), None) => login = login.with_redirect_uri(uri),
+            (None, Some(port)) => login = login.with_callback_port(port),
+            (None, None) => {}
         }
         if no_browser {
-            login = login.with_browser(|url| {
+            // Over SSH: the person opens the URL on their own machine and pastes back the
+            // URL it ended on, on this terminal. Without a terminal, only the loopback
+            // listener waits (a forwarded port, or a test acting as the browser).
+            let terminal = terminal();
+            let pasting = terminal.is_some();
+            login = login.with_browser(move |url| {
                 eprintln!("Open this URL in a browser to log in:\n\n    {url}\n");
+                if pasting {
+                    eprintln!(
+                        "Then paste here the URL the browser ended on (an error page is \
+                         fine), or press Enter to cancel:"
+                    );
+                }
                 Ok(())
             });
+            if let Some(terminal) = terminal {
+                login = login.with_pasted_redirect(move || read_line(terminal));
+            }
         }
         Box::new(login)
     };
@@ -50,6 +72,26 @@ pub(crate) fn login(settings: &Settings, device: bool, no_browser: bool) -> Resu
         }
     );
     Ok(Outcome::Exit(0))
+}
+
+/// The controlling terminal, when there is one to read a pasted line from.
+fn terminal() -> Option<std::fs::File> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    std::fs::File::open("/dev/tty").ok()
+}
+
+/// One line from the terminal, at most 8 KiB (a longer one is refused whole: the listener
+/// gets nothing but a refusal).
+fn read_line(terminal: std::fs::File) -> Result<String, Error> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut line = String::new();
+    BufReader::new(terminal.take(8 * 1024))
+        .read_line(&mut line)
+        .map_err(|error| Error::new(ErrorKind::Other, error))?;
+    Ok(line)
 }
 
 /// `logout`: revokes this profile's login at the server and forgets it; other profiles
