@@ -68,7 +68,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "EN_CORE_AUTH_PROFILE",
         "which login (account) to use; default: default",
     ),
-    ("EN_CORE_AUTH_TOKEN_STORAGE", "file (default) or none"),
+    (
+        "EN_CORE_AUTH_TOKEN_STORAGE",
+        "file (default), keyring (OS keychain) or none",
+    ),
     (
         "EN_CORE_AUTH_CACHE_DIR",
         "token cache directory (default: ~/.cache/en-core-auth)",
@@ -95,6 +98,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The service name of the keychain items `en-core-auth` keeps (`secret-tool search
+/// service en-core-auth` lists them on Linux).
+#[cfg(feature = "keyring")]
+pub const KEYRING_SERVICE: &str = "en-core-auth";
+
 /// What kind of credentials the settings describe.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +124,9 @@ pub enum TokenStorage {
     File,
     /// Nowhere: every run asks the identity provider.
     None,
+    /// The OS keychain ([`KeyringStore`](crate::store::KeyringStore), feature `keyring`).
+    #[cfg(feature = "keyring")]
+    Keyring,
 }
 
 /// How the client authenticates to the token endpoint.
@@ -238,15 +249,18 @@ impl Settings {
         let storage = match setting("EN_CORE_AUTH_TOKEN_STORAGE").as_deref() {
             None | Some("file") => TokenStorage::File,
             Some("none") => TokenStorage::None,
+            #[cfg(feature = "keyring")]
+            Some("keyring") => TokenStorage::Keyring,
+            #[cfg(not(feature = "keyring"))]
             Some("keyring") => {
                 return Err(config_error(
-                    "EN_CORE_AUTH_TOKEN_STORAGE: keyring storage is not available in this \
-                     build; use file or none",
+                    "EN_CORE_AUTH_TOKEN_STORAGE=keyring needs en-core-auth built with the \
+                     `keyring` feature",
                 ));
             }
             Some(_) => {
                 return Err(config_error(
-                    "EN_CORE_AUTH_TOKEN_STORAGE must be file or none",
+                    "EN_CORE_AUTH_TOKEN_STORAGE must be keyring, file or none",
                 ));
             }
         };
@@ -256,6 +270,13 @@ impl Settings {
             return Err(config_error(
                 "EN_CORE_AUTH_REDIS_URL asks for a Redis cache and EN_CORE_AUTH_NO_CACHE (or \
                  EN_CORE_AUTH_TOKEN_STORAGE=none) for none: choose one",
+            ));
+        }
+        #[cfg(feature = "keyring")]
+        if redis_url.is_some() && storage == TokenStorage::Keyring {
+            return Err(config_error(
+                "EN_CORE_AUTH_REDIS_URL and EN_CORE_AUTH_TOKEN_STORAGE=keyring name two \
+                 stores: choose one",
             ));
         }
         if redis_url.is_some() && !cfg!(feature = "redis") {
@@ -663,6 +684,15 @@ impl Settings {
             return Ok(None);
         }
         let key = self.credential_set().cache_key();
+        #[cfg(feature = "keyring")]
+        if self.storage == TokenStorage::Keyring {
+            let mut store = crate::store::KeyringStore::new(KEYRING_SERVICE, key)?
+                .store_refresh_tokens(self.cache_refresh_tokens);
+            if let Some(dir) = &self.cache_dir {
+                store = store.with_lock_dir(dir);
+            }
+            return Ok(Some(Arc::new(store)));
+        }
         #[cfg(feature = "redis")]
         if let Some(url) = &self.redis_url {
             let store = crate::store::RedisStore::new(url, key)?
@@ -1110,6 +1140,16 @@ mod tests {
             default.credential_set().cache_key(),
             settings.credential_set().cache_key()
         );
+    }
+
+    /// The README's table is this one (and `en-core-auth --help` prints this one).
+    #[test]
+    fn the_readme_lists_every_variable() {
+        let readme = include_str!("../README.md");
+        for (name, what) in VARIABLES {
+            let row = format!("| `{name}` | {what} |");
+            assert!(readme.contains(&row), "README lacks: {row}");
+        }
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub(crate) struct Options {
         help_heading = "Storage"
     )]
     pub(crate) profile: Option<String>,
-    /// Where tokens are kept: file (default) or none
+    /// Where tokens are kept: file (default), keyring (OS keychain) or none
     #[arg(
         long,
         global = true,

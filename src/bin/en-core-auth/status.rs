@@ -26,6 +26,7 @@ impl Entry {
     fn read(settings: Settings) -> Result<Entry, Error> {
         let cache = match (settings.token_storage(), settings.uses_redis()) {
             (TokenStorage::None, _) => "none".to_owned(),
+            (TokenStorage::Keyring, _) => "keyring".to_owned(),
             (_, true) => "redis".to_owned(),
             _ => {
                 let dir = match settings.cache_dir() {
