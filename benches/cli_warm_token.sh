@@ -21,7 +21,15 @@ until grep -q listening "$work/idp.out" 2>/dev/null; do sleep 0.05; done
 url=$(sed -n 's/^listening on //p' "$work/idp.out")
 
 mkdir -p "$work/home" "$work/run" && chmod 700 "$work/run"
-dbus-daemon --session --nofork --nopidfile --address="unix:path=$work/bus" >/dev/null 2>&1 &
+# A bus that starts nothing by itself (no service files): only our unlocked keyring.
+cat >"$work/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=$work/bus</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/>
+<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+CONF
+dbus-daemon --nofork --nopidfile --config-file="$work/bus.conf" >/dev/null 2>&1 &
 pids+=($!)
 until [ -S "$work/bus" ]; do sleep 0.05; done
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run" DBUS_SESSION_BUS_ADDRESS="unix:path=$work/bus"

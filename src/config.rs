@@ -239,7 +239,10 @@ impl Settings {
     ///
     /// ```
     /// use en_core_auth::config::Settings;
-    /// let err = Settings::from_vars(|_| None).unwrap_err();
+    /// let err = Settings::from_vars(|name| {
+    ///     (name == "EN_CORE_AUTH_CLIENT_ID").then(|| "my-client".to_owned())
+    /// })
+    /// .unwrap_err();
     /// assert!(err.to_string().contains("EN_CORE_AUTH_TOKEN_URL"));
     /// ```
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {

@@ -14,8 +14,13 @@ use en_core_auth::testing::{LocalIdp, Operation};
 
 const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
 
+/// One Secret Service at a time: three keyring daemons starting together on a loaded
+/// machine can take longer than the start-up bound.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A D-Bus session bus and an unlocked GNOME Keyring of our own, stopped when dropped.
 struct SecretService {
+    _turn: std::sync::MutexGuard<'static, ()>,
     dir: PathBuf,
     bus: Child,
     keyring: Option<Child>,
@@ -42,6 +47,9 @@ impl SecretService {
             eprintln!("skipped: no {missing:?}");
             return None;
         }
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "en-core-auth-keyring-{}-{}",
@@ -60,9 +68,23 @@ impl SecretService {
         }
         let socket = dir.join("bus");
         let address = format!("unix:path={}", socket.display());
+        // A bus that starts nothing by itself: with the system's service files, the first
+        // client would start a locked keyring daemon before ours registers.
+        let config = dir.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig><type>session</type><listen>{address}</listen>\
+                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
+                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n"
+            ),
+        )
+        .unwrap();
         let bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--nopidfile"])
-            .arg(format!("--address={address}"))
+            .args(["--nofork", "--nopidfile"])
+            .arg(format!("--config-file={}", config.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -76,6 +98,7 @@ impl SecretService {
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut service = SecretService {
+            _turn: turn,
             dir,
             bus,
             keyring: None,
@@ -119,7 +142,7 @@ impl SecretService {
                 break;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
+                started.elapsed() < Duration::from_secs(90),
                 "no Secret Service"
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -33,7 +33,14 @@ trait Backend: Send + Sync {
     fn delete(&self, name: &str) -> Result<(), Error>;
 }
 
-/// A token store in the OS keychain; see the [module](self) notes.
+/// A token store in the OS keychain: macOS Keychain, Windows Credential Manager, or the
+/// Secret Service on Linux and the BSDs (GNOME Keyring, KWallet, KeePassXC).
+///
+/// The entry is the one [`FileStore`] writes (the same JSON, the same salted fingerprint of
+/// the client secret, never a secret). An entry larger than one item may hold is split over
+/// several items, never truncated, and never assembled from two saves. [`lock`](TokenStore::lock)
+/// is a file lock in a directory ([`with_lock_dir`](KeyringStore::with_lock_dir)), as
+/// [`FileStore`]'s, so processes renewing together make one request; no token goes to a file.
 ///
 /// ```no_run
 /// use en_core_auth::store::{CredentialSet, KeyringStore};
