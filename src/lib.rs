@@ -200,6 +200,7 @@
 )]
 
 pub mod base;
+pub mod config;
 pub mod data;
 mod error;
 // Entry points for `fuzz/`; `cargo fuzz` sets `cfg(fuzzing)`. Not public API.

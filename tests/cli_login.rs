@@ -111,19 +111,30 @@ fn browser_login_then_token_from_the_stored_login_then_logout() {
     assert!(setup.idp.verify_access_token(token.trim()));
     assert_eq!(setup.idp.requests(Operation::Token), 1);
 
+    // Without --profile: every profile that holds a login, as an array.
     let (status, out, stderr) = run(&setup, &["status", "--json"]);
     assert_eq!(status, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    let json = &json[0];
+    assert_eq!(json["profile"], "default");
+    assert_eq!(json["kind"], "login");
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["user"], "alice");
-    assert_eq!(json["refresh_token"], true);
+    assert_eq!(json["token"]["refresh_token"], true);
     assert_eq!(
-        json["scopes"],
+        json["token"]["scopes"],
         serde_json::json!(["openid", "offline_access"])
+    );
+    // RFC 3339, as for every other kind of credentials.
+    assert!(
+        json["token"]["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{json}"
     );
     let (status, out, _) = run(&setup, &["status"]);
     assert_eq!(status, 0);
-    assert!(out.contains("as alice"), "{out}");
+    assert!(out.contains("user: alice"), "{out}");
+    assert!(out.contains("refresh token: yes"), "{out}");
     // Status reads the cache: no request at all.
     assert_eq!(setup.idp.requests(Operation::Token), 1);
 
@@ -131,7 +142,12 @@ fn browser_login_then_token_from_the_stored_login_then_logout() {
     assert_eq!(status, 0, "{stderr}");
     let (status, out, _) = run(&setup, &["status", "--json"]);
     assert_eq!(status, 3);
-    assert_eq!(out.trim(), r#"{"logged_in":false}"#);
+    assert_eq!(out.trim(), "[]");
+    let (status, out, _) = run(&setup, &["status", "--json", "--profile", "default"]);
+    assert_eq!(status, 3);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["logged_in"], false);
+    assert!(json["token"].is_null());
     assert_eq!(setup.idp.requests(Operation::Revocation), 2);
     assert!(!setup.idp.verify_access_token(token.trim()));
 

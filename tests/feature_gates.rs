@@ -11,12 +11,13 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// The crate's features, and whether this build has each.
-const FEATURES: [(&str, bool); 5] = [
+const FEATURES: [(&str, bool); 6] = [
     ("jwt", cfg!(feature = "jwt")),
     ("testing", cfg!(feature = "testing")),
     ("redis", cfg!(feature = "redis")),
     ("cli", cfg!(feature = "cli")),
     ("tracing", cfg!(feature = "tracing")),
+    ("keyring", cfg!(feature = "keyring")),
 ];
 
 /// Every `feature = "…"` named in `text`.

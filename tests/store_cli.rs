@@ -144,6 +144,16 @@ fn succeeds(output: Output) -> String {
     stdout(&output).trim_end_matches('\n').to_owned()
 }
 
+/// A `status` run: its exit status (0 when a usable token is stored, 3 when none) and its
+/// standard output.
+fn reports(output: Output) -> (i32, String) {
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+    (
+        output.status.code().unwrap(),
+        stdout(&output).trim_end_matches('\n').to_owned(),
+    )
+}
+
 /// An error run: its exit status, and its standard error as one line.
 fn fails(output: Output) -> (i32, String) {
     assert!(output.stdout.is_empty(), "{}", stdout(&output));
@@ -661,7 +671,26 @@ fn exec_runs_the_command_with_the_token_in_its_environment_and_passes_its_status
         .output()
         .unwrap(),
     );
-    assert_eq!(status, 2, "{err}");
+    // As `env`, `sudo` and the shells: 127 not found, 126 not executable.
+    assert_eq!(status, 127, "{err}");
+    let not_executable = tmp.0.join("not-executable");
+    fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    let (status, err) = fails(
+        cli(&idp, &tmp.cache(), &["exec", "--"])
+            .arg(&not_executable)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(status, 126, "{err}");
+    // Options after the command are this tool's, up to `--` or the command's name.
+    let output = cli(
+        &idp,
+        &tmp.cache(),
+        &["exec", "-v", "--min-ttl", "60", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]
@@ -783,8 +812,9 @@ fn params_min_ttl_and_no_cache() {
             .output()
             .unwrap(),
     );
-    assert_eq!(status, 5, "{err}");
-    assert!(err.contains("--min-ttl"), "{err}");
+    // A usage problem with its own message, not a malformed response.
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("--min-ttl 7200 s cannot be met"), "{err}");
     // It renewed once before giving up.
     assert_eq!(idp.requests(Operation::Token), 3);
 
@@ -858,21 +888,37 @@ fn client_auth_methods() {
 fn status_and_clear() {
     let idp = idp();
     let tmp = TempDir::new("status");
-    let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    // Nothing stored: the same lines, and exit status 3.
+    let (code, status) = reports(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert_eq!(code, 3, "{status}");
     assert!(status.contains("token: none"), "{status}");
     assert!(status.contains(&format!("cache: files in {}", tmp.cache().display())));
     assert!(status.contains(&format!("client id: {CLIENT}")));
+    assert!(status.contains("profile: default"), "{status}");
+    let (code, json) = reports(
+        cli(&idp, &tmp.cache(), &["status", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!((code, json.as_str()), (3, "[]"));
     succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
     let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
     assert!(status.contains("token: valid, expires 20"), "{status}");
     assert!(!status.contains(SECRET));
+    // One profile asked for: one object, the same schema as a person's login.
     let json: serde_json::Value = serde_json::from_str(&succeeds(
-        cli(&idp, &tmp.cache(), &["status", "--json"])
-            .output()
-            .unwrap(),
+        cli(
+            &idp,
+            &tmp.cache(),
+            &["status", "--json", "--profile", "default"],
+        )
+        .output()
+        .unwrap(),
     ))
     .unwrap();
     assert_eq!(json["token"]["state"], "valid");
+    assert_eq!(json["kind"], "client_credentials");
+    assert_eq!(json["logged_in"], true);
     assert_eq!(json["client_id"], CLIENT);
     assert!(json["user"].is_null());
     parse_rfc3339(json["token"]["expires_at"].as_str().unwrap());
@@ -881,14 +927,15 @@ fn status_and_clear() {
 
     let output = cli(&idp, &tmp.cache(), &["clear"]).output().unwrap();
     assert!(output.status.success() && output.stdout.is_empty());
-    let status = succeeds(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    let (code, status) = reports(cli(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    assert_eq!(code, 3);
     assert!(status.contains("token: none"), "{status}");
     assert!(tmp.files().iter().all(|(name, _)| !name.ends_with(".json")));
     succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
     assert_eq!(idp.requests(Operation::Token), 2);
 
     // SRP: the user shows.
-    let status = succeeds(cli_srp(&idp, &tmp.cache(), &["status"]).output().unwrap());
+    let (_, status) = reports(cli_srp(&idp, &tmp.cache(), &["status"]).output().unwrap());
     assert!(status.contains("user: alice"), "{status}");
     assert!(!status.contains(PASSWORD));
 }
@@ -960,11 +1007,12 @@ fn redis_puts_the_cache_where_every_machine_finds_it() {
         .output()
         .unwrap();
     assert!(output.status.success());
-    let status = succeeds(
+    let (code, status) = reports(
         cli(&idp, &a.cache(), &["status", "--redis", &redis.url()])
             .output()
             .unwrap(),
     );
+    assert_eq!(code, 3);
     assert!(status.contains("token: none"), "{status}");
 }
 

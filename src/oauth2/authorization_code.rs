@@ -78,6 +78,8 @@ pub struct AuthorizationCode {
     /// Set by [`for_resource`](AuthorizationCode::for_resource): the API the tokens are
     /// for, and the client registration.
     resource: Option<ResourceBinding>,
+    /// Reads a redirect URL the person pastes (`with_pasted_redirect`); used by one login.
+    pasted: Option<super::paste::PasteReader>,
 }
 
 impl AuthorizationCode {
@@ -185,6 +187,7 @@ impl AuthorizationCode {
             extra: Vec::new(),
             id_tokens: IdTokenCheck::default(),
             resource: None,
+            pasted: None,
         }
     }
 
@@ -242,6 +245,59 @@ impl AuthorizationCode {
     /// ```
     pub fn with_redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Listens for the browser's redirect on this port of `127.0.0.1` (redirect URI
+    /// `http://127.0.0.1:PORT/`) instead of a free one, so that `ssh -L PORT:127.0.0.1:PORT
+    /// host` carries the redirect from a person's laptop to a login running on `host`. A
+    /// port already in use is a [`Configuration`](crate::ErrorKind::Configuration) error
+    /// when the login starts, not a wait.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, oauth2::AuthorizationCode};
+    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?
+    ///     .with_callback_port(8400);
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_callback_port(self, port: u16) -> Self {
+        self.with_redirect_uri(format!("http://127.0.0.1:{port}/"))
+    }
+
+    /// Lets the person finish the login from another machine (over SSH): `read`, called
+    /// once on its own thread when the login starts, returns what they pasted, either the
+    /// URL their browser ended on (the page that failed to load is fine) or the bare code.
+    /// The login takes whichever comes first, the pasted line or the loopback callback
+    /// (which still waits, for people who forward the port). A pasted URL is checked as a
+    /// callback is: another `state` (or, for a discovered issuer, an `iss` naming another
+    /// issuer) ends the login with an error and nothing is exchanged. An empty line ends
+    /// the login too (`CredentialsRejected`), as does a line that is too long, holds
+    /// control characters or carries no code; the pasted text is never logged nor quoted.
+    /// When the callback comes first, the thread stays blocked in `read` until it returns.
+    ///
+    /// ```
+    /// use en_core_auth::{ClientInfo, Error, ErrorKind, oauth2::AuthorizationCode};
+    /// let login = AuthorizationCode::new(ClientInfo::new("cli", ""), "https://i.example/a", "https://i.example/t")?
+    ///     .with_browser(|url| {
+    ///         eprintln!("Open this URL on your machine:\n    {url}\nThen paste the URL it ends on:");
+    ///         Ok(())
+    ///     })
+    ///     .with_pasted_redirect(|| {
+    ///         let mut line = String::new();
+    ///         std::io::stdin()
+    ///             .read_line(&mut line)
+    ///             .map_err(|e| Error::new(ErrorKind::Other, e))?;
+    ///         Ok(line)
+    ///     });
+    /// # let _ = login;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn with_pasted_redirect(
+        mut self,
+        read: impl FnOnce() -> Result<String, Error> + Send + 'static,
+    ) -> Self {
+        self.pasted = Some(Box::new(read));
         self
     }
 
@@ -466,6 +522,10 @@ impl Authorizer for AuthorizationCode {
         );
         log::debug!("login: waiting for the browser at {redirect_uri}");
         (self.browser)(&url)?;
+        if let Some(read) = self.pasted.take() {
+            let issuer = self.endpoint.metadata.as_ref().map(|m| m.issuer.as_str());
+            super::paste::forward(read, &redirect_uri, &state, issuer);
+        }
         let metadata = self.endpoint.metadata.as_ref();
         let expected = Expected {
             state: &state,
@@ -559,6 +619,7 @@ impl fmt::Debug for AuthorizationCode {
             .field("redirect_uri", &self.redirect_uri)
             .field("timeout", &self.timeout)
             .field("resource", &self.resource)
+            .field("pasted_redirect", &self.pasted.is_some())
             .finish_non_exhaustive()
     }
 }

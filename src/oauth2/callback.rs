@@ -108,7 +108,7 @@ pub(crate) fn check(query: &str, expected: &Expected<'_>) -> Verdict {
 }
 
 /// The decoded `name=value` pairs of a query; `None` when one does not decode.
-fn parse(query: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn parse(query: &str) -> Option<Vec<(String, String)>> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -112,6 +112,7 @@ mod device_code;
 pub(crate) mod id_token;
 mod interactive;
 mod loopback;
+mod paste;
 mod resource;
 mod revocation;
 

@@ -83,6 +83,25 @@ impl CredentialSet {
         self.param("user", username)
     }
 
+    /// The profile (account) a token belongs to, so that two people, or a person's work
+    /// and personal accounts, stay logged in side by side at one issuer and client.
+    /// `"default"` (and an empty name) is the same key as no profile at all, so that logins
+    /// made before profiles existed are found.
+    ///
+    /// ```
+    /// use en_core_auth::store::CredentialSet;
+    /// let set = || CredentialSet::new("oauth2 login", "https://idp.example.com");
+    /// assert_eq!(set().profile("default").cache_key(), set().cache_key());
+    /// assert_ne!(set().profile("work").cache_key(), set().cache_key());
+    /// assert_ne!(set().profile("work").cache_key(), set().profile("home").cache_key());
+    /// ```
+    pub fn profile(self, name: &str) -> CredentialSet {
+        match name {
+            "" | "default" => self,
+            name => self.param("profile", name),
+        }
+    }
+
     /// A parameter that changes the token (`audience`, `resource`…). Parameters may repeat;
     /// their order does not matter.
     ///

@@ -1,8 +1,9 @@
 //! Where tokens are kept between uses: in memory (the default) or, for CLIs and scripts that
 //! start fresh on every run, in a file shared by every process of the user
-//! ([`FileStore`]), or, for a fleet of machines, in Redis (`RedisStore`, feature `redis`).
-//! Both are keyed by a [`CacheKey`], best built from the authorizer's own description of
-//! its credential set: `authorizer.credential_set().cache_key()` ([`CredentialSet`]).
+//! ([`FileStore`]), in the OS keychain (`KeyringStore`, feature `keyring`), or, for a fleet
+//! of machines, in Redis (`RedisStore`, feature `redis`). All are keyed by a [`CacheKey`],
+//! best built from the authorizer's own description of its credential set:
+//! `authorizer.credential_set().cache_key()` ([`CredentialSet`]).
 //!
 //! [`AuthMiddleware`](crate::AuthMiddleware) consults its store when it has no usable
 //! token in memory and saves every token it obtains. Around each renewal it takes the
@@ -14,10 +15,14 @@ use parking_lot::Mutex;
 mod entry;
 mod file;
 mod key;
+#[cfg(feature = "keyring")]
+mod keychain;
 #[cfg(feature = "redis")]
 mod redis;
 pub use file::FileStore;
 pub use key::{CacheKey, CredentialSet};
+#[cfg(feature = "keyring")]
+pub use keychain::KeyringStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{REDIS_KEY_PREFIX, RedisStore};

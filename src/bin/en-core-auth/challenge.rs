@@ -10,11 +10,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::process::{Command as Process, Stdio};
 
+use en_core_auth::config::Settings;
 use en_core_auth::srp::{Challenge, PasswordChange, SrpAuthorizer};
-use en_core_auth::store::{CacheKey, FileStore};
+use en_core_auth::store::FileStore;
 use en_core_auth::{Error, ErrorKind};
-
-use crate::config::Config;
 
 // The QR encoder is only for this module's set-up prompt (kept out of main.rs).
 #[path = "qr.rs"]
@@ -24,20 +23,21 @@ mod qr;
 /// kept in the cache directory (loaded now, saved when a login registers one).
 pub(crate) fn prepare(
     login: SrpAuthorizer,
-    config: &Config,
-    key: &CacheKey,
+    remember_device: bool,
+    settings: &Settings,
 ) -> Result<SrpAuthorizer, Error> {
     let mut login = login
         .with_challenge_handler(answer_on_terminal)
         .on_password_change(tell_password_changed);
-    if !config.remember_device {
+    if !remember_device {
         return Ok(login);
     }
-    let store = match &config.cache_dir {
-        Some(dir) => FileStore::in_dir(dir, key.clone()),
-        None => FileStore::new(key.clone())?,
+    let key = settings.credential_set().cache_key();
+    let store = match settings.cache_dir() {
+        Some(dir) => FileStore::in_dir(dir, key),
+        None => FileStore::new(key)?,
     }
-    .store_refresh_tokens(config.cache_refresh_tokens);
+    .store_refresh_tokens(settings.caches_refresh_tokens());
     if let Some(device) = store.load_device()? {
         login = login.with_device(device);
     }

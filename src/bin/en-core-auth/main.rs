@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Built with `cargo install --locked en-core-auth --features cli`. `en-core-auth --help` lists the
-//! options, their environment variables and the exit statuses.
+//! options, their environment variables and the exit statuses. The settings are read by the
+//! library's `config::Settings`, which `AuthMiddleware::from_env` uses too: a program and
+//! this command find the same cached token.
 
 #![forbid(unsafe_code)]
 // Bad input gets a message and an exit status, never a panic.
@@ -16,21 +18,21 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod args;
 mod challenge;
-mod config;
 mod login;
+mod profiles;
+mod status;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use en_core_auth::oauth2::{ClientAuth, ClientCredentials};
-use en_core_auth::srp::SrpAuthorizer;
-use en_core_auth::store::{CredentialSet, FileStore, RedisStore, TokenStore};
-use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Error, ErrorKind, Token};
+use clap::FromArgMatches;
+use en_core_auth::config::Settings;
+use en_core_auth::{AuthMiddleware, Error, ErrorKind, Token};
 
-use config::{ClientAuthChoice, Command, Config, Format, GitOperation, Parsed, Provider};
+use args::{Cli, Command, Format, GitOperation, Parsed};
 
 fn main() -> ExitCode {
     let args: Result<Vec<String>, _> = std::env::args_os()
@@ -40,47 +42,73 @@ fn main() -> ExitCode {
     let Ok(args) = args else {
         return fail(2, "an argument is not valid UTF-8");
     };
-    // `login` and `logout` (issue 12) have their own options.
-    if let Some(code) = login::main(&args, env, fail, exit_status) {
-        return code;
+    if let Err(message) = args::refuse_secret_flags(&args) {
+        return fail(2, &message);
     }
-    let mut stdin = std::io::stdin().lock();
-    let read_line = || {
-        let mut line = String::new();
-        stdin
-            .read_line(&mut line)
-            .map_err(|error| error.to_string())?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    let parsed = match args::command()
+        .try_get_matches_from(std::iter::once("en-core-auth".to_owned()).chain(args))
+        .and_then(|matches| Ok(Parsed::new(Cli::from_arg_matches(&matches)?, matches)))
+    {
+        Ok(parsed) => parsed,
+        Err(error) => return usage_error(&error),
     };
-    let config = match config::parse(args, env, read_line) {
-        Ok(Parsed::Help) => return print(config::USAGE.trim_end()),
-        Ok(Parsed::Version) => {
-            return print(&format!("en-core-auth {}", env!("CARGO_PKG_VERSION")));
-        }
-        Ok(Parsed::Run(config)) => *config,
-        Err(usage) => return fail(2, &usage.0),
-    };
-    // Released for `git-credential`, which reads what git writes.
-    drop(stdin);
-    if config.verbose {
-        StderrLogger::install();
-    }
-    match run(&config) {
+    StderrLogger::install(parsed.cli.options.verbose);
+    match run(&parsed) {
         Ok(Outcome::Print(line)) => print(&line),
+        Ok(Outcome::Report(text, status)) => match print(&text) {
+            printed if printed == ExitCode::SUCCESS => ExitCode::from(status),
+            failed => failed,
+        },
         Ok(Outcome::Exit(status)) => ExitCode::from(status),
         Err(error) => fail(exit_status(error.kind()), &error.to_string()),
     }
 }
 
+/// `--help` and `--version` on standard output; a usage error as one line (what was not
+/// understood, and clap's suggestion) with exit status 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    match error.kind() {
+        Clap::DisplayHelp | Clap::DisplayVersion => {
+            return print(error.render().to_string().trim_end());
+        }
+        Clap::MissingSubcommand | Clap::DisplayHelpOnMissingArgumentOrSubcommand => {
+            return fail(
+                2,
+                "no command: use `en-core-auth token`, `header`, `exec`, `status` or `login` \
+                 (see --help)",
+            );
+        }
+        _ => {}
+    }
+    let rendered = error.render().to_string();
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    let tips: Vec<&str> = lines.filter(|line| line.starts_with("tip:")).collect();
+    let message = match tips.is_empty() {
+        true => format!("{first} (see --help)"),
+        false => format!("{first} ({}; see --help)", tips.join("; ")),
+    };
+    fail(2, &message)
+}
+
 /// What a successful run ends with.
-enum Outcome {
+pub(crate) enum Outcome {
     Print(String),
+    /// Printed, then this exit status (`status`: 3 when nothing is stored).
+    Report(String, u8),
     /// `exec`'s command ended (its status), or a command that prints nothing.
     Exit(u8),
 }
 
 /// The exit status for an error of `kind`, as `--help` documents.
-fn exit_status(kind: ErrorKind) -> u8 {
+pub(crate) fn exit_status(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Configuration => 2,
         ErrorKind::CredentialsRejected => 3,
@@ -107,57 +135,97 @@ fn print(line: &str) -> ExitCode {
 
 /// One line on standard error. Errors of this crate never hold secrets; line breaks a
 /// server put in its description are flattened so that scripts can rely on one line.
-fn fail(status: u8, message: &str) -> ExitCode {
+pub(crate) fn fail(status: u8, message: &str) -> ExitCode {
     let message = message.replace(['\r', '\n'], " ");
     let _ = writeln!(std::io::stderr(), "en-core-auth: {message}");
     ExitCode::from(status)
 }
 
-/// Gets the token through a middleware backed by the cache (files, Redis, or none), and
-/// prints it, runs a command with it, or reports on or clears the cache.
-fn run(config: &Config) -> Result<Outcome, Error> {
-    let client = ClientInfo::new(&config.client_id, &config.client_secret.0);
-    let (authorizer, credentials) = authorizer(config, client)?;
-    let store = store(config, &credentials)?;
-    match &config.command {
-        Command::Status => return status(config, store.as_deref()).map(Outcome::Print),
+/// The settings of this run: options, variables, and the secrets read from standard input.
+fn settings(parsed: &Parsed) -> Result<Settings, Error> {
+    parsed.settings(env, stdin_line)
+}
+
+/// Runs the command.
+fn run(parsed: &Parsed) -> Result<Outcome, Error> {
+    // Checked first: a usage error is reported before any secret is read.
+    let format = parsed.format()?;
+    let min_ttl = parsed.min_ttl()?;
+    match &parsed.cli.command {
+        Command::Login { .. } | Command::Logout if parsed.cli.options.issuer.is_none() => {
+            return Err(Error::new(
+                ErrorKind::Configuration,
+                "a person's login needs --issuer (or EN_CORE_AUTH_ISSUER) and --client-id",
+            ));
+        }
+        Command::Login { device, no_browser } => {
+            return login::login(&settings(parsed)?, *device, *no_browser);
+        }
+        Command::Logout => return login::logout(&settings(parsed)?),
+        Command::Status => return status::status(parsed, &settings(parsed)?, format),
+        _ => {}
+    }
+    let settings = settings(parsed)?;
+    let store = settings.token_store()?;
+    match &parsed.cli.command {
         Command::Clear => {
             if let Some(store) = &store {
                 store.clear()?;
             }
             return Ok(Outcome::Exit(0));
         }
-        Command::GitCredential(operation) => {
-            // git writes what it knows about the request first; it is not needed (the
-            // helper is configured per URL), but is read so that git's write never fails.
-            drain_stdin();
-            match operation {
-                GitOperation::Get => {}
-                // git remembers nothing through this helper: tokens come and go by
-                // themselves.
-                GitOperation::Store => return Ok(Outcome::Exit(0)),
-                // git saw the token rejected: the next `get` must not hand it out again.
-                GitOperation::Erase => {
-                    if let Some(store) = &store {
-                        store.clear()?;
-                    }
-                    return Ok(Outcome::Exit(0));
+        Command::GitCredential {
+            operation: GitOperation::Store,
+        } => {
+            // git remembers nothing through this helper: tokens come and go by themselves.
+            git_request();
+            return Ok(Outcome::Exit(0));
+        }
+        Command::GitCredential {
+            operation: GitOperation::Erase,
+        } => {
+            // git saw a credential rejected. Only when it is the token this helper handed
+            // out is the cache cleared: one rejected credential of another kind (or an old
+            // token) must not wipe a token a whole fleet shares.
+            let rejected = git_request().password;
+            if let (Some(store), Some(rejected)) = (&store, rejected) {
+                let stored = store.load()?;
+                let ours = stored.is_some_and(|token| {
+                    let value = match parsed.cli.options.id_token {
+                        true => token.id_token().map(str::to_owned),
+                        false => Some(token.access_token().to_owned()),
+                    };
+                    value.is_some_and(|value| constant_time_eq(&value, &rejected))
+                });
+                if ours {
+                    store.clear()?;
                 }
             }
+            return Ok(Outcome::Exit(0));
         }
-        Command::Token | Command::Header | Command::Exec(_) => {}
+        Command::GitCredential {
+            operation: GitOperation::Get,
+        } => {
+            // What git writes about the request is not needed (the helper is configured per
+            // URL), but is read so that git's write never fails.
+            git_request();
+        }
+        _ => {}
     }
 
+    let remember_device = parsed.cli.options.remember_device;
+    let authorizer =
+        settings.authorizer_with(|srp| challenge::prepare(srp, remember_device, &settings))?;
     let mut builder = AuthMiddleware::builder(authorizer);
     if let Some(store) = store {
         builder = builder.token_store(store);
     }
-    if config.id_token {
+    if parsed.cli.options.id_token {
         builder = builder.use_id_token();
     }
-    let auth = builder.build();
-    let token = token_lasting(&auth, config.min_ttl.map(Duration::from_secs))?;
-    let value = if config.id_token {
+    let auth = builder.try_build()?;
+    let token = token_lasting(&auth, min_ttl.map(Duration::from_secs), parsed)?;
+    let value = if parsed.cli.options.id_token {
         token.id_token().map(str::to_owned).ok_or_else(|| {
             Error::new(
                 ErrorKind::MalformedResponse,
@@ -168,71 +236,61 @@ fn run(config: &Config) -> Result<Outcome, Error> {
         token.access_token().to_owned()
     };
     let header = format!("Authorization: {} {value}", token.token_type());
-    match (&config.command, config.format) {
-        (Command::Exec(command), _) => exec(command, &value, &header).map(Outcome::Exit),
-        (Command::GitCredential(_), _) => Ok(Outcome::Print(git_credential(
-            &config.git_username,
-            &token,
-            &value,
-        )?)),
+    match (&parsed.cli.command, format) {
+        (Command::Exec { command }, _) => Ok(exec(command, &value, &header)),
+        (Command::GitCredential { .. }, _) => {
+            let username = parsed
+                .cli
+                .options
+                .git_username
+                .as_deref()
+                .unwrap_or("oauth2");
+            Ok(Outcome::Print(git_credential(username, &token, &value)?))
+        }
         (_, Format::Json) => Ok(Outcome::Print(token_json(&token, &value, &header))),
-        (_, Format::ExecCredential) => Ok(Outcome::Print(exec_credential(&token, &value))),
+        (_, Format::ExecCredential) => Ok(Outcome::Print(exec_credential(&token, &value)?)),
         (Command::Header, Format::Text) => Ok(Outcome::Print(header)),
         (_, Format::Text) => Ok(Outcome::Print(value)),
     }
 }
 
-/// The cache the configuration names: none, Redis, or files.
-fn store(
-    config: &Config,
-    credentials: &CredentialSet,
-) -> Result<Option<Arc<dyn TokenStore>>, Error> {
-    if config.no_cache {
-        return Ok(None);
-    }
-    let key = credentials.cache_key();
-    if let Some(url) = &config.redis_url {
-        let store = RedisStore::new(&url.0, key)?.store_refresh_tokens(config.cache_refresh_tokens);
-        return Ok(Some(Arc::new(store)));
-    }
-    let store = match &config.cache_dir {
-        Some(dir) => FileStore::in_dir(dir, key),
-        None => FileStore::new(key)?,
-    }
-    .store_refresh_tokens(config.cache_refresh_tokens);
-    #[cfg(feature = "testing")]
-    let store = test_hooks(store);
-    Ok(Some(Arc::new(store)))
-}
-
-/// The current token, renewed first if it would expire within `min_ttl`.
-fn token_lasting(auth: &AuthMiddleware, min_ttl: Option<Duration>) -> Result<Token, Error> {
+/// The current token, renewed first if it would expire within `min_ttl`. A fresh token
+/// that still does not last `min_ttl` means the identity provider's tokens never do: a
+/// usage problem (exit status 2), not a malformed response.
+fn token_lasting(
+    auth: &AuthMiddleware,
+    min_ttl: Option<Duration>,
+    parsed: &Parsed,
+) -> Result<Token, Error> {
     let token = auth.token()?;
     let Some(min_ttl) = min_ttl else {
         return Ok(token);
     };
-    let lasts = |token: &Token| {
-        token.expires_at().is_none_or(|at| {
+    let left = |token: &Token| {
+        token.expires_at().map(|at| {
             at.duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)
-                >= min_ttl
         })
     };
-    if lasts(&token) {
+    if left(&token).is_none_or(|left| left >= min_ttl) {
         return Ok(token);
     }
     auth.invalidate();
     let renewed = auth.token()?;
-    if lasts(&renewed) {
-        return Ok(renewed);
+    match left(&renewed) {
+        None => Ok(renewed),
+        Some(left) if left >= min_ttl => Ok(renewed),
+        Some(left) => Err(Error::new(
+            ErrorKind::Configuration,
+            format!(
+                "{} {} s cannot be met: the identity provider's new tokens last {} s; ask for \
+                 less",
+                parsed.source_of("min_ttl"),
+                min_ttl.as_secs(),
+                left.as_secs()
+            ),
+        )),
     }
-    Err(Error::new(
-        ErrorKind::MalformedResponse,
-        format!(
-            "the identity provider issues tokens that expire sooner than --min-ttl {} s",
-            min_ttl.as_secs()
-        ),
-    ))
 }
 
 /// `--json`: the token, its type, its expiry and scopes.
@@ -252,6 +310,44 @@ fn token_json(token: &Token, value: &str, header: &str) -> String {
             .into();
     }
     json.to_string()
+}
+
+/// What git wrote to its credential helper: only the password matters (`erase`).
+struct GitRequest {
+    password: Option<String>,
+}
+
+/// Reads git's request, to its end or its terminating blank line, at most 64 KiB.
+fn git_request() -> GitRequest {
+    use std::io::BufRead;
+    let mut stdin = std::io::stdin().lock();
+    let mut request = GitRequest { password: None };
+    let mut line = String::new();
+    let mut read = 0;
+    while read < 64 * 1024 {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(password) = line.strip_prefix("password=") {
+            request.password = Some(password.to_owned());
+        }
+    }
+    request
+}
+
+/// Compares a secret without an early exit on the first differing byte.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
 }
 
 /// `git-credential get`: the answer in git's credential protocol, one `key=value` a line.
@@ -277,116 +373,54 @@ fn git_credential(username: &str, token: &Token, value: &str) -> Result<String, 
     Ok(lines.join("\n"))
 }
 
-/// Reads standard input to its end or to git's terminating blank line, at most 64 KiB.
-fn drain_stdin() {
-    let mut stdin = std::io::stdin().lock();
-    let mut line = String::new();
-    let mut read = 0;
-    while read < 64 * 1024 {
-        line.clear();
-        match stdin.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(n) if line.trim_end_matches(['\r', '\n']).is_empty() => {
-                let _ = n;
-                return;
-            }
-            Ok(n) => read += n,
-        }
-    }
-}
+/// The ExecCredential API versions kubectl may ask for.
+const EXEC_CREDENTIAL_VERSIONS: &[&str] = &[
+    "client.authentication.k8s.io/v1",
+    "client.authentication.k8s.io/v1beta1",
+];
 
-/// `--format exec-credential`: what kubectl reads from an exec credential plugin.
-fn exec_credential(token: &Token, value: &str) -> String {
+/// `--format exec-credential`: what kubectl reads from an exec credential plugin, in the
+/// `apiVersion` that kubectl names in `KUBERNETES_EXEC_INFO` (v1 when it names none).
+fn exec_credential(token: &Token, value: &str) -> Result<String, Error> {
+    let asked = env("KUBERNETES_EXEC_INFO")
+        .and_then(|info| serde_json::from_str::<serde_json::Value>(&info).ok())
+        .and_then(|info| info["apiVersion"].as_str().map(str::to_owned));
+    let api_version = match asked {
+        None => EXEC_CREDENTIAL_VERSIONS[0],
+        Some(asked) => EXEC_CREDENTIAL_VERSIONS
+            .iter()
+            .copied()
+            .find(|known| *known == asked)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Configuration,
+                    format!(
+                        "KUBERNETES_EXEC_INFO asks for an ExecCredential apiVersion this tool \
+                         does not write (it writes {})",
+                        EXEC_CREDENTIAL_VERSIONS.join(" and ")
+                    ),
+                )
+            })?,
+    };
     let mut status = serde_json::json!({ "token": value });
     if let Some(at) = token.expires_at() {
         status["expirationTimestamp"] = rfc3339(at).into();
     }
-    serde_json::json!({
-        "apiVersion": "client.authentication.k8s.io/v1",
+    Ok(serde_json::json!({
+        "apiVersion": api_version,
         "kind": "ExecCredential",
         "status": status,
     })
-    .to_string()
-}
-
-/// `status`: where the cache is and what it holds, without asking the identity provider.
-/// Lines of `name: value` (or one JSON object with `--json`), so that more (the user
-/// logged in) can be added without breaking scripts that read the present ones.
-fn status(config: &Config, store: Option<&dyn TokenStore>) -> Result<String, Error> {
-    let cache = match (store, &config.redis_url, &config.cache_dir) {
-        (None, _, _) => "none (--no-cache)".to_owned(),
-        (Some(_), Some(_), _) => "redis".to_owned(),
-        (Some(_), None, Some(dir)) => format!("files in {}", dir.display()),
-        (Some(_), None, None) => format!("files in {}", FileStore::default_dir()?.display()),
-    };
-    let stored = match store {
-        Some(store) => store.load()?,
-        None => None,
-    };
-    let user = match &config.provider {
-        Provider::Srp { username, .. } => Some(username.clone()),
-        Provider::OAuth2 { .. } => None,
-    };
-    let now = SystemTime::now();
-    let state = |token: &Token| match token.expires_at() {
-        Some(at) if at <= now => "expired",
-        _ => "valid",
-    };
-    if config.format == Format::Json {
-        let token = stored.as_ref().map(|token| {
-            let mut json = serde_json::json!({
-                "state": state(token),
-                "token_type": token.token_type(),
-                "refresh_token": token.refresh_token().is_some(),
-                "id_token": token.id_token().is_some(),
-                "scopes": token.scope().map(|scope| scope.split_whitespace().collect::<Vec<_>>()).unwrap_or_default(),
-            });
-            if let Some(at) = token.expires_at() {
-                json["expires_at"] = rfc3339(at).into();
-            }
-            json
-        });
-        return Ok(serde_json::json!({
-            "cache": cache,
-            "client_id": config.client_id,
-            "user": user,
-            "token": token,
-        })
-        .to_string());
-    }
-    let mut lines = vec![
-        format!("cache: {cache}"),
-        format!("client id: {}", config.client_id),
-    ];
-    if let Some(user) = user {
-        lines.push(format!("user: {user}"));
-    }
-    match &stored {
-        None => lines.push("token: none".to_owned()),
-        Some(token) => {
-            let expiry = match token.expires_at() {
-                Some(at) => format!(", expires {}", rfc3339(at)),
-                None => String::new(),
-            };
-            lines.push(format!("token: {}{expiry}", state(token)));
-            if let Some(scope) = token.scope() {
-                lines.push(format!("scopes: {scope}"));
-            }
-            let has = |yes: bool| if yes { "yes" } else { "no" };
-            lines.push(format!(
-                "refresh token: {}",
-                has(token.refresh_token().is_some())
-            ));
-        }
-    }
-    Ok(lines.join("\n"))
+    .to_string())
 }
 
 /// `exec`: runs `command` with the token in its environment (never on its command line,
-/// which `ps` shows), without this tool's own secrets, and returns its exit status.
-fn exec(command: &[String], token: &str, header: &str) -> Result<u8, Error> {
+/// which `ps` shows), without this tool's own secrets, and returns its exit status. A
+/// command that cannot be found is 127 and one that cannot run 126, as in `env`, `sudo`
+/// and the shells.
+fn exec(command: &[String], token: &str, header: &str) -> Outcome {
     let Some((program, args)) = command.split_first() else {
-        return Err(Error::new(ErrorKind::Configuration, "exec needs a command"));
+        return Outcome::Exit(2);
     };
     let mut child = std::process::Command::new(program);
     child
@@ -401,29 +435,67 @@ fn exec(command: &[String], token: &str, header: &str) -> Result<u8, Error> {
     ] {
         child.env_remove(secret);
     }
-    let status = child.status().map_err(|error| {
-        // The shells' convention: 127 not found, 126 not runnable; reported as a
-        // configuration error (exit status 2) with the reason.
-        Error::new(
-            ErrorKind::Configuration,
-            format!("could not run {program}: {error}"),
-        )
-    })?;
+    let status = match child.status() {
+        Ok(status) => status,
+        Err(error) => {
+            let code = match error.kind() {
+                std::io::ErrorKind::NotFound => 127,
+                _ => 126,
+            };
+            fail(code, &format!("could not run {program}: {error}"));
+            return Outcome::Exit(code);
+        }
+    };
     if let Some(code) = status.code() {
-        return Ok(u8::try_from(code & 0xff).unwrap_or(1));
+        return Outcome::Exit(u8::try_from(code & 0xff).unwrap_or(1));
     }
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
         if let Some(signal) = status.signal() {
-            return Ok(u8::try_from(128 + (signal & 0x7f)).unwrap_or(1));
+            return Outcome::Exit(u8::try_from(128 + (signal & 0x7f)).unwrap_or(1));
         }
     }
-    Ok(1)
+    Outcome::Exit(1)
+}
+
+/// One line of standard input, read a byte at a time straight from the file descriptor:
+/// nothing past the line's end is consumed, so that `exec`'s command reads the rest.
+fn stdin_line() -> Result<String, String> {
+    use std::io::Read;
+    const MAX: usize = 64 * 1024;
+    #[cfg(unix)]
+    let mut input = {
+        use std::os::fd::AsFd;
+        std::fs::File::from(
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|error| error.to_string())?,
+        )
+    };
+    #[cfg(not(unix))]
+    let mut input = std::io::stdin();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match input.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() >= MAX => return Err("the line is too long".to_owned()),
+            Ok(_) => line.push(byte[0]),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| "the line is not UTF-8".to_owned())
 }
 
 /// `time` as RFC 3339 in UTC, to the second (`2026-11-29T13:19:46Z`).
-fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
@@ -447,219 +519,20 @@ fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// Only in builds with the `testing` feature (never in `cargo install --features cli`):
-/// `EN_CORE_AUTH_TEST_PAUSE_BEFORE_RENAME_MS` makes a save pause between writing the
-/// temporary file and renaming it, so that a test can kill the process mid-write.
-#[cfg(feature = "testing")]
-fn test_hooks(store: FileStore) -> FileStore {
-    match env("EN_CORE_AUTH_TEST_PAUSE_BEFORE_RENAME_MS").and_then(|ms| ms.parse().ok()) {
-        Some(ms) => store.pause_before_rename(std::time::Duration::from_millis(ms)),
-        None => store,
-    }
-}
-
-/// The authorizer for the configured identity provider, and the credential set its
-/// tokens are cached under (no secret in the key).
-fn authorizer(config: &Config, client: ClientInfo) -> Result<(Deferred, CredentialSet), Error> {
-    match &config.provider {
-        Provider::OAuth2 {
-            token_url: Some(token_url),
-            scopes,
-            params,
-            client_auth,
-            ..
-        } => {
-            // Cheap and offline: a bad URL is reported even when the cache has a token.
-            let inner = with_params(
-                ClientCredentials::new(client.clone(), token_url)?.with_scopes(scopes),
-                params,
-            )
-            .with_client_auth(client_auth_of(client_auth)?);
-            let credentials = inner.credential_set();
-            Ok((Deferred::ready(client, inner), credentials))
-        }
-        // No secret with an issuer: a person's stored login (`en-core-auth login`).
-        Provider::OAuth2 {
-            issuer: Some(issuer),
-            scopes,
-            ..
-        } if config.client_secret.0.is_empty() => {
-            let credentials = login::credential_set(issuer, &client, &login::login_scopes(scopes));
-            Ok((
-                Deferred::lazy(client, login::stored(issuer, scopes)),
-                credentials,
-            ))
-        }
-        Provider::OAuth2 {
-            issuer: Some(issuer),
-            scopes,
-            params,
-            client_auth,
-            ..
-        } => {
-            let credentials = params
-                .iter()
-                .fold(
-                    CredentialSet::new("client_credentials", &format!("issuer {issuer}"))
-                        .client(&client),
-                    |set, (name, value)| set.param(name, value),
-                )
-                .scopes(scopes);
-            let (issuer, scopes, params) = (issuer.clone(), scopes.clone(), params.clone());
-            let auth = client_auth_of(client_auth)?;
-            // Discovery is a network round trip: only made when a token is needed, so that
-            // a run served from the cache makes no request at all.
-            let build = move |client: &ClientInfo| {
-                let inner = with_params(
-                    ClientCredentials::discover(client.clone(), issuer.clone())?
-                        .with_scopes(scopes.clone()),
-                    &params,
-                )
-                .with_client_auth(auth.clone());
-                Ok(Box::new(inner) as Box<dyn Authorizer>)
-            };
-            Ok((Deferred::lazy(client, build), credentials))
-        }
-        Provider::OAuth2 { .. } => Err(Error::new(
-            ErrorKind::Configuration,
-            "no token URL or issuer",
-        )),
-        Provider::Srp {
-            user_pool_id,
-            username,
-            password,
-            endpoint,
-        } => {
-            let mut inner =
-                SrpAuthorizer::new(client.clone(), user_pool_id, username, &password.0)?;
-            if let Some(endpoint) = endpoint {
-                inner = inner.with_endpoint(endpoint);
-            }
-            let credentials = inner.credential_set();
-            let inner = challenge::prepare(inner, config, &credentials.cache_key())?;
-            Ok((Deferred::ready(client, inner), credentials))
-        }
-    }
-}
-
-fn with_params(inner: ClientCredentials, params: &[(String, String)]) -> ClientCredentials {
-    params.iter().fold(inner, |inner, (name, value)| {
-        inner.with_parameter(name, value)
-    })
-}
-
-/// `--client-auth`: a private key is read here, and neither its path's content nor the
-/// parser's message (which could quote it) reaches an error.
-fn client_auth_of(choice: &ClientAuthChoice) -> Result<ClientAuth, Error> {
-    use en_core_auth::oauth2::PrivateKeyJwt;
-    use jsonwebtoken::{Algorithm, EncodingKey};
-    match choice {
-        ClientAuthChoice::Basic => Ok(ClientAuth::SecretBasic),
-        ClientAuthChoice::Post => Ok(ClientAuth::SecretPost),
-        ClientAuthChoice::PrivateKeyJwt(path) => {
-            let pem = std::fs::read(path).map_err(|error| {
-                Error::new(
-                    ErrorKind::Configuration,
-                    format!("could not read the private key {}: {error}", path.display()),
-                )
-            })?;
-            let (key, algorithm) = match EncodingKey::from_rsa_pem(&pem) {
-                Ok(key) => (key, Algorithm::RS256),
-                Err(_) => match EncodingKey::from_ec_pem(&pem) {
-                    Ok(key) => (key, Algorithm::ES256),
-                    Err(_) => {
-                        return Err(Error::new(
-                            ErrorKind::Configuration,
-                            format!(
-                                "{} is not a PEM RSA or EC (P-256) private key",
-                                path.display()
-                            ),
-                        ));
-                    }
-                },
-            };
-            Ok(ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(
-                key, algorithm,
-            )))
-        }
-    }
-}
-
-type Build = Box<dyn FnMut(&ClientInfo) -> Result<Box<dyn Authorizer>, Error> + Send>;
-
-/// An authorizer built on first use, so that a run served from the cache does no set-up
-/// work that needs the network.
-struct Deferred {
-    client: ClientInfo,
-    build: Option<Build>,
-    inner: Option<Box<dyn Authorizer>>,
-}
-
-impl Deferred {
-    fn ready(client: ClientInfo, inner: impl Authorizer + 'static) -> Deferred {
-        Deferred {
-            client,
-            build: None,
-            inner: Some(Box::new(inner)),
-        }
-    }
-
-    fn lazy(
-        client: ClientInfo,
-        build: impl FnMut(&ClientInfo) -> Result<Box<dyn Authorizer>, Error> + Send + 'static,
-    ) -> Deferred {
-        Deferred {
-            client,
-            build: Some(Box::new(build)),
-            inner: None,
-        }
-    }
-
-    fn inner(&mut self) -> Result<&mut Box<dyn Authorizer>, Error> {
-        if self.inner.is_none() {
-            let build = self
-                .build
-                .as_mut()
-                .ok_or_else(|| Error::other("no authorizer"))?;
-            self.inner = Some(build(&self.client)?);
-        }
-        self.inner
-            .as_mut()
-            .ok_or_else(|| Error::other("no authorizer"))
-    }
-}
-
-impl Authorizer for Deferred {
-    fn client_info(&self) -> &ClientInfo {
-        &self.client
-    }
-
-    fn authorize(&mut self) -> Result<Token, Error> {
-        self.inner()?.authorize()
-    }
-
-    fn expired(&self, token: &Token) -> bool {
-        match &self.inner {
-            Some(inner) => inner.expired(token),
-            // What the trait's default says; the authorizers here do not override it.
-            None => token.is_expired(),
-        }
-    }
-
-    fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
-        self.inner()?.refresh(token)
-    }
-}
-
-/// `--verbose`: this crate's log lines on standard error. Other crates' logs (ureq's
-/// describe requests) are left out: only this crate promises that its logs hold no secret.
+/// This crate's log lines on standard error: warnings always (a cache or Redis that cannot
+/// be used means a token request on every run, which may cost money), the rest with
+/// `--verbose`. Other crates' logs (ureq's describe requests) are left out: only this crate
+/// promises that its logs hold no secret.
 struct StderrLogger;
 
 impl StderrLogger {
-    fn install() {
+    fn install(verbose: bool) {
         static LOGGER: StderrLogger = StderrLogger;
         if log::set_logger(&LOGGER).is_ok() {
-            log::set_max_level(log::LevelFilter::Debug);
+            log::set_max_level(match verbose {
+                true => log::LevelFilter::Debug,
+                false => log::LevelFilter::Warn,
+            });
         }
     }
 }
@@ -702,7 +575,7 @@ mod tests {
         for (kind, status) in cases {
             assert_eq!(exit_status(kind), status, "{kind:?}");
             assert!(
-                config::USAGE.contains(&format!("    {status}  ")),
+                args::AFTER_HELP.contains(&format!("    {status}  ")),
                 "status {status} undocumented"
             );
         }
@@ -717,31 +590,9 @@ mod tests {
     }
 
     #[test]
-    fn a_lazy_authorizer_is_built_once_on_first_use() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicU32, Ordering};
-        struct Fixed(ClientInfo);
-        impl Authorizer for Fixed {
-            fn client_info(&self) -> &ClientInfo {
-                &self.0
-            }
-            fn authorize(&mut self) -> Result<Token, Error> {
-                Ok(Token::new("t"))
-            }
-        }
-        let builds = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&builds);
-        let mut deferred = Deferred::lazy(ClientInfo::new("c", "s"), move |client| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            Ok(Box::new(Fixed(client.clone())) as Box<dyn Authorizer>)
-        });
-        assert!(!deferred.expired(&Token::new("cached")));
-        assert_eq!(builds.load(Ordering::Relaxed), 0);
-        assert_eq!(deferred.authorize().unwrap().access_token(), "t");
-        assert_eq!(
-            deferred.refresh(&Token::new("t")).unwrap().access_token(),
-            "t"
-        );
-        assert_eq!(builds.load(Ordering::Relaxed), 1);
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
     }
 }
