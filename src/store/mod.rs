@@ -19,7 +19,7 @@ mod redis;
 pub use file::FileStore;
 pub use key::{CacheKey, CredentialSet};
 #[cfg(feature = "redis")]
-pub use redis::{REDIS_KEY_PREFIX, RedisStore};
+pub use redis::{REDIS_KEY_PREFIX, REDIS_REFRESH_TOKEN_TTL, RedisStore};
 
 use crate::{Error, Token};
 

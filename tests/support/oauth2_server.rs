@@ -45,6 +45,17 @@ impl Answer {
         )
     }
 
+    /// A token response that rotates the refresh token to `refresh`, lasting `expires_in`
+    /// seconds; `extra` is more JSON members, each with a leading comma.
+    pub fn rotating(access: &str, refresh: &str, expires_in: u64, extra: &str) -> Answer {
+        Answer::json(
+            200,
+            &format!(
+                r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"{extra}}}"#
+            ),
+        )
+    }
+
     /// An RFC 6749 §5.2 error.
     pub fn oauth_error(status: u16, code: &str) -> Answer {
         Answer::json(
@@ -171,6 +182,14 @@ impl FaultServer {
     /// The requests that arrived, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Every refresh token the server was sent, in order.
+    pub fn refresh_tokens_seen(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|request| request.field("refresh_token"))
+            .collect()
     }
 }
 
