@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub enum Answer {
     Drop,
     /// Wait, then answer.
     Delay(Duration, Box<Answer>),
+    /// Hold the answer until the test sets the flag (at most a minute), then answer.
+    WaitFor(Arc<AtomicBool>, Box<Answer>),
     /// A 200 whose body is this many bytes of JSON-ish padding.
     Huge(usize),
 }
@@ -211,6 +214,15 @@ fn answer_with(mut stream: TcpStream, answer: Answer, port: u16) {
         Answer::Drop => drop(stream),
         Answer::Delay(wait, then) => {
             thread::sleep(wait);
+            answer_with(stream, *then, port);
+        }
+        Answer::WaitFor(released, then) => {
+            for _ in 0..12_000 {
+                if released.load(Ordering::Acquire) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
             answer_with(stream, *then, port);
         }
         Answer::Huge(bytes) => {
