@@ -86,6 +86,17 @@ impl Redis {
     }
 }
 
+/// A child process killed when dropped, also when a test fails, so that no server outlives
+/// its test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
@@ -667,7 +678,7 @@ fn rediss_with_a_private_ca() {
     ]);
     let port = free_port();
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let mut server = Command::new("redis-server")
+    let server = Command::new("redis-server")
         .args([
             "--port",
             "0",
@@ -692,6 +703,7 @@ fn rediss_with_a_private_ca() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let url = format!("rediss://127.0.0.1:{port}/0");
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
@@ -723,8 +735,7 @@ fn rediss_with_a_private_ca() {
         CacheKey::new("e", "c", None, ["tls"]),
     );
     assert!(plain.unwrap().with_root_certificate(&ca).is_err());
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -734,12 +745,13 @@ fn rediss_with_a_private_ca() {
 fn password_and_database_from_the_url_and_never_in_logs() {
     let idp = idp(Duration::from_secs(300));
     let port = free_port();
-    let mut server = Command::new("redis-server")
+    let server = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--requirepass", "r3d1s-p455"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .stdout(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let url = |password: &str| format!("redis://default:{password}@127.0.0.1:{port}/3");
     let worker = |password: &str| Worker {
@@ -779,8 +791,7 @@ fn password_and_database_from_the_url_and_never_in_logs() {
     assert!(stderr.contains("Redis token store unusable"), "{stderr}");
     assert!(!stderr.contains("wr0ng-p455"), "{stderr}");
     assert_eq!(idp.requests(Operation::Token), 2);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 /// A token response from a server that rotates refresh tokens: a minute's access token.
