@@ -608,7 +608,8 @@ impl TokenStore for RedisStore {
         })
     }
 
-    /// Writes the entry for as long as it is of use (see [`entry_ttl`](Self::entry_ttl)).
+    /// Writes the entry for as long as it is of use: the access token's remaining life, or
+    /// a refresh token's when it carries one (see [`RedisStore::refresh_token_ttl`]).
     /// Under a lease that was lost to a later holder, nothing is written and the error
     /// says so: that holder's entry is newer.
     fn save(&self, token: &Token) -> Result<(), Error> {
