@@ -318,6 +318,7 @@ impl Token {
     /// refresh with that refresh token is out, or after its answer was lost.
     pub(crate) fn with_refresh_spent(mut self) -> Token {
         self.refresh_token = None;
+        self.refresh_expires_at = None;
         self.refresh_spent = true;
         self
     }

@@ -617,6 +617,24 @@ fn a_lost_answer_after_rotation_never_replays_the_refresh_token() {
 }
 
 #[test]
+fn a_refresh_token_refused_for_another_reason_than_invalid_grant_is_still_usable() {
+    // A 4xx other than invalid_grant: the server answered without acting on the grant
+    // (a malformed request, a scope it will not give), so the refresh token is not spent.
+    let server = server(vec![
+        Answer::oauth_error(400, "invalid_request"),
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":60}"#,
+        ),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt-1");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert_eq!(auth.authorize().unwrap().access_token(), "a-1");
+    assert_eq!(server.refresh_tokens_seen(), ["rt-1", "rt-1"]);
+}
+
+#[test]
 fn a_refresh_grant_is_not_retried_after_a_5xx_or_a_timeout() {
     for answer in [
         Answer::Reply(500, vec![], "oops".into()),

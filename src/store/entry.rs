@@ -78,7 +78,7 @@ impl Codec {
                 .map(str::to_owned),
             refresh_expires_at: token
                 .refresh_expires_at()
-                .filter(|_| self.store_refresh_tokens && token.refresh_token().is_some())
+                .filter(|_| self.store_refresh_tokens)
                 .map(|at| Seconds::from(at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))),
             refresh_spent: token.refresh_spent(),
             scope: token.scope().map(str::to_owned),
@@ -181,5 +181,20 @@ mod tests {
             old.decode(&public.encode(&Token::new("t")).unwrap())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn nanoseconds_out_of_range_make_a_foreign_entry() {
+        let codec = Codec {
+            key: CacheKey::new("e", "c", None, ["s"]),
+            store_refresh_tokens: true,
+        };
+        let entry = |nanos: u32| {
+            format!(
+                r#"{{"format":"{FORMAT}","version":{VERSION},"access_token":"t","token_type":"Bearer","expires_at":{{"secs":1,"nanos":{nanos}}}}}"#
+            )
+        };
+        assert!(codec.decode(entry(999_999_999).as_bytes()).is_some());
+        assert!(codec.decode(entry(1_000_000_000).as_bytes()).is_none());
     }
 }
