@@ -151,6 +151,12 @@ pub struct Token {
     scope: Option<String>,
     /// The key the token is bound to (DPoP), whose proof goes with every request.
     proof: Option<ProofBinding>,
+    /// When the refresh token expires, where the server said (`refresh_token_expires_in`,
+    /// Keycloak's `refresh_expires_in`): how long a shared store keeps the entry.
+    refresh_expires_at: Option<SystemTime>,
+    /// The refresh token this token came with has been sent (or is being sent) and may be
+    /// used up: a store's record, so that no process sends it again. It is then absent.
+    refresh_spent: bool,
 }
 
 /// Proves, request by request, possession of the key a token is bound to (RFC 9449 DPoP):
@@ -237,6 +243,8 @@ impl Token {
             lifetime: None,
             scope: None,
             proof: None,
+            refresh_expires_at: None,
+            refresh_spent: false,
         }
     }
 
@@ -330,6 +338,32 @@ impl Token {
     /// ```
     pub fn refresh_token(&self) -> Option<&str> {
         self.refresh_token.as_deref()
+    }
+
+    /// This token without its refresh token, recorded as spent: what a store keeps while a
+    /// refresh with that refresh token is out, or after its answer was lost.
+    pub(crate) fn with_refresh_spent(mut self) -> Token {
+        self.refresh_token = None;
+        self.refresh_expires_at = None;
+        self.refresh_spent = true;
+        self
+    }
+
+    /// Whether the refresh token this token came with was sent and may be used up
+    /// ([`with_refresh_spent`](Token::with_refresh_spent)).
+    pub(crate) fn refresh_spent(&self) -> bool {
+        self.refresh_spent
+    }
+
+    /// Sets when the refresh token expires (the server's `refresh_token_expires_in`).
+    pub(crate) fn with_refresh_expires_at(mut self, at: Option<SystemTime>) -> Token {
+        self.refresh_expires_at = at;
+        self
+    }
+
+    /// When the refresh token expires, if the server said.
+    pub(crate) fn refresh_expires_at(&self) -> Option<SystemTime> {
+        self.refresh_expires_at
     }
 
     /// The ID token, if the identity provider issued one.

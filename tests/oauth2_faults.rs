@@ -591,15 +591,6 @@ fn refresh_authorizer(server: &FaultServer, refresh_token: &str) -> RefreshToken
     .with_http_client(fast_http())
 }
 
-/// How often the server saw each refresh token.
-fn refresh_tokens_seen(server: &FaultServer) -> Vec<String> {
-    server
-        .requests()
-        .iter()
-        .filter_map(|r| r.field("refresh_token"))
-        .collect()
-}
-
 #[test]
 fn a_lost_answer_after_rotation_never_replays_the_refresh_token() {
     let server = server(vec![
@@ -622,7 +613,25 @@ fn a_lost_answer_after_rotation_never_replays_the_refresh_token() {
         auth.authorize().unwrap_err().kind(),
         ErrorKind::CredentialsRejected
     );
-    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt-1", "rt-2"]);
+}
+
+#[test]
+fn a_refresh_token_refused_for_another_reason_than_invalid_grant_is_still_usable() {
+    // A 4xx other than invalid_grant: the server answered without acting on the grant
+    // (a malformed request, a scope it will not give), so the refresh token is not spent.
+    let server = server(vec![
+        Answer::oauth_error(400, "invalid_request"),
+        Answer::json(
+            200,
+            r#"{"access_token":"a-1","token_type":"Bearer","expires_in":60}"#,
+        ),
+    ]);
+    let mut auth = refresh_authorizer(&server, "rt-1");
+    let err = auth.authorize().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert_eq!(auth.authorize().unwrap().access_token(), "a-1");
+    assert_eq!(server.refresh_tokens_seen(), ["rt-1", "rt-1"]);
 }
 
 #[test]
@@ -655,7 +664,7 @@ fn a_refresh_grant_is_retried_after_429_or_503_with_retry_after() {
         ]);
         let token = refresh_authorizer(&server, "rt").authorize().unwrap();
         assert_eq!(token.access_token(), "after-wait");
-        assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"], "{status}");
+        assert_eq!(server.refresh_tokens_seen(), ["rt", "rt"], "{status}");
     }
 }
 
@@ -698,7 +707,7 @@ fn through_the_middleware_invalid_grant_costs_one_token_request() {
             "more than one token request per use"
         );
     }
-    assert_eq!(refresh_tokens_seen(&server), ["rt-1", "rt-2"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt-1", "rt-2"]);
 }
 
 #[test]
@@ -716,7 +725,7 @@ fn client_credentials_falls_back_to_a_new_grant_after_a_lost_refresh() {
         requests[1].field("grant_type").as_deref(),
         Some("client_credentials")
     );
-    assert_eq!(refresh_tokens_seen(&server), ["rt-1"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt-1"]);
 }
 
 #[test]
@@ -850,7 +859,7 @@ fn a_refresh_token_is_resent_after_use_dpop_nonce() {
     let mut auth = refresh_authorizer(&server, "rt").with_dpop(DpopKey::generate().unwrap());
     assert!(auth.authorize().is_ok());
     // The server refused the proof before looking at the grant: sending it again is safe.
-    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt", "rt"]);
 }
 
 /// A closure that hands out `subject-1`, `subject-2`, … and counts its calls.
@@ -1020,7 +1029,7 @@ fn a_refresh_token_throttled_beyond_the_cap_is_kept_for_later() {
     assert_eq!(auth.authorize().unwrap_err().kind(), ErrorKind::Server);
     // The server said "not now", not "used": the refresh token is still good to send.
     assert_eq!(auth.authorize().unwrap().access_token(), "later");
-    assert_eq!(refresh_tokens_seen(&server), ["rt", "rt"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt", "rt"]);
 }
 
 #[test]
@@ -1039,5 +1048,5 @@ fn a_refresh_answered_with_an_unusable_token_is_not_sent_again() {
         auth.authorize().unwrap_err().kind(),
         ErrorKind::CredentialsRejected
     );
-    assert_eq!(refresh_tokens_seen(&server), ["rt"]);
+    assert_eq!(server.refresh_tokens_seen(), ["rt"]);
 }

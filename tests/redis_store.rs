@@ -2,7 +2,11 @@
 //! started by each test on a free loopback port without persistence.
 //!
 //! Fleet tests run this test binary again as the fleet's processes: with
-//! `EN_CORE_AUTH_FLEET_WORKER` set, the `fleet_worker` test is one machine of the fleet.
+//! `EN_CORE_AUTH_FLEET_WORKER` set, the ignored `fleet_worker` (run with `--ignored`) is
+//! one machine of the fleet. It is no test of its own, so it is not counted as one.
+
+#[path = "support/oauth2_server.rs"]
+mod support;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -11,9 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use en_core_auth::oauth2::ClientCredentials;
+use en_core_auth::oauth2::RefreshToken;
 use en_core_auth::store::{CacheKey, FileStore, RedisStore, TokenStore};
 use en_core_auth::testing::{Fault, LocalIdp, Operation};
-use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, Token};
+use en_core_auth::{AuthMiddleware, Authorizer, ClientInfo, ErrorKind, Token};
+use support::{Answer, FaultServer};
 
 const CLIENT: &str = "fleet-client";
 const SECRET: &str = "fl33t-s3cr3t-value";
@@ -80,6 +86,17 @@ impl Redis {
     }
 }
 
+/// A child process killed when dropped, also when a test fails, so that no server outlives
+/// its test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
@@ -111,6 +128,8 @@ struct Worker<'a> {
     threads: usize,
     cache_dir: std::path::PathBuf,
     redis: Option<String>,
+    /// 0, with `lock_timeout_ms` 0: every setting of `RedisStore` at its documented
+    /// default (timeout, lease, back-off, lock timeout).
     lease_ms: u64,
     lock_timeout_ms: u64,
 }
@@ -122,6 +141,7 @@ impl Worker<'_> {
             .args([
                 "--exact",
                 "fleet_worker",
+                "--ignored",
                 "--nocapture",
                 "--test-threads",
                 "1",
@@ -165,8 +185,10 @@ fn finish(child: Child) -> ((u64, u64), String) {
 /// One machine of a fleet (only when run by a fleet test): threads ask one middleware for a
 /// token for a while, then print how many calls were made and how many failed.
 #[test]
+#[ignore = "not a test: one process of the fleet tests, which run it with --ignored"]
 fn fleet_worker() {
     if std::env::var_os("EN_CORE_AUTH_FLEET_WORKER").is_none() {
+        eprintln!("fleet_worker is run by the fleet tests (EN_CORE_AUTH_FLEET_WORKER unset)");
         return;
     }
     let var = |name: &str| std::env::var(name).unwrap();
@@ -179,6 +201,10 @@ fn fleet_worker() {
     let key = authorizer.credential_set().cache_key();
     let builder = AuthMiddleware::builder(authorizer);
     let auth = match std::env::var("FLEET_REDIS_URL") {
+        // The documented defaults: timeout, lease, back-off and lock timeout.
+        Ok(url) if var("FLEET_LEASE_MS") == "0" && var("FLEET_LOCK_TIMEOUT_MS") == "0" => {
+            builder.token_store(RedisStore::new(&url, key).unwrap())
+        }
         Ok(url) => builder.token_store(
             RedisStore::new(&url, key)
                 .unwrap()
@@ -259,8 +285,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Runs `processes` workers together and returns the token requests the IdP saw.
-fn run_fleet(processes: usize, secs: f64, ttl: Duration, redis: Option<&Redis>) -> usize {
+/// Runs `processes` workers together and returns the token requests the IdP saw, and how
+/// many times a worker found Redis unusable (each a back-off, during which that worker may
+/// go to the identity provider once itself).
+fn run_fleet(processes: usize, secs: f64, ttl: Duration, redis: Option<&Redis>) -> (usize, usize) {
     let idp = idp(ttl);
     let root = temp_dir("fleet");
     let children: Vec<Child> = (0..processes)
@@ -278,13 +306,15 @@ fn run_fleet(processes: usize, secs: f64, ttl: Duration, redis: Option<&Redis>) 
             .spawn()
         })
         .collect();
+    let mut back_offs = 0;
     for child in children {
         let ((calls, failures), stderr) = finish(child);
         assert_eq!(failures, 0, "{stderr}");
         assert!(calls > 0);
+        back_offs += stderr.matches("Redis token store unusable").count();
     }
     let _ = std::fs::remove_dir_all(&root);
-    idp.requests(Operation::Token)
+    (idp.requests(Operation::Token), back_offs)
 }
 
 /// The fleet figure of BENCHMARKS.md: 12 processes x 4 threads, each with its own cache
@@ -302,16 +332,18 @@ fn a_fleet_on_redis_asks_once_per_lifetime_instead_of_once_per_process() {
     let lifetimes = secs / (ttl.as_secs_f64() * 0.75);
 
     let redis = Redis::start();
-    let shared = run_fleet(processes, secs, ttl, Some(&redis));
-    let alone = run_fleet(processes, secs, ttl, None);
+    let (shared, back_offs) = run_fleet(processes, secs, ttl, Some(&redis));
+    let (alone, _) = run_fleet(processes, secs, ttl, None);
     println!(
         "fleet of {processes} processes x 4 threads, {secs} s of {} s tokens: \
-         {shared} token requests with Redis, {alone} without",
+         {shared} token requests with Redis ({back_offs} Redis timeouts), {alone} without",
         ttl.as_secs()
     );
     // One for the start and one per lifetime, with room for a renewal that races a
-    // token's expiry on a loaded machine.
-    let per_fleet = (lifetimes.ceil() as usize + 1) * 2;
+    // token's expiry on a loaded machine; and one more per Redis command that outlived the
+    // workers' 300 ms timeout on a loaded machine (counted, not timed): that worker then
+    // goes to the identity provider itself, by design.
+    let per_fleet = (lifetimes.ceil() as usize + 1) * 2 + back_offs;
     assert!(shared >= 1 && shared <= per_fleet, "{shared} > {per_fleet}");
     // Without a shared store every process asks for itself, at least once per lifetime.
     assert!(
@@ -366,48 +398,73 @@ fn redis_killed_mid_run_every_call_still_gets_a_token() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// With the documented defaults (a 5 s lease, a 30 s lock timeout): a holder killed
+/// mid-renewal holds another machine up for about one lease, not for the lock timeout.
 #[test]
 fn a_lease_holder_killed_mid_renewal_is_replaced_within_the_lease() {
     let idp = idp(Duration::from_secs(3600));
     let redis = Redis::start();
     let store = RedisStore::new(&redis.url(), key(&idp)).unwrap();
     // The first token request hangs: its process holds the lease, mid-renewal.
-    idp.fail_next(1, Fault::Delay(Duration::from_secs(60)));
-    let worker = |lock_timeout_ms| Worker {
+    idp.fail_next(1, Fault::Delay(Duration::from_secs(120)));
+    let worker = || Worker {
         idp: &idp,
         secs: 0.0,
         threads: 1,
         cache_dir: temp_dir("lease"),
         redis: Some(redis.url()),
-        lease_ms: 1000,
-        lock_timeout_ms,
+        lease_ms: 0,
+        lock_timeout_ms: 0,
     };
-    let mut holder = worker(60_000).spawn();
+    let mut holder = worker().spawn();
     let mut polls = 0;
     while idp.requests(Operation::Token) == 0 {
         polls += 1;
         assert!(polls < 2000, "the holder never asked for a token");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // The keeper thread extends the 1 s lease while the renewal hangs: several extensions
-    // are seen, each leaving at most a lease.
-    let lock_key = store.lock_key().to_owned();
-    for _ in 0..3 {
-        let ttl: i64 = redis.query(redis::cmd("PTTL").arg(&lock_key));
-        assert!(ttl > 0 && ttl <= 1000, "lease PTTL {ttl}");
-        std::thread::sleep(Duration::from_millis(400));
-    }
-    // A second machine waits (its lock timeout is a minute, far beyond the lease), and the
-    // holder dies without releasing anything.
-    let waiter = worker(60_000).spawn();
+    // The keeper thread extends the lease while the renewal hangs: extensions are seen,
+    // each leaving at most a lease.
+    let lease = Duration::from_secs(5);
+    count_extensions(&redis, store.lock_key(), 2, lease);
+    // A second machine waits, and the holder dies without releasing anything.
+    let waiter = worker().spawn();
     holder.kill().unwrap();
     holder.wait().unwrap();
+    let killed = Instant::now();
     let ((calls, failures), stderr) = finish(waiter);
+    let held_up = killed.elapsed();
     assert_eq!((calls, failures), (1, 0), "{stderr}");
-    // It got the lease (it did not give up waiting) and renewed: one more token request.
+    // It got the lease (it did not give up waiting after the 30 s lock timeout) and
+    // renewed: one more token request, about one lease after the holder died (the rest of
+    // the lease, plus a process start on a loaded machine).
     assert!(!stderr.contains("renewing without it"), "{stderr}");
+    assert!(held_up < lease * 2, "held up for {held_up:?}");
     assert_eq!(idp.requests(Operation::Token), 2);
     assert!(store.load().unwrap().is_some());
+}
+
+/// Watches the lease at `lock_key` until it was extended `extensions` times (its time to
+/// live went up), each sample leaving it alive with at most `lease` to run: counted, not
+/// timed, so a loaded machine only makes it slower.
+fn count_extensions(redis: &Redis, lock_key: &str, extensions: usize, lease: Duration) {
+    let lease_ms = lease.as_millis() as i64;
+    let pttl = || -> i64 { redis.query(redis::cmd("PTTL").arg(lock_key)) };
+    let (mut seen, mut last, mut polls) = (0, pttl(), 0);
+    while seen < extensions {
+        polls += 1;
+        assert!(polls < 10_000, "the keeper stopped: {seen} extensions seen");
+        std::thread::sleep(Duration::from_millis(10));
+        let now = pttl();
+        assert!(
+            now > 0 && now <= lease_ms,
+            "lease PTTL {now}: lapsed under a live holder"
+        );
+        if now > last {
+            seen += 1;
+        }
+        last = now;
+    }
 }
 
 #[test]
@@ -423,11 +480,17 @@ fn keys_expire_live_under_the_prefix_and_hold_no_secret() {
         .token_store(store().store_refresh_tokens(true))
         .build();
     let token = auth.access_token().unwrap();
-    let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*"));
-    assert_eq!(keys, vec![store().token_key().to_owned()]);
-    assert!(keys[0].starts_with("en-core-auth:{"));
-    let ttl: i64 = redis.query(redis::cmd("PTTL").arg(&keys[0]));
-    assert!(ttl > 0 && ttl <= 30_000, "token PTTL {ttl}");
+    // The token and the fencing counter of the lease its renewal took.
+    let mut keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*"));
+    keys.sort();
+    let fence = store().lock_key().replace(":lock", ":fence");
+    assert_eq!(keys, vec![fence.clone(), store().token_key().to_owned()]);
+    let fence_ttl: i64 = redis.query(redis::cmd("PTTL").arg(&fence));
+    assert!(fence_ttl > 0, "the fencing counter never expires");
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg(store().token_key()));
+    // The token carries a refresh token: kept for a refresh token's life, not for ever.
+    let month = en_core_auth::store::REDIS_REFRESH_TOKEN_TTL.as_millis() as i64;
+    assert!(ttl > 30_000 && ttl <= month, "token PTTL {ttl}");
 
     let lock = store().lock().unwrap();
     let ttl: i64 = redis.query(redis::cmd("PTTL").arg(store().lock_key()));
@@ -615,7 +678,7 @@ fn rediss_with_a_private_ca() {
     ]);
     let port = free_port();
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let mut server = Command::new("redis-server")
+    let server = Command::new("redis-server")
         .args([
             "--port",
             "0",
@@ -640,6 +703,7 @@ fn rediss_with_a_private_ca() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let url = format!("rediss://127.0.0.1:{port}/0");
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
@@ -671,8 +735,7 @@ fn rediss_with_a_private_ca() {
         CacheKey::new("e", "c", None, ["tls"]),
     );
     assert!(plain.unwrap().with_root_certificate(&ca).is_err());
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -682,12 +745,13 @@ fn rediss_with_a_private_ca() {
 fn password_and_database_from_the_url_and_never_in_logs() {
     let idp = idp(Duration::from_secs(300));
     let port = free_port();
-    let mut server = Command::new("redis-server")
+    let server = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--requirepass", "r3d1s-p455"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .stdout(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let url = |password: &str| format!("redis://default:{password}@127.0.0.1:{port}/3");
     let worker = |password: &str| Worker {
@@ -714,9 +778,9 @@ fn password_and_database_from_the_url_and_never_in_logs() {
     let ((calls, failures), stderr) = finish(worker("r3d1s-p455").spawn());
     assert_eq!((calls, failures), (1, 0), "{stderr}");
     assert!(!stderr.contains("r3d1s-p455"), "{stderr}");
-    // The token is in database 3, and only there.
+    // The token (and its lease's fencing counter) are in database 3, and only there.
     let in_3: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).unwrap();
-    assert_eq!(in_3.len(), 1, "{in_3:?}");
+    assert_eq!(in_3.len(), 2, "{in_3:?}");
     let _: () = redis::cmd("SELECT").arg(0).query(&mut connection).unwrap();
     let in_0: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).unwrap();
     assert!(in_0.is_empty());
@@ -727,6 +791,239 @@ fn password_and_database_from_the_url_and_never_in_logs() {
     assert!(stderr.contains("Redis token store unusable"), "{stderr}");
     assert!(!stderr.contains("wr0ng-p455"), "{stderr}");
     assert_eq!(idp.requests(Operation::Token), 2);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
+}
+
+/// A token response from a server that rotates refresh tokens: a minute's access token.
+fn rotated(access: &str, refresh: &str, extra: &str) -> Answer {
+    Answer::rotating(access, refresh, 60, extra)
+}
+
+/// A process of a fleet sharing one refresh token through Redis: a `RefreshToken`
+/// authorizer configured with `R0`.
+fn refresh_process(server: &FaultServer, redis: &Redis) -> AuthMiddleware {
+    let authorizer =
+        RefreshToken::new(ClientInfo::new("fleet", ""), server.url("/token"), "R0").unwrap();
+    let store = RedisStore::new(&redis.url(), authorizer.credential_set().cache_key())
+        .unwrap()
+        .store_refresh_tokens(true);
+    AuthMiddleware::builder(authorizer)
+        .token_store(store)
+        .build()
+}
+
+#[test]
+fn a_refresh_token_whose_answer_was_lost_is_sent_by_no_machine_again() {
+    let redis = Redis::start();
+    // R0 is traded for R1; R1 rotates on the server but the answer never arrives.
+    let server = FaultServer::start(
+        vec![rotated("T1", "R1", ""), Answer::Drop],
+        rotated("T-late", "R-late", ""),
+    );
+    let (first, second) = (
+        refresh_process(&server, &redis),
+        refresh_process(&server, &redis),
+    );
+    assert_eq!(first.access_token().unwrap(), "T1");
+    assert_eq!(second.access_token().unwrap(), "T1");
+    first.invalidate();
+    assert_eq!(
+        first.access_token().unwrap_err().kind(),
+        ErrorKind::Transport
+    );
+    // The second machine held R1 in memory; a new one has only R0, traded long ago.
+    second.invalidate();
+    let refused = second.access_token().unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CredentialsRejected, "{refused}");
+    let new_machine = refresh_process(&server, &redis);
+    new_machine.invalidate();
+    let _ = new_machine.access_token();
+    new_machine.invalidate();
+    let refused = new_machine.access_token().unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CredentialsRejected, "{refused}");
+    assert_eq!(server.refresh_tokens_seen(), ["R0", "R1"]);
+}
+
+#[test]
+fn rotation_on_redis_sends_each_refresh_token_once() {
+    let redis = Redis::start();
+    let server = FaultServer::start(
+        vec![
+            rotated("T1", "R1", ""),
+            rotated("T2", "R2", ""),
+            rotated("T3", "R3", ""),
+        ],
+        rotated("T-late", "R-late", ""),
+    );
+    let machines = [
+        refresh_process(&server, &redis),
+        refresh_process(&server, &redis),
+    ];
+    assert_eq!(machines[0].access_token().unwrap(), "T1");
+    assert_eq!(machines[1].access_token().unwrap(), "T1");
+    // Each machine renews in turn, first adopting what the other stored.
+    for turn in 0..4 {
+        let machine = &machines[turn % 2];
+        machine.invalidate();
+        machine.access_token().unwrap();
+    }
+    let seen = server.refresh_tokens_seen();
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(seen, unique, "a refresh token was sent twice");
+    assert!(seen.len() >= 3, "{seen:?}");
+}
+
+#[test]
+fn an_entry_with_a_refresh_token_outlives_its_access_token() {
+    let redis = Redis::start();
+    let key = CacheKey::new("e", "c", None, ["ttl"]);
+    let store = || {
+        RedisStore::new(&redis.url(), key.clone())
+            .unwrap()
+            .store_refresh_tokens(true)
+    };
+    let pttl = || -> i64 { redis.query(redis::cmd("PTTL").arg(store().token_key())) };
+    // An access token that has expired, with its refresh token: kept, and handed out
+    // expired with the refresh token (the process refreshes rather than logs in).
+    let expired = Token::new("old")
+        .with_refresh_token("R")
+        .with_expires_in(Duration::ZERO);
+    store().save(&expired).unwrap();
+    let loaded = store().load().unwrap().unwrap();
+    assert_eq!(loaded.refresh_token(), Some("R"));
+    assert!(loaded.expires_at().unwrap() <= std::time::SystemTime::now());
+    // Without a stated refresh-token lifetime: the configured maximum (default 30 days).
+    let ttl = pttl();
+    let month = en_core_auth::store::REDIS_REFRESH_TOKEN_TTL.as_millis() as i64;
+    assert!(ttl > month - 60_000 && ttl <= month, "PTTL {ttl}");
+    store()
+        .refresh_token_ttl(Duration::from_secs(7200))
+        .save(&expired)
+        .unwrap();
+    let ttl = pttl();
+    assert!(ttl > 7_000_000 && ttl <= 7_200_000, "PTTL {ttl}");
+    // Without the refresh token (not stored), the entry lives as long as the access token.
+    let short = Token::new("a")
+        .with_refresh_token("R")
+        .with_expires_in(Duration::from_secs(60));
+    store().store_refresh_tokens(false).save(&short).unwrap();
+    let ttl = pttl();
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL {ttl}");
+}
+
+#[test]
+fn a_stated_refresh_token_lifetime_sets_the_entrys_ttl() {
+    let redis = Redis::start();
+    let server = FaultServer::start(
+        vec![rotated("T1", "R1", r#","refresh_token_expires_in":600"#)],
+        rotated("T-late", "R-late", ""),
+    );
+    let auth = refresh_process(&server, &redis);
+    auth.access_token().unwrap();
+    let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*:token"));
+    let ttl: i64 = redis.query(redis::cmd("PTTL").arg(&keys[0]));
+    // Longer than the access token's 60 s, no longer than the refresh token's 600 s.
+    assert!(ttl > 60_000 && ttl <= 600_000, "PTTL {ttl}");
+}
+
+#[test]
+fn a_holder_that_lost_its_lease_does_not_write_over_the_newer_entry() {
+    let redis = Redis::start();
+    let key = CacheKey::new("e", "c", None, ["fence"]);
+    let store = || RedisStore::new(&redis.url(), key.clone()).unwrap();
+    let (stale, fresh) = (store(), store());
+    let stale_lease = stale.lock().unwrap();
+    // The stale holder's lease runs out (it was paused, cut off) and another takes it.
+    let _: i64 = redis.query(redis::cmd("DEL").arg(stale.lock_key()));
+    let fresh_lease = fresh.try_lock().unwrap().expect("the lease is free");
+    let newer = Token::new("newer").with_expires_in(Duration::from_secs(60));
+    fresh.save(&newer).unwrap();
+    let older = Token::new("older").with_expires_in(Duration::from_secs(60));
+    let fenced = stale.save(&older).unwrap_err();
+    assert_eq!(fenced.kind(), ErrorKind::Storage);
+    assert_eq!(store().load().unwrap().unwrap().access_token(), "newer");
+    drop((stale_lease, fresh_lease));
+    // Without a lease (its lock ran out, or Redis was down then) a save is as before.
+    stale.save(&older).unwrap();
+    assert_eq!(store().load().unwrap().unwrap().access_token(), "older");
+}
+
+#[test]
+fn the_keeper_goes_on_extending_after_a_failed_extension() {
+    let redis = Redis::start();
+    let key = CacheKey::new("e", "c", None, ["keeper"]);
+    let store = || {
+        RedisStore::new(&redis.url(), key.clone())
+            .unwrap()
+            .timeout(Duration::from_millis(100))
+            .lease(Duration::from_millis(1500))
+    };
+    let holder = store();
+    let lease = holder.lock().unwrap();
+    let lock_key = holder.lock_key().to_owned();
+    // Redis freezes for longer than a command's timeout: an extension times out.
+    signal(&redis, "-STOP");
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&redis, "-CONT");
+    // The keeper tries again: the lease is extended past its first term many times over.
+    count_extensions(&redis, &lock_key, 12, Duration::from_millis(1500));
+    assert!(store().try_lock().unwrap().is_none());
+    drop(lease);
+}
+
+/// Sends `kill <signal>` to the test's redis-server.
+fn signal(redis: &Redis, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &redis.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The documented default timeout (500 ms) bounds what a frozen Redis (SIGSTOP: connected,
+/// never answering) costs a caller, and the default 5 s back-off spares the calls after it.
+#[test]
+fn a_frozen_redis_costs_a_caller_about_the_default_timeout() {
+    let idp = idp(Duration::from_secs(300));
+    let redis = Redis::start();
+    let store = RedisStore::new(&redis.url(), key(&idp)).unwrap();
+    let auth = AuthMiddleware::builder(authorizer(&idp))
+        .token_store(RedisStore::new(&redis.url(), key(&idp)).unwrap())
+        .build();
+    // Connected and working first, so that the freeze hits a live connection.
+    store
+        .save(&Token::new("t").with_expires_in(Duration::from_secs(60)))
+        .unwrap();
+    assert!(store.load().unwrap().is_some());
+    signal(&redis, "-STOP");
+    let timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    assert!(store.load().unwrap().is_none());
+    let first = started.elapsed();
+    // Then Redis is left alone for the back-off: a hundred more calls wait for nothing.
+    let started = Instant::now();
+    for _ in 0..100 {
+        assert!(store.load().unwrap().is_none());
+    }
+    let hundred = started.elapsed();
+    // A middleware on a frozen Redis gets its token from the identity provider.
+    let started = Instant::now();
+    auth.access_token().unwrap();
+    let middleware = started.elapsed();
+    signal(&redis, "-CONT");
+    assert!(
+        first >= timeout && first < timeout * 3,
+        "one call took {first:?}"
+    );
+    assert!(
+        hundred < timeout,
+        "a hundred calls in the back-off took {hundred:?}"
+    );
+    // Its store's load, and its lease, each cost at most a timeout before the back-off.
+    assert!(
+        middleware < timeout * 5,
+        "the middleware took {middleware:?}"
+    );
+    assert_eq!(idp.requests(Operation::Token), 1);
 }

@@ -2,13 +2,18 @@
 //! processes through the file cache, output formats, exit statuses, secrets kept out of
 //! files and output, and a cache that survives a process killed in the middle of a write.
 
+#[path = "support/oauth2_server.rs"]
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use en_core_auth::testing::{LocalIdp, Operation, User, UserStatus};
+use support::{Answer, FaultServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
 const CLIENT: &str = "cli-client";
@@ -83,11 +88,16 @@ fn idp() -> LocalIdp {
 
 /// The binary with a clean environment: only what the test gives it.
 fn cli(idp: &LocalIdp, cache: &Path, args: &[&str]) -> Command {
+    cli_with_url(&idp.token_url(), cache, args)
+}
+
+/// [`cli`] with another token endpoint.
+fn cli_with_url(token_url: &str, cache: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
         .env_clear()
-        .env("EN_CORE_AUTH_TOKEN_URL", idp.token_url())
+        .env("EN_CORE_AUTH_TOKEN_URL", token_url)
         .env("EN_CORE_AUTH_CLIENT_ID", CLIENT)
         .env("EN_CORE_AUTH_CLIENT_SECRET", SECRET)
         .env("EN_CORE_AUTH_SCOPES", "read write")
@@ -163,40 +173,69 @@ fn fails(output: Output) -> (i32, String) {
     (output.status.code().unwrap(), err)
 }
 
+/// Single flight forced to overlap: the first token request is held until all eight
+/// processes wait for the cache lock (each has the lock file open), so that every one of
+/// them must find the token by reading the cache again after taking the lock.
 #[test]
 fn eight_processes_on_an_empty_cache_make_one_token_request() {
-    let idp = idp();
+    let released = Arc::new(AtomicBool::new(false));
+    let server = FaultServer::start(
+        vec![Answer::WaitFor(
+            Arc::clone(&released),
+            Box::new(Answer::token("shared-token")),
+        )],
+        Answer::token("another-token"),
+    );
     let tmp = TempDir::new("eight");
+    let cli_at = |args: &[&str]| {
+        let mut command = cli_with_url(&server.url("/token"), &tmp.cache(), args);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    };
     let children: Vec<Child> = (0..8)
-        .map(|_| {
-            cli(&idp, &tmp.cache(), &["token"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| cli_at(&["token"]).spawn().unwrap())
         .collect();
+    let mut polls = 0;
+    while !(server.count() == 1 && children.iter().all(|child| waits_on_lock(child, &tmp))) {
+        polls += 1;
+        assert!(
+            polls < 6000,
+            "the eight processes never all reached the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    released.store(true, Ordering::Release);
     let tokens: Vec<String> = children
         .into_iter()
         .map(|child| succeeds(child.wait_with_output().unwrap()))
         .collect();
-    assert_eq!(idp.requests(Operation::Token), 1);
-    assert!(idp.verify_access_token(&tokens[0]));
-    assert!(tokens.iter().all(|token| token == &tokens[0]), "{tokens:?}");
+    assert_eq!(server.count(), 1);
+    assert!(
+        tokens.iter().all(|token| token == "shared-token"),
+        "{tokens:?}"
+    );
 
     // A later run is served from the cache.
-    let later = succeeds(cli(&idp, &tmp.cache(), &["token"]).output().unwrap());
-    assert_eq!(later, tokens[0]);
-    assert_eq!(idp.requests(Operation::Token), 1);
+    let later = succeeds(cli_at(&["token"]).output().unwrap());
+    assert_eq!(later, "shared-token");
+    assert_eq!(server.count(), 1);
 
     // Other scopes are another credential set: another file, another request.
-    let other = succeeds(
-        cli(&idp, &tmp.cache(), &["token", "--scopes", "read"])
-            .output()
-            .unwrap(),
-    );
-    assert_ne!(other, tokens[0]);
-    assert_eq!(idp.requests(Operation::Token), 2);
+    let other = succeeds(cli_at(&["token", "--scopes", "read"]).output().unwrap());
+    assert_eq!(other, "another-token");
+    assert_eq!(server.count(), 2);
+}
+
+/// Whether `child` has the cache's lock file open: it is waiting for the lock or holds it
+/// (Linux: its open files under /proc).
+fn waits_on_lock(child: &Child, tmp: &TempDir) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{}/fd", child.id())) else {
+        return false;
+    };
+    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| {
+            target.starts_with(tmp.cache()) && target.extension() == Some("lock".as_ref())
+        })
 }
 
 #[test]

@@ -39,6 +39,9 @@ use crate::{Authorizer, ClientInfo, Error, ErrorKind, Token};
 pub struct RefreshToken {
     endpoint: TokenEndpoint,
     refresh_token: String,
+    /// A shared store recorded that the newest refresh token of this credential set was
+    /// sent and may be used up: the configured one (traded long ago) is never sent again.
+    spent_in_store: bool,
 }
 
 impl RefreshToken {
@@ -93,6 +96,7 @@ impl RefreshToken {
             Ok(RefreshToken {
                 endpoint,
                 refresh_token,
+                spent_in_store: false,
             })
         })
     }
@@ -111,6 +115,14 @@ impl RefreshToken {
     }
 
     fn exchange(&mut self, refresh_token: &str) -> Result<Token, Error> {
+        if self.spent_in_store {
+            return Err(Error::new(
+                ErrorKind::CredentialsRejected,
+                "the newest refresh token was sent by another process (or an earlier run) \
+                 whose answer was lost, and the server may have rotated it: it is not sent \
+                 again, nor the older one configured here; a new login is needed",
+            ));
+        }
         let scope = self.endpoint.scope();
         let token = self.endpoint.refresh(refresh_token, scope.as_deref())?;
         if let Some(newest) = token.refresh_token() {
@@ -154,7 +166,14 @@ impl Authorizer for RefreshToken {
     /// Trades the token's refresh token (which may be newer than ours, when the token came
     /// from a store another process wrote) or else ours, under the same rules as
     /// [`authorize`](RefreshToken::authorize).
+    ///
+    /// A token from a shared store that records its refresh token as spent (sent by a
+    /// process whose answer was lost) ends this authorizer's use: neither that refresh token
+    /// nor the configured one, which the store's lineage traded long ago, is sent again.
     fn refresh(&mut self, token: &Token) -> Result<Token, Error> {
+        if token.refresh_spent() && token.refresh_token().is_none() {
+            self.spent_in_store = true;
+        }
         let refresh_token = token
             .refresh_token()
             .unwrap_or(&self.refresh_token)

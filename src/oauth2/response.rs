@@ -349,6 +349,12 @@ struct Typical<'a> {
     id_token: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     scope: Option<std::borrow::Cow<'a, str>>,
+    /// Not in RFC 6749: GitHub's and Microsoft's name for the refresh token's lifetime.
+    #[serde(default)]
+    refresh_token_expires_in: Option<u64>,
+    /// Keycloak's name for it (0 for an offline token that does not expire).
+    #[serde(default)]
+    refresh_expires_in: Option<u64>,
 }
 
 impl Typical<'_> {
@@ -366,6 +372,11 @@ impl Typical<'_> {
             refresh_token: present(&self.refresh_token),
             id_token: present(&self.id_token),
             scope: present(&self.scope),
+            refresh_expires_in: refresh_lifetime(
+                self.refresh_token_expires_in
+                    .or(self.refresh_expires_in)
+                    .map(|seconds| seconds as f64),
+            ),
         })
     }
 }
@@ -379,6 +390,17 @@ struct Fields<'a> {
     refresh_token: Option<&'a str>,
     id_token: Option<&'a str>,
     scope: Option<&'a str>,
+    /// How long the refresh token lasts, when the server says (a non-standard field).
+    refresh_expires_in: Option<Duration>,
+}
+
+/// The refresh token's lifetime from a non-standard field: informative only (it sets how
+/// long a shared store keeps the entry), so a value that makes no sense is ignored rather
+/// than refused, and 0 (Keycloak's offline tokens) means unknown.
+fn refresh_lifetime(seconds: Option<f64>) -> Option<Duration> {
+    seconds
+        .filter(|seconds| *seconds > 0.0)
+        .and_then(|seconds| checked_lifetime(seconds).ok())
 }
 
 fn parse_token_slowly(
@@ -422,6 +444,12 @@ fn parse_token_slowly(
         refresh_token: optional_string(object, "refresh_token")?,
         id_token: optional_string(object, "id_token")?,
         scope: optional_string(object, "scope")?,
+        refresh_expires_in: refresh_lifetime(
+            ["refresh_token_expires_in", "refresh_expires_in"]
+                .iter()
+                .find_map(|name| expires_in(object.get(*name)).ok().flatten())
+                .map(|lifetime| lifetime.as_secs_f64()),
+        ),
     };
     build_token(fields, default_lifetime, now)
 }
@@ -463,7 +491,13 @@ fn build_token(
                 "the refresh_token holds characters that cannot be sent back",
             ));
         }
-        token = token.with_refresh_token(refresh_token);
+        token = token
+            .with_refresh_token(refresh_token)
+            .with_refresh_expires_at(
+                fields
+                    .refresh_expires_in
+                    .and_then(|lifetime| now.checked_add(lifetime)),
+            );
     }
     if let Some(id_token) = fields.id_token {
         token = token.with_id_token(id_token);

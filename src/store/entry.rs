@@ -44,6 +44,12 @@ impl Codec {
         }
         if let Some(refresh_token) = stored.refresh_token.filter(|_| self.store_refresh_tokens) {
             token = token.with_refresh_token(refresh_token);
+            if let Some(at) = stored.refresh_expires_at {
+                token = token.with_refresh_expires_at(UNIX_EPOCH.checked_add(at.to_duration()?));
+            }
+        }
+        if stored.refresh_spent {
+            token = token.with_refresh_spent();
         }
         if let Some(scope) = stored.scope {
             token = token.with_scope(scope);
@@ -70,6 +76,11 @@ impl Codec {
                 .refresh_token()
                 .filter(|_| self.store_refresh_tokens)
                 .map(str::to_owned),
+            refresh_expires_at: token
+                .refresh_expires_at()
+                .filter(|_| self.store_refresh_tokens)
+                .map(|at| Seconds::from(at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))),
+            refresh_spent: token.refresh_spent(),
             scope: token.scope().map(str::to_owned),
             // A time before 1970 cannot come from an identity provider: stored as expired.
             expires_at: token
@@ -99,6 +110,14 @@ struct Stored {
     id_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// Unix time the refresh token expires, when the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_expires_at: Option<Seconds>,
+    /// The entry's refresh token was sent and may be used up: no process sends it again
+    /// (it is not stored). Older readers ignore the field and see no refresh token, which
+    /// is just as safe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    refresh_spent: bool,
     /// The scope the identity provider granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
@@ -162,5 +181,20 @@ mod tests {
             old.decode(&public.encode(&Token::new("t")).unwrap())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn nanoseconds_out_of_range_make_a_foreign_entry() {
+        let codec = Codec {
+            key: CacheKey::new("e", "c", None, ["s"]),
+            store_refresh_tokens: true,
+        };
+        let entry = |nanos: u32| {
+            format!(
+                r#"{{"format":"{FORMAT}","version":{VERSION},"access_token":"t","token_type":"Bearer","expires_at":{{"secs":1,"nanos":{nanos}}}}}"#
+            )
+        };
+        assert!(codec.decode(entry(999_999_999).as_bytes()).is_some());
+        assert!(codec.decode(entry(1_000_000_000).as_bytes()).is_none());
     }
 }

@@ -79,6 +79,9 @@ pub struct FileStore {
     store_refresh_tokens: bool,
     lock_timeout: Duration,
     pause_before_rename: Option<Duration>,
+    /// Counts the tries that found the lock held, so that a test knows a waiter is blocked.
+    #[cfg(test)]
+    found_held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FileStore {
@@ -110,6 +113,8 @@ impl FileStore {
             store_refresh_tokens: true,
             lock_timeout: Duration::from_secs(30),
             pause_before_rename: None,
+            #[cfg(test)]
+            found_held: std::sync::Arc::default(),
         }
     }
 
@@ -450,7 +455,11 @@ impl FileStore {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(StoreLock::new(Box::new(file)))),
-                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    #[cfg(test)]
+                    self.found_held
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 Err(fs::TryLockError::Error(error))
                     if error.kind() == std::io::ErrorKind::Unsupported =>
                 {
@@ -812,15 +821,18 @@ mod tests {
         let tmp = TempDir::new("lock-wait");
         let store = FileStore::in_dir(tmp.cache(), key()).lock_timeout(Duration::from_secs(30));
         let held = store.lock().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
         let waiter = {
             let store = store.clone();
-            std::thread::spawn(move || {
-                tx.send(()).unwrap();
-                store.lock().map(drop)
-            })
+            std::thread::spawn(move || store.lock().map(drop))
         };
-        rx.recv().unwrap();
+        // Released only once the waiter has found the lock held: it is blocked, waiting.
+        let mut polls = 0;
+        while store.found_held.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            polls += 1;
+            assert!(polls < 3000, "the waiter never found the lock held");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!waiter.is_finished());
         drop(held);
         waiter.join().unwrap().unwrap();
     }

@@ -25,7 +25,7 @@ pub use key::{CacheKey, CredentialSet};
 pub use keychain::KeyringStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{REDIS_KEY_PREFIX, RedisStore};
+pub use redis::{REDIS_KEY_PREFIX, REDIS_REFRESH_TOKEN_TTL, RedisStore};
 
 use crate::{Error, Token};
 

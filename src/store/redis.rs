@@ -10,8 +10,20 @@
 //!   released by its owner only (a compare-and-delete script). A holder that dies frees it
 //!   when its short lease runs out; while a slow renewal runs, a keeper thread extends the
 //!   lease (compare-and-extend), so that a live holder keeps it and a dead one loses it fast.
-//! - **Nothing stale, nothing secret.** Tokens are stored with a TTL equal to their remaining
-//!   life. Refresh tokens are stored only when asked for
+//! - **Fencing.** Taking the lease also counts up a fencing number (`…:fence`); a save made
+//!   under a lease is refused once a later lease was handed out, so that a holder that lost
+//!   its lease (paused, cut off) never writes over the newer holder's entry. The keeper
+//!   goes on trying to extend while the renewal runs: one timed-out extension (Redis
+//!   paused, the shared connection busy) does not end it.
+//! - **The entry lives as long as its refresh token can.** An entry with a refresh token
+//!   (or the record that its last refresh token was sent and may be spent) is kept for the
+//!   refresh token's own lifetime when the server stated it, else for
+//!   [`refresh_token_ttl`](RedisStore::refresh_token_ttl) (default 30 days); `load` then
+//!   returns the expired access token with its refresh token, so that the fleet refreshes
+//!   instead of logging in again.
+//! - **Nothing stale, nothing secret.** An entry without a refresh token is stored with a
+//!   TTL equal to the access token's remaining life. Refresh tokens are stored only when
+//!   asked for
 //!   ([`store_refresh_tokens`](RedisStore::store_refresh_tokens)): everyone who can read the
 //!   Redis database could use them. Keys are hashes of the credential set; the value holds
 //!   tokens and a salted fingerprint of the client secret, never a secret.
@@ -44,12 +56,36 @@ pub const REDIS_KEY_PREFIX: &str = "en-core-auth:";
 /// Releases the lease only if this process still owns it.
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
      return redis.call('del', KEYS[1]) else return 0 end";
+/// Takes the lease if free, and counts up the fencing number that saves under it carry.
+/// KEYS: lease, fence. ARGV: owner, lease ms, fence TTL ms. Returns the fence, 0 if held.
+const ACQUIRE: &str = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+     local fence = redis.call('incr', KEYS[2]) \
+     redis.call('pexpire', KEYS[2], ARGV[3]) \
+     return fence else return 0 end";
+/// Writes the entry unless a lease newer than the writer's was handed out since (a fence
+/// of 0: written without a lease, unconditionally). KEYS: token, fence. ARGV: entry,
+/// TTL ms, fence. Returns 1 when written, 0 when fenced off.
+const SAVE: &str = "local fence = tonumber(ARGV[3]) \
+     if fence > 0 and tonumber(redis.call('get', KEYS[2]) or '0') > fence then return 0 end \
+     redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+     return 1";
 /// Extends the lease only if this process still owns it.
 const EXTEND: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
      return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 /// A token without an expiry is kept at most this long: Redis never holds a token forever.
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long an entry with a refresh token is kept when the server did not say how long
+/// the refresh token lives: [`RedisStore::refresh_token_ttl`]'s default, 30 days (the
+/// default refresh-token lifetime of Cognito and Auth0; shorter-lived ones are refused by
+/// their server and lead to a new login, longer-lived ones to a login after 30 idle days).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(en_core_auth::store::REDIS_REFRESH_TOKEN_TTL, Duration::from_secs(30 * 24 * 3600));
+/// ```
+pub const REDIS_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A [`TokenStore`] in Redis or Valkey, shared by every process of every machine that uses
 /// the same credential set: the fleet asks the identity provider about once per token
@@ -94,6 +130,8 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     codec: Codec,
     lock_timeout: Duration,
+    /// How long an entry with a refresh token lives when the server did not say.
+    refresh_token_ttl: Duration,
 }
 
 /// What the store and the keeper threads of its leases share.
@@ -103,6 +141,10 @@ struct Shared {
     connection: Mutex<Option<topology::Connection>>,
     token_key: String,
     lock_key: String,
+    /// The fencing counter, counted up with every lease handed out.
+    fence_key: String,
+    /// The fencing number of the lease this store holds now, if any: its saves carry it.
+    held_fence: Mutex<Option<i64>>,
     timeout: Duration,
     lease: Duration,
     retry_after: Duration,
@@ -155,6 +197,8 @@ impl RedisStore {
             connection: Mutex::new(None),
             token_key: format!("{REDIS_KEY_PREFIX}{{{}}}:token", key.as_hex()),
             lock_key: format!("{REDIS_KEY_PREFIX}{{{}}}:lock", key.as_hex()),
+            fence_key: format!("{REDIS_KEY_PREFIX}{{{}}}:fence", key.as_hex()),
+            held_fence: Mutex::new(None),
             timeout: Duration::from_millis(500),
             lease: Duration::from_secs(5),
             retry_after: Duration::from_secs(5),
@@ -167,6 +211,7 @@ impl RedisStore {
                 store_refresh_tokens: false,
             },
             lock_timeout: Duration::from_secs(30),
+            refresh_token_ttl: REDIS_REFRESH_TOKEN_TTL,
         })
     }
 
@@ -277,6 +322,26 @@ impl RedisStore {
         self
     }
 
+    /// How long an entry that carries a refresh token is kept when the identity provider
+    /// did not say how long the refresh token lives (default [`REDIS_REFRESH_TOKEN_TTL`],
+    /// 30 days); it also bounds a lifetime the server did state. Set it to your provider's
+    /// refresh-token lifetime. An entry without a refresh token lives as long as its access
+    /// token.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use en_core_auth::store::{CacheKey, RedisStore};
+    /// let store = RedisStore::new("redis://127.0.0.1:6379", CacheKey::new("e", "c", None, ["s"]))?
+    ///     .store_refresh_tokens(true)
+    ///     .refresh_token_ttl(Duration::from_secs(90 * 24 * 3600));
+    /// # let _ = store;
+    /// # Ok::<(), en_core_auth::Error>(())
+    /// ```
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> RedisStore {
+        self.refresh_token_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
     /// The Redis key the token is stored under (`en-core-auth:{<key>}:token`).
     ///
     /// ```
@@ -319,20 +384,29 @@ impl RedisStore {
         loop {
             let lease_ms = millis(self.shared.lease);
             let taken = self.shared.run(|connection| {
-                redis::cmd("SET")
+                let reply = redis::cmd("EVAL")
+                    .arg(ACQUIRE)
+                    .arg(2)
                     .arg(&self.shared.lock_key)
+                    .arg(&self.shared.fence_key)
                     .arg(&owner)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(lease_ms)
-                    .query::<redis::Value>(connection)
+                    .arg(millis(FENCE_TTL.max(self.shared.lease * 10)))
+                    .query::<i64>(connection);
+                match reply {
+                    // A Redis Cluster moving the slot answers a script over keys split
+                    // between two nodes with TRYAGAIN: busy, not down. Not taken this time.
+                    Err(error) if is_try_again(&error) => Ok(0),
+                    other => other,
+                }
             });
             match taken {
                 None => return Ok(Some(StoreLock::none())),
-                Some(redis::Value::Okay) => {
+                Some(fence) if fence > 0 => {
                     return Ok(Some(StoreLock::new(Box::new(Lease::start(
                         Arc::clone(&self.shared),
                         owner,
+                        fence,
                     )))));
                 }
                 Some(_) => {}
@@ -361,6 +435,15 @@ impl Shared {
         {
             return None;
         }
+        self.run_now(command)
+    }
+
+    /// [`run`](Self::run), even during a back-off: for the lease keeper, whose holder
+    /// would otherwise lose its lease to a back-off as long as the lease.
+    fn run_now<T>(
+        &self,
+        command: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
+    ) -> Option<T> {
         let mut connection = self.connection.lock();
         if connection.is_none() {
             match self.connect() {
@@ -407,6 +490,9 @@ impl Shared {
     }
 }
 
+/// The fencing counter outlives every lease by far; it only has to outlast a paused holder.
+const FENCE_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// A held renewal lease: a keeper thread extends it until it is dropped, then it is
 /// released if still ours.
 struct Lease {
@@ -417,7 +503,8 @@ struct Lease {
 }
 
 impl Lease {
-    fn start(shared: Arc<Shared>, owner: String) -> Lease {
+    fn start(shared: Arc<Shared>, owner: String, fence: i64) -> Lease {
+        *shared.held_fence.lock() = Some(fence);
         let (stop, stopped) = mpsc::channel::<()>();
         let keeper = {
             let shared = Arc::clone(&shared);
@@ -439,11 +526,14 @@ impl Lease {
     }
 }
 
-/// Extends the lease every third of its length, until told to stop or the lease is lost.
+/// Extends the lease every third of its length until told to stop. A failed extension
+/// (a timeout, Redis paused, the back-off after another command failed) is tried again a
+/// little later: only Redis saying that another holder has the lease ends the keeping.
 fn keep(shared: &Shared, owner: &str, stopped: &mpsc::Receiver<()>) {
     let every = shared.lease / 3;
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-        let extended = shared.run(|connection| {
+    let mut wait = every;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+        let extended = shared.run_now(|connection| {
             redis::cmd("EVAL")
                 .arg(EXTEND)
                 .arg(1)
@@ -452,15 +542,23 @@ fn keep(shared: &Shared, owner: &str, stopped: &mpsc::Receiver<()>) {
                 .arg(millis(shared.lease))
                 .query::<i64>(connection)
         });
-        if extended != Some(1) {
-            log::debug!("the Redis renewal lease was lost; the renewal goes on without it");
-            return;
-        }
+        wait = match extended {
+            Some(1) => every,
+            Some(_) => {
+                log::debug!("the Redis renewal lease was lost; the renewal goes on without it");
+                return;
+            }
+            None => {
+                log::debug!("could not extend the Redis renewal lease; trying again");
+                (every / 4).max(Duration::from_millis(10))
+            }
+        };
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        *self.shared.held_fence.lock() = None;
         drop(self.stop.take());
         if let Some(keeper) = self.keeper.take() {
             let _ = keeper.join();
@@ -502,25 +600,47 @@ impl TokenStore for RedisStore {
         })
     }
 
+    /// Writes the entry for as long as it is of use: the access token's remaining life, or
+    /// a refresh token's when it carries one (see [`RedisStore::refresh_token_ttl`]).
+    /// Under a lease that was lost to a later holder, nothing is written and the error
+    /// says so: that holder's entry is newer.
     fn save(&self, token: &Token) -> Result<(), Error> {
-        let ttl = match token.expires_at() {
-            Some(at) => match at.duration_since(SystemTime::now()) {
-                Ok(left) if left >= Duration::from_millis(1) => left.min(MAX_TTL),
-                // Already expired: Redis never holds an expired token.
-                _ => return Ok(()),
-            },
-            None => MAX_TTL,
+        let Some(ttl) = self.entry_ttl(token, SystemTime::now()) else {
+            // Expired, with no refresh token to keep: Redis never holds a useless token.
+            return Ok(());
         };
         let bytes = self.codec.encode(token)?;
+        let fence = self.shared.held_fence.lock().unwrap_or(0);
         // A failure is logged by `run`; the token is good, only its reuse is lost.
-        let _ = self.shared.run(|connection| {
-            redis::cmd("SET")
+        let written = self.shared.run(|connection| {
+            let mut save = redis::cmd("EVAL");
+            save.arg(SAVE)
+                .arg(2)
                 .arg(&self.shared.token_key)
-                .arg(bytes)
-                .arg("PX")
+                .arg(&self.shared.fence_key)
+                .arg(&bytes)
                 .arg(millis(ttl))
-                .query::<redis::Value>(connection)
+                .arg(fence);
+            // TRYAGAIN (a cluster slot half-way through a migration): the keys are being
+            // moved, which takes milliseconds; try again shortly rather than count an outage.
+            let mut reply = save.query::<i64>(connection);
+            for _ in 0..TRY_AGAIN_ATTEMPTS {
+                match &reply {
+                    Err(error) if is_try_again(error) => {
+                        std::thread::sleep(TRY_AGAIN_PAUSE);
+                        reply = save.query::<i64>(connection);
+                    }
+                    _ => break,
+                }
+            }
+            reply
         });
+        if written == Some(0) {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                "the Redis renewal lease was lost to another process: its newer entry is kept",
+            ));
+        }
         Ok(())
     }
 
@@ -557,6 +677,36 @@ impl TokenStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// How long the entry for `token` is worth keeping, from `now`: the access token's
+    /// remaining life, or, when the entry carries a refresh token (or the record that its
+    /// refresh token was spent), as long as a refresh token can live. `None` when there
+    /// is nothing worth keeping.
+    fn entry_ttl(&self, token: &Token, now: SystemTime) -> Option<Duration> {
+        let access = match token.expires_at() {
+            Some(at) => at
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_TTL),
+            None => MAX_TTL,
+        };
+        let stores_refresh = self.codec.store_refresh_tokens && token.refresh_token().is_some();
+        let refresh = if stores_refresh {
+            match token.refresh_expires_at() {
+                Some(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+                None => self.refresh_token_ttl,
+            }
+            .min(self.refresh_token_ttl)
+        } else if token.refresh_spent() {
+            // The record that a refresh token may be spent must outlive every copy of it.
+            self.refresh_token_ttl
+        } else {
+            Duration::ZERO
+        };
+        Some(access.max(refresh)).filter(|ttl| *ttl >= Duration::from_millis(1))
+    }
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
@@ -574,4 +724,15 @@ fn owner_id() -> String {
         bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_be_bytes();
     }
     hex(&bytes)
+}
+
+/// How often, and how far apart, a save answered TRYAGAIN is tried again (about 1 s in all).
+const TRY_AGAIN_ATTEMPTS: usize = 20;
+const TRY_AGAIN_PAUSE: Duration = Duration::from_millis(50);
+
+/// Whether Redis answered TRYAGAIN: during a cluster slot migration, a command over several
+/// keys of the slot that are not all on the node asked. Busy, not down. The cluster client
+/// follows the ASK that comes first a few times and then hands back that ASK: the same case.
+fn is_try_again(error: &redis::RedisError) -> bool {
+    matches!(error.code(), Some("TRYAGAIN" | "ASK"))
 }

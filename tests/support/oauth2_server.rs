@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub enum Answer {
     Drop,
     /// Wait, then answer.
     Delay(Duration, Box<Answer>),
+    /// Hold the answer until the test sets the flag (at most a minute), then answer.
+    WaitFor(Arc<AtomicBool>, Box<Answer>),
     /// A 200 whose body is this many bytes of JSON-ish padding.
     Huge(usize),
 }
@@ -41,6 +44,17 @@ impl Answer {
             200,
             &format!(
                 r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":3600}}"#
+            ),
+        )
+    }
+
+    /// A token response that rotates the refresh token to `refresh`, lasting `expires_in`
+    /// seconds; `extra` is more JSON members, each with a leading comma.
+    pub fn rotating(access: &str, refresh: &str, expires_in: u64, extra: &str) -> Answer {
+        Answer::json(
+            200,
+            &format!(
+                r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"{extra}}}"#
             ),
         )
     }
@@ -172,6 +186,14 @@ impl FaultServer {
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    /// Every refresh token the server was sent, in order.
+    pub fn refresh_tokens_seen(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|request| request.field("refresh_token"))
+            .collect()
+    }
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>, port: u16) {
@@ -192,6 +214,15 @@ fn answer_with(mut stream: TcpStream, answer: Answer, port: u16) {
         Answer::Drop => drop(stream),
         Answer::Delay(wait, then) => {
             thread::sleep(wait);
+            answer_with(stream, *then, port);
+        }
+        Answer::WaitFor(released, then) => {
+            for _ in 0..12_000 {
+                if released.load(Ordering::Acquire) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
             answer_with(stream, *then, port);
         }
         Answer::Huge(bytes) => {

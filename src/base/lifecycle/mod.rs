@@ -730,6 +730,12 @@ impl Lifecycle {
             return Ok(adopted);
         }
         match seen {
+            // Under the lock the store is the durable record of the refresh token: the one
+            // it holds (or its record that the last one was sent) wins over this process's
+            // copy, which another process may have traded meanwhile.
+            Some(seen) if stored_refresh_supersedes(&stored, &seen.token) => {
+                self.renew_locked_from(renewer, Some(seen), Some(&stored), reason)
+            }
             Some(seen) => self.renew_locked(renewer, Some(seen), reason),
             // A new process with an expired stored token: renew it (with its refresh
             // token) rather than log in again.
@@ -839,6 +845,33 @@ impl Lifecycle {
         }
     }
 
+    /// Before `basis`'s refresh token goes out: the store records it as spent (the entry
+    /// keeps the access token, loses the refresh token), so that no other process, and no
+    /// later run of this one, sends it again should the answer be lost or this process die.
+    /// An error (the store refused the write, a lost Redis lease) means the refresh is not
+    /// sent: another process may be using that very refresh token.
+    fn record_refresh_spent(&self, basis: &Token) -> Result<(), Error> {
+        match &self.store {
+            Some(store) if basis.refresh_token().is_some() => {
+                store.save(&basis.clone().with_refresh_spent())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After a refresh failed: its refresh token goes back into the store when the request
+    /// surely never reached the server (connection refused), so that an outage of the
+    /// identity provider does not cost the session.
+    fn restore_if_unsent(&self, basis: &Token, error: &Error) {
+        if let Some(store) = &self.store
+            && basis.refresh_token().is_some()
+            && crate::http::surely_unsent(error)
+            && let Err(restore) = store.save(basis)
+        {
+            log::debug!("could not put the unsent refresh token back in the store: {restore}");
+        }
+    }
+
     /// Marks this thread as the one calling the authorizer, until the guard is dropped.
     fn calling_authorizer(&self) -> impl Drop + '_ {
         struct Marked<'a>(&'a Lifecycle);
@@ -861,21 +894,41 @@ impl Lifecycle {
         previous: Option<&Arc<Current>>,
         reason: Reason,
     ) -> Result<Arc<Current>, Error> {
+        self.renew_locked_from(renewer, previous, None, reason)
+    }
+
+    /// [`renew_locked`](Self::renew_locked), refreshing `basis` (the store's newer record)
+    /// instead of `previous`, which is still what a failure keeps.
+    ///
+    /// With a store, a refresh token is recorded there as spent before it goes out (the
+    /// caller holds the store's lock), and put back only when the request surely never
+    /// reached the server: whatever becomes of this process, no process sends it again.
+    fn renew_locked_from(
+        &self,
+        renewer: &mut Renewer,
+        previous: Option<&Arc<Current>>,
+        basis: Option<&Token>,
+        reason: Reason,
+    ) -> Result<Arc<Current>, Error> {
         let result = {
             let _marked = self.calling_authorizer();
             let authorizer = &mut renewer.authorizer;
-            match previous {
+            match basis.or(previous.map(|previous| &previous.token)) {
                 None => {
                     log::debug!("requesting the first token");
                     self.call(Call::Authorize, reason, || authorizer.authorize())
                 }
-                Some(previous) => {
+                Some(basis) => {
+                    if let Err(error) = self.record_refresh_spent(basis) {
+                        return self.keep_or_fail(previous, reason, error);
+                    }
                     log::debug!("renewing the token ({reason:?})");
-                    match self.call(Call::Refresh, reason, || {
-                        authorizer.refresh(&previous.token)
-                    }) {
+                    match self.call(Call::Refresh, reason, || authorizer.refresh(basis)) {
                         Ok(token) => Ok(token),
-                        Err(error) if error.is_transient() => Err(error),
+                        Err(error) if error.is_transient() => {
+                            self.restore_if_unsent(basis, &error);
+                            Err(error)
+                        }
                         Err(error) => {
                             log::debug!("refresh failed ({}); logging in again", error.kind());
                             self.call(Call::Authorize, reason, || authorizer.authorize())
@@ -932,4 +985,14 @@ impl Lifecycle {
         self.counters.finished(call, &result, began.elapsed());
         result
     }
+}
+
+/// Whether the store's token, read under its lock, is a better record of the refresh token
+/// than `held`, this process's copy: it carries a refresh token (or the record that the
+/// last one was spent) and is the same token or no older than it. A held token newer than
+/// the store's (saved while the store was unreachable) keeps its own.
+fn stored_refresh_supersedes(stored: &Token, held: &Token) -> bool {
+    let knows_refresh = stored.refresh_spent() || stored.refresh_token().is_some();
+    let same = stored.access_token() == held.access_token();
+    knows_refresh && (same || held.expires_at() <= stored.expires_at())
 }
