@@ -506,7 +506,17 @@ fn a_corrupt_or_foreign_keyring_item_is_a_miss_and_the_next_login_replaces_it() 
         assert!(output.stdout.is_empty());
     }
 
-    // The next login writes over it.
+    // Another program's item beside ours (one attribute more) matching the same search:
+    // no one item to read, still a miss, and no run stuck on it.
+    let mut theirs = ours.to_vec();
+    theirs.extend(["program", "another"]);
+    assert!(service.store_item(&theirs, b"hunter2"));
+    let output = cli(&service, &idp, &["token", "-v"]).output().unwrap();
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(err.contains("2 keyring items"), "{err}");
+
+    // The next login writes over them: one main item again.
     log_in(&service, &idp);
     assert_eq!(idp.requests(Operation::Token), 2);
     let items = service.items();
@@ -517,6 +527,7 @@ fn a_corrupt_or_foreign_keyring_item_is_a_miss_and_the_next_login_replaces_it() 
         1,
         "{items}"
     );
+    assert!(!items.contains("attribute.program"), "{items}");
     let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
     assert!(idp.verify_access_token(&token));
     assert_eq!(idp.requests(Operation::Token), 2);
