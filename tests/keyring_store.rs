@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use en_core_auth::testing::{LocalIdp, Operation};
+use en_core_auth::testing::{Fault, LocalIdp, Operation};
 
 const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
 
@@ -219,6 +219,18 @@ impl SecretService {
         out
     }
 
+    /// No file under HOME or the cache directory holds any of `tokens`.
+    fn assert_no_file_holds(&self, tokens: &[&str]) {
+        for (path, bytes) in self.files() {
+            let content = text(&bytes);
+            assert!(
+                tokens.iter().all(|token| !content.contains(token)),
+                "a token is in {}",
+                path.display()
+            );
+        }
+    }
+
     /// Stops the keyring (the D-Bus daemon stays): a keyring that went away.
     fn stop_keyring(&mut self) {
         if let Some(mut keyring) = self.keyring.take() {
@@ -308,10 +320,15 @@ fn log_in(service: &SecretService, idp: &LocalIdp) {
 }
 
 /// A Secret Service of our own and a person logged in with keyring storage (one token
-/// request).
+/// request) for an hour.
 fn logged_in() -> Option<(SecretService, LocalIdp)> {
+    logged_in_for(Duration::from_secs(3600))
+}
+
+/// The same, with tokens that last `ttl`.
+fn logged_in_for(ttl: Duration) -> Option<(SecretService, LocalIdp)> {
     let service = SecretService::start()?;
-    let idp = idp(Duration::from_secs(3600));
+    let idp = idp(ttl);
     log_in(&service, &idp);
     assert_eq!(idp.requests(Operation::Token), 1);
     Some((service, idp))
@@ -341,14 +358,7 @@ fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
         items.matches("attribute.service = en-core-auth").count() >= 2,
         "{items}"
     );
-    for (path, bytes) in service.files() {
-        let content = text(&bytes);
-        assert!(
-            !content.contains(&token) && !content.contains(&id_token[..40]),
-            "a token is in {}",
-            path.display()
-        );
-    }
+    service.assert_no_file_holds(&[&token, &id_token[..40]]);
     let status = succeeds(cli(&service, &idp, &["status"]).output().unwrap());
     assert!(
         status.contains("cache: keyring") && status.contains("user: alice"),
@@ -369,13 +379,10 @@ fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
 
 #[test]
 fn six_runs_renewing_together_make_one_refresh() {
-    let Some(service) = SecretService::start() else {
+    let ttl = Duration::from_secs(3);
+    let Some((service, idp)) = logged_in_for(ttl) else {
         return;
     };
-    let ttl = Duration::from_secs(3);
-    let idp = idp(ttl);
-    log_in(&service, &idp);
-    assert_eq!(idp.requests(Operation::Token), 1);
     // Past the token's expiry (the expiry is the point of this test).
     std::thread::sleep(ttl + Duration::from_millis(200));
     let runs: Vec<Child> = (0..6)
@@ -453,13 +460,7 @@ fn a_keyring_gone_after_login_fails_the_run_and_the_next_run_finds_the_login() {
     let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
     assert!(idp.verify_access_token(&token));
     assert_eq!(idp.requests(Operation::Token), 1);
-    for (path, bytes) in service.files() {
-        assert!(
-            !text(&bytes).contains(&token),
-            "a token is in {}",
-            path.display()
-        );
-    }
+    service.assert_no_file_holds(&[&token]);
 }
 
 #[test]
@@ -531,4 +532,51 @@ fn a_corrupt_or_foreign_keyring_item_is_a_miss_and_the_next_login_replaces_it() 
     let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
     assert!(idp.verify_access_token(&token));
     assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+/// The keyring gone while a run refreshes (after it read the login, before it saves the new
+/// token). The lifecycle's rule for a failed save holds (the token is good, only its reuse
+/// is lost, said under -v); the login stays in the keyring for the next run.
+#[test]
+fn a_keyring_gone_during_a_refresh_loses_only_that_save() {
+    let ttl = Duration::from_secs(3);
+    let Some((mut service, idp)) = logged_in_for(ttl) else {
+        return;
+    };
+    // Past the token's expiry: the next run refreshes.
+    std::thread::sleep(ttl + Duration::from_millis(200));
+    // The run's refresh is held at the identity provider until a second request arrives.
+    idp.fail_next(2, Fault::Rendezvous(2));
+    let run = cli(&service, &idp, &["token", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let asked = Instant::now();
+    while idp.requests(Operation::Token) < 2 {
+        assert!(asked.elapsed() < Duration::from_secs(60), "no refresh");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The run has read the keyring; now it is gone, and a request of ours (no grant:
+    // refused) lets the refresh through.
+    service.stop_keyring();
+    let _ = ureq::post(idp.token_url()).send_form([("grant_type", "none")]);
+    let output = run.wait_with_output().unwrap();
+    let err = text(&output.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("could not save the token") && err.contains("Secret Service"),
+        "{err}"
+    );
+    let refreshed = succeeds(output);
+    assert!(idp.verify_access_token(&refreshed));
+    assert_eq!(idp.requests(Operation::Token), 3);
+
+    // The keyring back on the same files: the stored login is found and refreshed once more,
+    // no new login.
+    service.start_keyring();
+    let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 4);
+    service.assert_no_file_holds(&[&token, &refreshed]);
 }
