@@ -4,13 +4,14 @@
 //! look at what was stored. `.ci/test` installs them; without them the tests skip, or fail
 //! under `EN_CORE_AUTH_REQUIRE_PEERS=1`.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use en_core_auth::testing::{LocalIdp, Operation};
+use en_core_auth::testing::{Fault, LocalIdp, Operation};
 
 const BIN: &str = env!("CARGO_BIN_EXE_en-core-auth");
 
@@ -22,8 +23,11 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 struct SecretService {
     _turn: std::sync::MutexGuard<'static, ()>,
     dir: PathBuf,
-    bus: Child,
+    bus: Option<Child>,
     keyring: Option<Child>,
+    /// The bus's configuration and socket: a restarted bus has the same address.
+    config: PathBuf,
+    socket: PathBuf,
     address: String,
 }
 
@@ -82,29 +86,46 @@ impl SecretService {
             ),
         )
         .unwrap();
+        let mut service = SecretService {
+            _turn: turn,
+            dir,
+            bus: None,
+            keyring: None,
+            config,
+            socket,
+            address,
+        };
+        service.start_bus();
+        service.start_keyring();
+        Some(service)
+    }
+
+    /// Starts the session's D-Bus daemon on its socket.
+    fn start_bus(&mut self) {
+        // A killed bus leaves its socket behind, and a new one would not bind to it.
+        let _ = std::fs::remove_file(&self.socket);
         let bus = Command::new("dbus-daemon")
             .args(["--nofork", "--nopidfile"])
-            .arg(format!("--config-file={}", config.display()))
+            .arg(format!("--config-file={}", self.config.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        self.bus = Some(bus);
         let started = Instant::now();
-        while !socket.exists() {
+        while !self.socket.exists() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "no D-Bus socket"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut service = SecretService {
-            _turn: turn,
-            dir,
-            bus,
-            keyring: None,
-            address,
-        };
-        let mut keyring = service
+    }
+
+    /// Starts GNOME Keyring on the bus and unlocks the login keyring in XDG_DATA_HOME
+    /// (created by the first start, found again by a restart); ready once it stores an item.
+    fn start_keyring(&mut self) {
+        let mut keyring = self
             .command("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
             .stdin(Stdio::piped())
@@ -118,27 +139,10 @@ impl SecretService {
             .unwrap()
             .write_all(b"test-keyring-password")
             .unwrap();
-        service.keyring = Some(keyring);
-        // Ready once it stores an item.
+        self.keyring = Some(keyring);
         let started = Instant::now();
         loop {
-            let mut probe = service
-                .command("secret-tool")
-                .args([
-                    "store",
-                    "--label=probe",
-                    "service",
-                    "probe",
-                    "user",
-                    "probe",
-                ])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            probe.stdin.take().unwrap().write_all(b"x").unwrap();
-            if probe.wait().unwrap().success() {
+            if self.store_item(&["service", "probe", "user", "probe"], b"x") {
                 break;
             }
             assert!(
@@ -147,7 +151,21 @@ impl SecretService {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(service)
+    }
+
+    /// `secret-tool store` of `value` under `attributes`: whether it was stored.
+    fn store_item(&self, attributes: &[&str], value: &[u8]) -> bool {
+        let mut store = self
+            .command("secret-tool")
+            .args(["store", "--label=by hand"])
+            .args(attributes)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        store.stdin.take().unwrap().write_all(value).unwrap();
+        store.wait().unwrap().success()
     }
 
     fn home(&self) -> PathBuf {
@@ -201,6 +219,18 @@ impl SecretService {
         out
     }
 
+    /// No file under HOME or the cache directory holds any of `tokens`.
+    fn assert_no_file_holds(&self, tokens: &[&str]) {
+        for (path, bytes) in self.files() {
+            let content = text(&bytes);
+            assert!(
+                tokens.iter().all(|token| !content.contains(token)),
+                "a token is in {}",
+                path.display()
+            );
+        }
+    }
+
     /// Stops the keyring (the D-Bus daemon stays): a keyring that went away.
     fn stop_keyring(&mut self) {
         if let Some(mut keyring) = self.keyring.take() {
@@ -208,13 +238,20 @@ impl SecretService {
             let _ = keyring.wait();
         }
     }
+
+    /// Stops the session's D-Bus daemon: no Secret Service can be reached at all.
+    fn stop_bus(&mut self) {
+        if let Some(mut bus) = self.bus.take() {
+            let _ = bus.kill();
+            let _ = bus.wait();
+        }
+    }
 }
 
 impl Drop for SecretService {
     fn drop(&mut self) {
         self.stop_keyring();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
+        self.stop_bus();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -282,14 +319,26 @@ fn log_in(service: &SecretService, idp: &LocalIdp) {
     assert!(child.wait().unwrap().success(), "{seen}");
 }
 
-#[test]
-fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
-    let Some(service) = SecretService::start() else {
-        return;
-    };
-    let idp = idp(Duration::from_secs(3600));
+/// A Secret Service of our own and a person logged in with keyring storage (one token
+/// request) for an hour.
+fn logged_in() -> Option<(SecretService, LocalIdp)> {
+    logged_in_for(Duration::from_secs(3600))
+}
+
+/// The same, with tokens that last `ttl`.
+fn logged_in_for(ttl: Duration) -> Option<(SecretService, LocalIdp)> {
+    let service = SecretService::start()?;
+    let idp = idp(ttl);
     log_in(&service, &idp);
     assert_eq!(idp.requests(Operation::Token), 1);
+    Some((service, idp))
+}
+
+#[test]
+fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
+    let Some((service, idp)) = logged_in() else {
+        return;
+    };
 
     // Another process finds it: no browser, no token request.
     let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
@@ -309,14 +358,7 @@ fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
         items.matches("attribute.service = en-core-auth").count() >= 2,
         "{items}"
     );
-    for (path, bytes) in service.files() {
-        let content = text(&bytes);
-        assert!(
-            !content.contains(&token) && !content.contains(&id_token[..40]),
-            "a token is in {}",
-            path.display()
-        );
-    }
+    service.assert_no_file_holds(&[&token, &id_token[..40]]);
     let status = succeeds(cli(&service, &idp, &["status"]).output().unwrap());
     assert!(
         status.contains("cache: keyring") && status.contains("user: alice"),
@@ -337,13 +379,10 @@ fn a_login_lives_in_the_keyring_and_no_file_holds_a_token() {
 
 #[test]
 fn six_runs_renewing_together_make_one_refresh() {
-    let Some(service) = SecretService::start() else {
+    let ttl = Duration::from_secs(3);
+    let Some((service, idp)) = logged_in_for(ttl) else {
         return;
     };
-    let ttl = Duration::from_secs(3);
-    let idp = idp(ttl);
-    log_in(&service, &idp);
-    assert_eq!(idp.requests(Operation::Token), 1);
     // Past the token's expiry (the expiry is the point of this test).
     std::thread::sleep(ttl + Duration::from_millis(200));
     let runs: Vec<Child> = (0..6)
@@ -384,4 +423,160 @@ fn no_secret_service_is_refused_before_the_browser() {
     // Nothing was opened or printed for the person to follow.
     assert!(!err.contains(&idp.authorization_url()), "{err}");
     assert_eq!(idp.requests(Operation::Token), 0);
+}
+
+/// A run refused because the keyring cannot be reached: exit 7 (storage) naming the Secret
+/// Service, nothing on standard output, no panic.
+fn refused_by_the_keyring(output: Output) {
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{err}");
+    assert!(err.contains("Secret Service"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
+}
+
+#[test]
+fn a_keyring_gone_after_login_fails_the_run_and_the_next_run_finds_the_login() {
+    let Some((mut service, idp)) = logged_in() else {
+        return;
+    };
+    let paths = |service: &SecretService| -> BTreeSet<PathBuf> {
+        service.files().into_iter().map(|(path, _)| path).collect()
+    };
+    let before = paths(&service);
+
+    // The keyring daemon gone, its bus still there; then the bus gone too.
+    service.stop_keyring();
+    refused_by_the_keyring(cli(&service, &idp, &["token"]).output().unwrap());
+    service.stop_bus();
+    refused_by_the_keyring(cli(&service, &idp, &["token"]).output().unwrap());
+    // Neither asked the identity provider nor kept a token anywhere else.
+    assert_eq!(idp.requests(Operation::Token), 1);
+    assert_eq!(paths(&service), before);
+
+    // Both back, on the same keyring files: the login is found, the provider not asked.
+    service.start_bus();
+    service.start_keyring();
+    let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 1);
+    service.assert_no_file_holds(&[&token]);
+}
+
+#[test]
+fn a_corrupt_or_foreign_keyring_item_is_a_miss_and_the_next_login_replaces_it() {
+    let Some((service, idp)) = logged_in() else {
+        return;
+    };
+    // The entry's main item: its user is the cache key (a part's adds ".save.index").
+    let items = service.items();
+    let key = items
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("attribute.username = "))
+        .find(|user| !user.contains('.'))
+        .unwrap_or_else(|| panic!("no main item: {items}"))
+        .to_owned();
+    // The attributes the keyring crate gives an item: `secret-tool store` replaces ours.
+    let ours = [
+        "service",
+        "en-core-auth",
+        "username",
+        &key,
+        "target",
+        "default",
+        "application",
+        "rust-keyring",
+    ];
+    let corrupt: [&[u8]; 4] = [
+        b"hunter2",
+        b"\xff\xfe not text",
+        br#"{"format":"en-core-auth keyring parts","save":"x","count":99,"sha256":""}"#,
+        b"{\"access_token\":",
+    ];
+    for value in corrupt {
+        assert!(service.store_item(&ours, value));
+        let output = cli(&service, &idp, &["token", "-v"]).output().unwrap();
+        let err = text(&output.stderr);
+        // Logged out (exit 3), said under -v, never a panic, never the item's value.
+        assert_eq!(output.status.code(), Some(3), "{err}");
+        assert!(err.contains("keyring item"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+
+    // Another program's item beside ours (one attribute more) matching the same search:
+    // no one item to read, still a miss, and no run stuck on it.
+    let mut theirs = ours.to_vec();
+    theirs.extend(["program", "another"]);
+    assert!(service.store_item(&theirs, b"hunter2"));
+    let output = cli(&service, &idp, &["token", "-v"]).output().unwrap();
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(err.contains("2 keyring items"), "{err}");
+
+    // The next login writes over them: one main item again.
+    log_in(&service, &idp);
+    assert_eq!(idp.requests(Operation::Token), 2);
+    let items = service.items();
+    assert_eq!(
+        items
+            .matches(&format!("attribute.username = {key}\n"))
+            .count(),
+        1,
+        "{items}"
+    );
+    assert!(!items.contains("attribute.program"), "{items}");
+    let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 2);
+}
+
+/// The keyring gone while a run refreshes (after it read the login, before it saves the new
+/// token). The lifecycle's rule for a failed save holds (the token is good, only its reuse
+/// is lost, said under -v); the login stays in the keyring for the next run.
+#[test]
+fn a_keyring_gone_during_a_refresh_loses_only_that_save() {
+    let ttl = Duration::from_secs(3);
+    let Some((mut service, idp)) = logged_in_for(ttl) else {
+        return;
+    };
+    // Past the token's expiry: the next run refreshes.
+    std::thread::sleep(ttl + Duration::from_millis(200));
+    // The run's refresh is held at the identity provider until a second request arrives.
+    idp.fail_next(2, Fault::Rendezvous(2));
+    let run = cli(&service, &idp, &["token", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let asked = Instant::now();
+    while idp.requests(Operation::Token) < 2 {
+        assert!(asked.elapsed() < Duration::from_secs(60), "no refresh");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The run has read the keyring; now it is gone, and a request of ours (no grant:
+    // refused) lets the refresh through.
+    service.stop_keyring();
+    let _ = ureq::post(idp.token_url()).send_form([("grant_type", "none")]);
+    let output = run.wait_with_output().unwrap();
+    let err = text(&output.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("could not save the token") && err.contains("Secret Service"),
+        "{err}"
+    );
+    let refreshed = succeeds(output);
+    assert!(idp.verify_access_token(&refreshed));
+    assert_eq!(idp.requests(Operation::Token), 3);
+
+    // The keyring back on the same files: the stored login is found and refreshed once more,
+    // no new login.
+    service.start_keyring();
+    let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
+    assert!(idp.verify_access_token(&token));
+    assert_eq!(idp.requests(Operation::Token), 4);
+    service.assert_no_file_holds(&[&token, &refreshed]);
 }

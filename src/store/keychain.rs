@@ -272,7 +272,13 @@ impl OsKeyring {
             ));
         }
         match entry.get_password() {
-            Ok(_) | Err(keyring::Error::NoEntry | keyring::Error::BadEncoding(_)) => Ok(keyring),
+            // The keychain answered (an item that is not ours is the store's to skip).
+            Ok(_)
+            | Err(
+                keyring::Error::NoEntry
+                | keyring::Error::BadEncoding(_)
+                | keyring::Error::Ambiguous(_),
+            ) => Ok(keyring),
             Err(error) => Err(Error::new(
                 ErrorKind::Storage,
                 format!(
@@ -298,22 +304,68 @@ impl Backend for OsKeyring {
                 log::debug!("a keyring item that is not text: ignored");
                 Ok(None)
             }
+            // Another program's item beside ours under the same name: neither is read,
+            // and the next save replaces both.
+            Err(keyring::Error::Ambiguous(items)) => {
+                log::debug!(
+                    "{} keyring items match one entry: ignored, the next save replaces them",
+                    items.len()
+                );
+                Ok(None)
+            }
             Err(error) => Err(storage(&error)),
         }
     }
 
     fn set(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.entry(name)?
-            .set_password(value)
-            .map_err(|error| storage(&error))
+        let entry = self.entry(name)?;
+        match entry.set_password(value) {
+            // Which of two items to write is anyone's guess: write one in their place.
+            Err(keyring::Error::Ambiguous(_)) => {
+                delete_all(&entry).and_then(|()| entry.set_password(value))
+            }
+            done => done,
+        }
+        .map_err(|error| storage(&error))
     }
 
     fn delete(&self, name: &str) -> Result<(), Error> {
-        match self.entry(name)?.delete_credential() {
+        let entry = self.entry(name)?;
+        match entry.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(keyring::Error::Ambiguous(_)) => {
+                delete_all(&entry).map_err(|error| storage(&error))
+            }
             Err(error) => Err(storage(&error)),
         }
     }
+}
+
+/// Deletes every item `entry` matches. Only the Secret Service finds several items for one
+/// entry (it searches by attributes, and another program may add an item with one attribute
+/// more); the keyring crate deletes one item only when one matches.
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+fn delete_all(entry: &keyring::Entry) -> Result<(), keyring::Error> {
+    let Some(credential) = entry
+        .get_credential()
+        .downcast_ref::<keyring::secret_service::SsCredential>()
+    else {
+        return entry.delete_credential();
+    };
+    credential.map_matching_items(
+        |item| {
+            item.delete()
+                .map_err(|error| keyring::Error::PlatformFailure(Box::new(error)))
+        },
+        false,
+    )?;
+    Ok(())
+}
+
+/// Elsewhere one entry is one item: there is nothing more to delete.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+fn delete_all(entry: &keyring::Entry) -> Result<(), keyring::Error> {
+    entry.delete_credential()
 }
 
 fn storage(error: &keyring::Error) -> Error {
