@@ -110,9 +110,21 @@ pub fn login_callback(data: &[u8]) {
             iss_required,
         };
         if let Verdict::Code(code) = callback::check(&query, &expected) {
+            // Judged on the decoded parameters: `state=%731` is `s1` too.
+            let pairs = callback::parse(&query).unwrap_or_default();
+            let values = |name: &str| -> Vec<&str> {
+                pairs
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .collect()
+            };
             assert!(!code.is_empty());
-            assert!(query.contains("state=s1"));
-            assert!(!iss_required || query.contains("iss="));
+            assert_eq!(values("state"), ["s1"]);
+            assert_eq!(values("code"), [code.as_str()]);
+            if let Some(issuer) = issuer.filter(|_| iss_required) {
+                assert_eq!(values("iss"), [issuer]);
+            }
         }
     }
 }
