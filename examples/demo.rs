@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== Cognito SRP (the ID token in the header)");
     let login = SrpAuthorizer::new(ClientInfo::new("demo-app", ""), POOL, "alice", "Passw0rd!")?
-        .with_endpoint(idp.url());
+        .with_endpoint(idp.url())?;
     let auth = AuthMiddleware::builder(login).use_id_token().build();
     let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     let srp_call = |what: &str| -> Result<(), Box<dyn std::error::Error>> {
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "alice",
         "not-the-password",
     )?
-    .with_endpoint(idp.url());
+    .with_endpoint(idp.url())?;
     let auth = AuthMiddleware::new(wrong);
     let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
     match agent.get(&api).call() {

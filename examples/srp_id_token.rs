@@ -6,7 +6,7 @@
 //! ```
 //!
 //! It starts the crate's local identity provider, which checks the SRP proof as Cognito
-//! does, so it runs offline. Against real Cognito, drop `.with_endpoint(..)`: the
+//! does, so it runs offline. Against real Cognito, drop `.with_endpoint(..)?`: the
 //! authorizer then talks to the pool's regional endpoint, `cognito-idp.<region>.amazonaws.com`.
 
 use en_core_auth::srp::SrpAuthorizer;
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "alice",
         "Passw0rd!",
     )?
-    .with_endpoint(idp.url());
+    .with_endpoint(idp.url())?;
     let auth = AuthMiddleware::builder(login).use_id_token().build();
     let agent: ureq::Agent = auth.agent(ureq::Agent::config_builder());
 
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A wrong password is an error the caller can act on, not a panic or a retry loop.
     let wrong = SrpAuthorizer::new(ClientInfo::new("desktop-app", ""), POOL, "alice", "nope")?
-        .with_endpoint(idp.url());
+        .with_endpoint(idp.url())?;
     let refused = AuthMiddleware::new(wrong);
     match refused.access_token() {
         Err(err) if err.kind() == ErrorKind::CredentialsRejected => {

@@ -825,7 +825,7 @@ impl Settings {
         };
         let mut inner = SrpAuthorizer::new(self.client.clone(), user_pool_id, username, password)?;
         if let Some(endpoint) = endpoint {
-            inner = inner.with_endpoint(endpoint);
+            inner = inner.with_endpoint(endpoint)?;
         }
         Ok(inner)
     }

@@ -42,6 +42,7 @@ fn srp(endpoint: &str, attempts: u32) -> Error {
     )
     .unwrap()
     .with_endpoint(endpoint)
+    .unwrap()
     .with_http_client(http(attempts))
     .authorize()
     .unwrap_err()

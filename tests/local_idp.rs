@@ -1381,6 +1381,7 @@ fn the_example_server_takes_several_clients_and_srp_users() {
         SrpAuthorizer::new(client, "eu-west-1_Example", user, password)
             .unwrap()
             .with_endpoint(&url)
+            .unwrap()
     };
     let public = login(ClientInfo::new("mobile-app", ""), "alice", "Passw0rd!").authorize();
     let secret = login(ClientInfo::new("backend", "s3cret"), "alice", "Passw0rd!").authorize();

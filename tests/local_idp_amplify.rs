@@ -129,6 +129,7 @@ fn devices_cross_over_between_amplify_and_en_core_auth() {
         )
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
     };
     // Our verifier, Amplify's proof.
     let mut ours = login().remember_device(true);

@@ -221,6 +221,7 @@ fn a_device_registered_by_en_core_auth_logs_in_with_pycognito_and_back() {
         )
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
     };
     // Our verifier, pycognito's proof.
     let mut ours = login().remember_device(true);

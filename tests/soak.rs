@@ -390,6 +390,7 @@ fn srp_service() -> Arc<Service> {
     let login = SrpAuthorizer::new(ClientInfo::new("soak-app", ""), POOL, "alice", "Passw0rd!")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_http_client(http());
     let (login, late_failures) = Watched::new(login, ttl);
     Arc::new(Service {

@@ -40,6 +40,7 @@ fn login(idp: &LocalIdp, user: &str, password: &str) -> SrpAuthorizer {
     SrpAuthorizer::new(ClientInfo::new("public-client", ""), POOL, user, password)
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
 }
 
 /// A handler that records each challenge it is shown and answers from `answer`.
@@ -203,6 +204,7 @@ fn user_auth_with_each_preferred_first_factor() {
     let token = SrpAuthorizer::passwordless(ClientInfo::new("public-client", ""), POOL, "gail")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_login_flow(LoginFlow::UserAuth(Some(FirstFactor::EmailOtp)))
         .with_challenge_handler(recording(&seen, |_| "777777".to_owned()))
         .authorize()
@@ -214,6 +216,7 @@ fn user_auth_with_each_preferred_first_factor() {
     let token = SrpAuthorizer::passwordless(ClientInfo::new("public-client", ""), POOL, "ivan")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_login_flow(LoginFlow::UserAuth(Some(FirstFactor::SmsOtp)))
         .with_challenge_handler(recording(&seen, |_| "424242".to_owned()))
         .authorize()
@@ -229,6 +232,7 @@ fn user_auth_select_challenge_through_the_handler_or_srp_by_default() {
     let token = SrpAuthorizer::passwordless(ClientInfo::new("public-client", ""), POOL, "gail")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_challenge_handler(recording(&seen, |challenge| match challenge {
             Challenge::SelectChallenge { .. } => "EMAIL_OTP".to_owned(),
             _ => "777777".to_owned(),
@@ -260,6 +264,7 @@ fn user_auth_select_challenge_through_the_handler_or_srp_by_default() {
     let error = SrpAuthorizer::passwordless(ClientInfo::new("public-client", ""), POOL, "gail")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .authorize()
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ChallengeRequired);
@@ -276,6 +281,7 @@ fn user_password_auth_as_an_explicit_option() {
         let mut authorizer = SrpAuthorizer::new(client, POOL, "alice", "Passw0rd!")
             .unwrap()
             .with_endpoint(idp.url())
+            .unwrap()
             .with_login_flow(LoginFlow::UserPassword);
         let token = authorizer.authorize().unwrap();
         assert!(idp.verify_access_token(token.access_token()));
@@ -291,6 +297,7 @@ fn user_password_auth_as_an_explicit_option() {
     let error = SrpAuthorizer::passwordless(ClientInfo::new("public-client", ""), POOL, "alice")
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_login_flow(LoginFlow::UserPassword)
         .authorize()
         .unwrap_err();

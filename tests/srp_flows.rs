@@ -33,6 +33,7 @@ fn login(idp: &LocalIdp, client: ClientInfo, user: &str, password: &str) -> SrpA
     SrpAuthorizer::new(client, POOL, user, password)
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
 }
 
 fn public() -> ClientInfo {

@@ -32,6 +32,7 @@ fn login(idp: &LocalIdp, client: ClientInfo, user: &str, password: &str) -> SrpA
     SrpAuthorizer::new(client, POOL, user, password)
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
 }
 
 /// alice, through the app client without a secret.
@@ -476,7 +477,8 @@ fn the_obvious_code_logs_in_against_a_local_idp_with_its_defaults() {
         "Passw0rd!",
     )
     .unwrap()
-    .with_endpoint(idp.url());
+    .with_endpoint(idp.url())
+    .unwrap();
     assert!(login.verifies_id_tokens());
     let auth = AuthMiddleware::new(login);
     let agent = auth.agent(ureq::Agent::config_builder());

@@ -46,6 +46,7 @@ fn bob(
     let login = SrpAuthorizer::new(ClientInfo::new("cli-client", ""), POOL, "bob", OLD)
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .with_challenge_handler(move |challenge: &Challenge| {
             assert_eq!(*challenge, Challenge::NewPasswordRequired);
             if count.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -61,6 +62,7 @@ fn logs_in(idp: &LocalIdp, password: &str) -> bool {
     SrpAuthorizer::new(ClientInfo::new("cli-client", ""), POOL, "bob", password)
         .unwrap()
         .with_endpoint(idp.url())
+        .unwrap()
         .authorize()
         .is_ok()
 }
@@ -128,6 +130,7 @@ fn a_refused_new_password_is_not_kept() {
         SrpAuthorizer::new(ClientInfo::new("cli-client", ""), POOL, "bob", OLD)
             .unwrap()
             .with_endpoint(idp.url())
+            .unwrap()
             .with_challenge_handler(|_: &Challenge| Ok(String::new()));
     assert!(
         login_with_bad.authorize().is_err(),

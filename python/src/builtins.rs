@@ -218,7 +218,7 @@ pub(crate) fn srp(
     let mut authorizer =
         SrpAuthorizer::new(client, user_pool_id, username, password).map_err(|e| to_py(py, e))?;
     if let Some(url) = endpoint {
-        authorizer = authorizer.with_endpoint(url);
+        authorizer = authorizer.with_endpoint(url).map_err(|e| to_py(py, e))?;
     }
     if let Some(handler) = challenge_handler {
         authorizer = authorizer.with_challenge_handler(move |challenge: &Challenge| {

@@ -404,24 +404,33 @@ impl SrpAuthorizer {
 
     /// Sends the API calls to `url` instead of the pool's regional endpoint: a VPC or FIPS
     /// endpoint, or a local identity provider. It must be HTTPS unless it is loopback (or
-    /// see [`allow_insecure_http`](Self::allow_insecure_http)); a bad URL is reported as a
-    /// [`Configuration`](ErrorKind::Configuration) error at the first use.
+    /// call [`allow_insecure_http`](Self::allow_insecure_http) first).
+    ///
+    /// # Errors
+    ///
+    /// [`Configuration`](ErrorKind::Configuration) for a URL that does not parse or would
+    /// send the password proof in clear text: here, rather than at the first login.
     ///
     /// ```
-    /// use en_core_auth::ClientInfo;
+    /// use en_core_auth::{ClientInfo, ErrorKind};
     /// use en_core_auth::srp::SrpAuthorizer;
     /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
-    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/");
+    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/")?;
     /// assert_eq!(login.endpoint(), "https://cognito-idp-fips.eu-west-1.amazonaws.com/");
+    /// let clear = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
+    ///     .with_endpoint("http://cognito.example.com/");
+    /// assert_eq!(clear.unwrap_err().kind(), ErrorKind::Configuration);
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
-    pub fn with_endpoint(mut self, url: impl Into<String>) -> SrpAuthorizer {
-        self.endpoint = url.into();
+    pub fn with_endpoint(mut self, url: impl Into<String>) -> Result<SrpAuthorizer, Error> {
+        let url = url.into();
+        check_endpoint(&url, self.allow_insecure_http)?;
+        self.endpoint = url;
         #[cfg(feature = "jwt")]
         {
             self.id_tokens = None;
         }
-        self
+        Ok(self)
     }
 
     /// The issuer whose ID tokens this pool hands out (feature `jwt`): `iss` must name it,
@@ -436,7 +445,7 @@ impl SrpAuthorizer {
     /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?;
     /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
     /// let login = login
-    ///     .with_endpoint("https://cognito.proxy.example.com/")
+    ///     .with_endpoint("https://cognito.proxy.example.com/")?
     ///     .with_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
     /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
     /// # Ok::<(), en_core_auth::Error>(())
@@ -458,9 +467,9 @@ impl SrpAuthorizer {
     /// use en_core_auth::ClientInfo;
     /// use en_core_auth::srp::SrpAuthorizer;
     /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
-    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/");
+    ///     .with_endpoint("https://cognito-idp-fips.eu-west-1.amazonaws.com/")?;
     /// assert_eq!(login.issuer(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X");
-    /// let local = login.with_endpoint("http://127.0.0.1:9229/");
+    /// let local = login.with_endpoint("http://127.0.0.1:9229/")?;
     /// assert_eq!(local.issuer(), "http://127.0.0.1:9229/eu-west-1_X");
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
@@ -549,8 +558,8 @@ impl SrpAuthorizer {
     /// use en_core_auth::ClientInfo;
     /// use en_core_auth::srp::SrpAuthorizer;
     /// let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "eu-west-1_X", "u", "p")?
-    ///     .with_endpoint("http://cognito.internal:9229/")
-    ///     .allow_insecure_http();
+    ///     .allow_insecure_http()
+    ///     .with_endpoint("http://cognito.internal:9229/")?;
     /// # let _ = login;
     /// # Ok::<(), en_core_auth::Error>(())
     /// ```
@@ -1589,38 +1598,35 @@ mod tests {
 
     #[test]
     fn a_plain_http_endpoint_is_refused_unless_loopback() {
-        let mut login = SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p")
-            .unwrap()
-            .with_endpoint("http://cognito.example.com/");
-        assert_eq!(
-            login.authorize().unwrap_err().kind(),
-            ErrorKind::Configuration
+        let login =
+            || SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p").unwrap();
+        let refused = login()
+            .with_endpoint("http://cognito.example.com/")
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Configuration);
+        assert!(login().with_endpoint("http://127.0.0.1:9229/").is_ok());
+        assert!(
+            login()
+                .allow_insecure_http()
+                .with_endpoint("http://cognito.example.com/")
+                .is_ok()
         );
     }
 
-    /// `with_endpoint` keeps its `-> Self` signature (callers chain it); a bad URL is a
-    /// Configuration error at the first use, whichever call that is, before anything is sent.
+    /// A bad URL is a Configuration error from `with_endpoint` itself, before anything is
+    /// sent.
     #[test]
-    fn a_bad_endpoint_is_a_configuration_error_at_the_first_use() {
+    fn a_bad_endpoint_is_a_configuration_error_at_once() {
         for url in [
             "not a url",
             "ftp://cognito.example.com/",
             "https://user:pw@cognito.example.com/",
             "http://cognito.example.com/",
         ] {
-            let login = || {
-                SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p")
-                    .unwrap()
-                    .with_endpoint(url)
-            };
-            let token = Token::new("a").with_refresh_token("r");
-            let kinds = [
-                login().authorize().map(|_| ()),
-                login().refresh(&token).map(|_| ()),
-                login().revoke(&token),
-            ]
-            .map(|result| result.unwrap_err().kind());
-            assert_eq!(kinds, [ErrorKind::Configuration; 3], "{url}");
+            let login = SrpAuthorizer::new(ClientInfo::new("c", ""), "us-east-1_X", "u", "p")
+                .unwrap()
+                .with_endpoint(url);
+            assert_eq!(login.unwrap_err().kind(), ErrorKind::Configuration, "{url}");
         }
     }
 
