@@ -534,9 +534,11 @@ fn a_corrupt_or_foreign_keyring_item_is_a_miss_and_the_next_login_replaces_it() 
     assert_eq!(idp.requests(Operation::Token), 2);
 }
 
-/// The keyring gone while a run refreshes (after it read the login, before it saves the new
-/// token). The lifecycle's rule for a failed save holds (the token is good, only its reuse
-/// is lost, said under -v); the login stays in the keyring for the next run.
+/// The keyring gone while a run refreshes (after it read the login and recorded its refresh
+/// token as spent, before it saves the new token). The lifecycle's rule for a failed save
+/// holds (the token is good, only its reuse is lost, said under -v). The refresh token the
+/// keyring still names was sent once and is never sent again (the store is the durable
+/// record of a refresh token): the next run is logged out, and asks the provider nothing.
 #[test]
 fn a_keyring_gone_during_a_refresh_loses_only_that_save() {
     let ttl = Duration::from_secs(3);
@@ -572,11 +574,12 @@ fn a_keyring_gone_during_a_refresh_loses_only_that_save() {
     assert!(idp.verify_access_token(&refreshed));
     assert_eq!(idp.requests(Operation::Token), 3);
 
-    // The keyring back on the same files: the stored login is found and refreshed once more,
-    // no new login.
+    // The keyring back on the same files: its entry names the refresh token as spent, so
+    // the next run is logged out (exit 3) rather than replaying it, and sends nothing.
     service.start_keyring();
-    let token = succeeds(cli(&service, &idp, &["token"]).output().unwrap());
-    assert!(idp.verify_access_token(&token));
-    assert_eq!(idp.requests(Operation::Token), 4);
-    service.assert_no_file_holds(&[&token, &refreshed]);
+    let next = cli(&service, &idp, &["token"]).output().unwrap();
+    assert_eq!(next.status.code(), Some(3), "{}", text(&next.stderr));
+    assert!(text(&next.stdout).trim().is_empty());
+    assert_eq!(idp.requests(Operation::Token), 3);
+    service.assert_no_file_holds(&[&refreshed]);
 }
