@@ -426,7 +426,7 @@ impl Shared {
     /// Redis is in back-off or fails now (which starts a back-off, logged once).
     fn run<T>(
         &self,
-        command: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
+        command: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Option<T> {
         if self
             .down_until
@@ -442,7 +442,7 @@ impl Shared {
     /// would otherwise lose its lease to a back-off as long as the lease.
     fn run_now<T>(
         &self,
-        command: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
+        mut command: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Option<T> {
         let mut connection = self.connection.lock();
         if connection.is_none() {
@@ -455,7 +455,18 @@ impl Shared {
                 }
             }
         }
-        let result = command(connection.as_mut()?.as_dyn());
+        let mut result = command(connection.as_mut()?.as_dyn());
+        // A cluster moving a slot (TRYAGAIN, or a redirection the client handed back after
+        // its own few tries while its map is stale) is busy, not down: try again shortly.
+        for _ in 0..TRY_AGAIN_ATTEMPTS {
+            match &result {
+                Err(error) if is_try_again(error) => {
+                    std::thread::sleep(TRY_AGAIN_PAUSE);
+                    result = command(connection.as_mut()?.as_dyn());
+                }
+                _ => break,
+            }
+        }
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -621,19 +632,7 @@ impl TokenStore for RedisStore {
                 .arg(&bytes)
                 .arg(millis(ttl))
                 .arg(fence);
-            // TRYAGAIN (a cluster slot half-way through a migration): the keys are being
-            // moved, which takes milliseconds; try again shortly rather than count an outage.
-            let mut reply = save.query::<i64>(connection);
-            for _ in 0..TRY_AGAIN_ATTEMPTS {
-                match &reply {
-                    Err(error) if is_try_again(error) => {
-                        std::thread::sleep(TRY_AGAIN_PAUSE);
-                        reply = save.query::<i64>(connection);
-                    }
-                    _ => break,
-                }
-            }
-            reply
+            save.query::<i64>(connection)
         });
         if written == Some(0) {
             return Err(Error::new(
@@ -732,7 +731,8 @@ const TRY_AGAIN_PAUSE: Duration = Duration::from_millis(50);
 
 /// Whether Redis answered TRYAGAIN: during a cluster slot migration, a command over several
 /// keys of the slot that are not all on the node asked. Busy, not down. The cluster client
-/// follows the ASK that comes first a few times and then hands back that ASK: the same case.
+/// follows the ASK that comes first a few times and then hands back that ASK, and a MOVED
+/// while its map of the slots is stale: the same case.
 fn is_try_again(error: &redis::RedisError) -> bool {
-    matches!(error.code(), Some("TRYAGAIN" | "ASK"))
+    matches!(error.code(), Some("TRYAGAIN" | "ASK" | "MOVED"))
 }
