@@ -919,4 +919,118 @@ mod tests {
         let err = default_dir_from(None, some(""), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
     }
+
+    // Issue 22 (cargo mutants on this file): the tests below each kill a mutant that the
+    // unit tests above let through.
+
+    #[test]
+    fn a_file_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not() {
+        let tmp = TempDir::new("size-limit");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        // Real ID tokens run to several KiB: the limit leaves room for them.
+        let big = full_token().with_id_token("i".repeat(16 * 1024));
+        store.save(&big).unwrap();
+        assert_eq!(store.load().unwrap().unwrap(), big);
+        // Trailing blanks keep the JSON valid, so only the size decides, and a reader that
+        // stopped short of the limit would still see a whole document.
+        let token = full_token();
+        store.save(&token).unwrap();
+        let good = fs::read(store.path()).unwrap();
+        let padded = |len: u64| {
+            let mut bytes = good.clone();
+            bytes.resize(usize::try_from(len).unwrap(), b' ');
+            bytes
+        };
+        fs::write(store.path(), padded(MAX_FILE_SIZE)).unwrap();
+        assert_eq!(store.load().unwrap().unwrap(), token);
+        fs::write(store.path(), padded(MAX_FILE_SIZE + 1)).unwrap();
+        assert!(store.load().unwrap().is_none());
+    }
+
+    #[test]
+    fn clear_removes_the_file_twice_over_but_reports_what_it_cannot_remove() {
+        let tmp = TempDir::new("clear");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.save(&full_token()).unwrap();
+        store.clear().unwrap();
+        assert!(!store.path().exists());
+        assert!(store.load().unwrap().is_none());
+        // Nothing to remove is not an error...
+        store.clear().unwrap();
+        // ...but something that cannot be removed is.
+        fs::create_dir_all(store.path()).unwrap();
+        assert_eq!(store.clear().unwrap_err().kind(), ErrorKind::Storage);
+    }
+
+    #[test]
+    fn try_lock_takes_a_free_lock_and_does_not_wait_for_a_held_one() {
+        let tmp = TempDir::new("try-lock");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        let held = store.try_lock().unwrap().expect("a free lock is taken");
+        assert!(store.try_lock().unwrap().is_none());
+        drop(held);
+        assert!(store.try_lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_waiting_lock_backs_off_instead_of_spinning() {
+        let tmp = TempDir::new("lock-back-off");
+        let store = FileStore::in_dir(tmp.cache(), key()).lock_timeout(Duration::from_millis(200));
+        let _held = store.lock().unwrap();
+        assert_eq!(store.lock().unwrap_err().kind(), ErrorKind::Storage);
+        // Pauses of 2, 4, 8 ... 50 ms: about 9 looks in 200 ms (fewer on a loaded machine,
+        // as sleeps only overrun), where a shrinking pause would look thousands of times.
+        let looks = store.found_held.load(std::sync::atomic::Ordering::Acquire);
+        assert!((1..=12).contains(&looks), "{looks} looks at a held lock");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_can_write_or_a_read_only_one_is_refused_for_what_it_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new("dir-modes");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.ensure_dir().unwrap();
+        let with_mode = |mode: u32| {
+            fs::set_permissions(tmp.cache(), fs::Permissions::from_mode(mode)).unwrap();
+            (
+                store.check_dir(false).is_ok(),
+                store.check_dir(true).is_ok(),
+            )
+        };
+        assert_eq!(with_mode(0o700), (true, true));
+        for others_write in [0o720, 0o702, 0o777] {
+            assert_eq!(with_mode(others_write), (false, false), "{others_write:o}");
+        }
+        // Read-only: read, never written.
+        assert_eq!(with_mode(0o500), (true, false));
+        fs::set_permissions(tmp.cache(), fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    /// Ownership can only be given away by root; the CI runs the tests as root.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_or_file_of_another_user_is_refused_even_when_private() {
+        use std::os::unix::fs::MetadataExt;
+        let running_as_root = fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0);
+        let tmp = TempDir::new("foreign-owner");
+        let store = FileStore::in_dir(tmp.cache(), key());
+        store.save(&full_token()).unwrap();
+        if !running_as_root {
+            // The root directory belongs to root: another user's directory for us.
+            let root = FileStore::in_dir("/", key());
+            assert!(fs::metadata("/").unwrap().mode() & 0o022 == 0);
+            let err = root.check_dir(false).unwrap_err();
+            assert!(err.to_string().contains("owned by another user"), "{err}");
+            return;
+        }
+        let nobody = Some(65534);
+        // A private (0600) cache file of another user: not ours to trust.
+        std::os::unix::fs::chown(store.path(), nobody, nobody).unwrap();
+        assert!(store.load().unwrap().is_none());
+        // A private (0700) directory of another user: not used at all.
+        std::os::unix::fs::chown(tmp.cache(), nobody, nobody).unwrap();
+        let err = store.check_dir(false).unwrap_err();
+        assert!(err.to_string().contains("owned by another user"), "{err}");
+    }
 }
