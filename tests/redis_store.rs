@@ -562,7 +562,7 @@ fn redis_down_slow_or_full_sends_the_process_to_the_identity_provider() {
     let down = RedisStore::new(&format!("redis://127.0.0.1:{port}/0"), key(&idp))
         .unwrap()
         .retry_after(Duration::ZERO);
-    assert!(down.load().unwrap().is_none());
+    assert_eq!(down.load().unwrap_err().kind(), ErrorKind::Storage);
     let auth = AuthMiddleware::builder(authorizer(&idp))
         .token_store(
             RedisStore::new(&format!("redis://127.0.0.1:{port}/0"), key(&idp))
@@ -589,7 +589,7 @@ fn redis_down_slow_or_full_sends_the_process_to_the_identity_provider() {
     )
     .unwrap()
     .timeout(Duration::from_millis(100));
-    assert!(slow.load().unwrap().is_none());
+    assert_eq!(slow.load().unwrap_err().kind(), ErrorKind::Storage);
     assert!(slow.try_lock().unwrap().is_some());
     // The same over TLS: the handshake is bounded too (and the rustls set-up works).
     let slow_tls = RedisStore::new(
@@ -601,7 +601,7 @@ fn redis_down_slow_or_full_sends_the_process_to_the_identity_provider() {
     )
     .unwrap()
     .timeout(Duration::from_millis(100));
-    assert!(slow_tls.load().unwrap().is_none());
+    assert_eq!(slow_tls.load().unwrap_err().kind(), ErrorKind::Storage);
 
     // Full: every write is refused (OOM). The token is still handed out.
     let _: () = redis.query(redis::cmd("DEL").arg(down.token_key()));
@@ -727,7 +727,7 @@ fn rediss_with_a_private_ca() {
     assert!(trusted.try_lock().unwrap().is_some());
     // The system's roots do not know the test CA: the server is not trusted, so the store
     // is empty (and the process would go to the identity provider).
-    assert!(store().load().unwrap().is_none());
+    assert_eq!(store().load().unwrap_err().kind(), ErrorKind::Storage);
     // Not PEM, or not rediss://: configuration errors.
     assert!(store().with_root_certificate(b"not pem").is_err());
     let plain = RedisStore::new(
@@ -999,12 +999,12 @@ fn a_frozen_redis_costs_a_caller_about_the_default_timeout() {
     signal(&redis, "-STOP");
     let timeout = Duration::from_millis(500);
     let started = Instant::now();
-    assert!(store.load().unwrap().is_none());
+    assert_eq!(store.load().unwrap_err().kind(), ErrorKind::Storage);
     let first = started.elapsed();
     // Then Redis is left alone for the back-off: a hundred more calls wait for nothing.
     let started = Instant::now();
     for _ in 0..100 {
-        assert!(store.load().unwrap().is_none());
+        assert_eq!(store.load().unwrap_err().kind(), ErrorKind::Storage);
     }
     let hundred = started.elapsed();
     // A middleware on a frozen Redis gets its token from the identity provider.

@@ -90,6 +90,20 @@ pub trait TokenStore: Send + Sync {
     }
 }
 
+/// A save refused because another process renewed meanwhile and its entry is newer (a
+/// store lease lost to a later holder): the one store error after which this process must
+/// not go on as if it held the store.
+#[derive(Debug)]
+pub(crate) struct Superseded;
+
+impl std::fmt::Display for Superseded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the renewal lease was lost to another process: its newer entry is kept")
+    }
+}
+
+impl std::error::Error for Superseded {}
+
 /// Exclusive access to a [`TokenStore`] while alive; see [`TokenStore::lock`].
 ///
 /// ```

@@ -597,7 +597,16 @@ impl TokenStore for RedisStore {
                 other => other,
             }
         });
-        Ok(match value {
+        let Some(value) = value else {
+            // Redis failing or in its back-off: an error, not an empty store, so that the
+            // middleware's counters show the outage (the lifecycle goes to the identity
+            // provider either way).
+            return Err(Error::new(
+                ErrorKind::Storage,
+                "Redis could not be read (down, slow or backing off)",
+            ));
+        };
+        Ok(match Some(value) {
             Some(redis::Value::BulkString(bytes)) => {
                 let token = self.codec.decode(&bytes);
                 if token.is_none() {
@@ -635,10 +644,7 @@ impl TokenStore for RedisStore {
             save.query::<i64>(connection)
         });
         if written == Some(0) {
-            return Err(Error::new(
-                ErrorKind::Storage,
-                "the Redis renewal lease was lost to another process: its newer entry is kept",
-            ));
+            return Err(Error::new(ErrorKind::Storage, super::Superseded));
         }
         Ok(())
     }

@@ -920,7 +920,17 @@ impl Lifecycle {
                 }
                 Some(basis) => {
                     if let Err(error) = self.record_refresh_spent(basis) {
-                        return self.keep_or_fail(previous, reason, error);
+                        if error.downcast_ref::<crate::store::Superseded>().is_some() {
+                            // Another process renewed: its newer entry is adopted next time.
+                            return self.keep_or_fail(previous, reason, error);
+                        }
+                        // A store that cannot be written must not cost the session: renew
+                        // anyway. Another process reading that store may still send this
+                        // refresh token; that guarantee needs a working store.
+                        log::warn!(
+                            "could not record in the token store that the refresh token is \
+                             being used ({error}): renewing anyway"
+                        );
                     }
                     log::debug!("renewing the token ({reason:?})");
                     match self.call(Call::Refresh, reason, || authorizer.refresh(basis)) {
